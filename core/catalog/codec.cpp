@@ -1,0 +1,191 @@
+// The catalog's only cereal user: command payloads and snapshots.
+#include "core/base/codec.hpp"
+
+#include <fmt/format.h>
+
+#include <cereal/types/string.hpp>
+#include <cereal/types/vector.hpp>
+
+#include "core/base/limits.hpp"
+#include "core/catalog/command.hpp"
+#include "core/catalog/fsm.hpp"
+
+namespace praetor::catalog {
+namespace {
+
+constexpr std::uint16_t kCommandVersion = 1;
+constexpr std::uint32_t kSnapshotMagic = 0x50524b56;  // "PRKV"
+constexpr std::uint16_t kSnapshotVersion = 1;
+
+template <typename Archive>
+void bounded_key(Archive& ar, std::string& key) {
+  codec::BoundedString b{key, limits::kKvMaxKeyBytes};
+  ar(b);
+}
+
+template <typename Archive>
+void bounded_value(Archive& ar, Bytes& value) {
+  codec::BoundedBytes b{value, limits::kKvMaxValueBytes};
+  ar(b);
+}
+
+// The body of each command, serialized field by field; one function serves load and save.
+template <typename Archive>
+void body(Archive&, Noop&) {}
+template <typename Archive>
+void body(Archive& ar, KvSet& c) {
+  bounded_key(ar, c.key);
+  bounded_value(ar, c.value);
+  ar(c.flags);
+}
+template <typename Archive>
+void body(Archive& ar, KvCas& c) {
+  bounded_key(ar, c.key);
+  bounded_value(ar, c.value);
+  ar(c.flags, c.index);
+}
+template <typename Archive>
+void body(Archive& ar, KvDelete& c) {
+  bounded_key(ar, c.key);
+}
+template <typename Archive>
+void body(Archive& ar, KvDeleteCas& c) {
+  bounded_key(ar, c.key);
+  ar(c.index);
+}
+template <typename Archive>
+void body(Archive& ar, KvDeleteTree& c) {
+  bounded_key(ar, c.prefix);
+}
+
+template <typename T>
+struct Body {
+  T value;
+  template <typename Archive>
+  void serialize(Archive& ar) {
+    body(ar, value);
+  }
+};
+
+template <typename T>
+Result<Command> decode_body(ByteView rest) {
+  auto decoded = codec::decode<Body<T>>(rest, "catalog command");
+  if (!decoded) return decoded.error();
+  return Command(std::move(decoded->value));
+}
+
+struct SnapshotBox {
+  const KvStore* source = nullptr;  // save
+  KvStore loaded;                   // load
+  std::uint64_t applied = 0;
+
+  template <typename Archive>
+  void save(Archive& ar) const {
+    ar(kSnapshotMagic, kSnapshotVersion, applied, source->index());
+    ar(cereal::make_size_tag(static_cast<cereal::size_type>(source->entries().size())));
+    for (const auto& [key, e] : source->entries()) {
+      KvEntry copy = e;
+      entry(ar, copy);
+    }
+  }
+
+  template <typename Archive>
+  void load(Archive& ar) {
+    std::uint32_t magic = 0;
+    std::uint16_t version = 0;
+    std::uint64_t kv_index = 0;
+    ar(magic, version, applied, kv_index);
+    if (magic != kSnapshotMagic) throw codec::BoundError{"not a catalog snapshot"};
+    if (version != kSnapshotVersion) throw codec::BoundError{"unknown snapshot version"};
+    const std::size_t n = codec::load_size(ar, limits::kDecodeMaxContainer * 64);
+    std::vector<KvEntry> entries;
+    for (std::size_t i = 0; i < n; ++i) {
+      KvEntry e;
+      entry(ar, e);
+      entries.push_back(std::move(e));
+    }
+    auto restored = KvStore::from_entries(std::move(entries), kv_index);
+    if (!restored) throw codec::BoundError{restored.error().message};
+    loaded = std::move(restored.value());
+  }
+
+  template <typename Archive>
+  static void entry(Archive& ar, KvEntry& e) {
+    bounded_key(ar, e.key);
+    bounded_value(ar, e.value);
+    ar(e.flags, e.create_index, e.modify_index, e.lock_index);
+    codec::BoundedString s{e.session, 64};
+    ar(s);
+  }
+};
+
+}  // namespace
+
+CommandType command_type(const Command& command) {
+  return std::visit(
+      [](const auto& c) {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, Noop>) return CommandType::kNoop;
+        if constexpr (std::is_same_v<T, KvSet>) return CommandType::kKvSet;
+        if constexpr (std::is_same_v<T, KvCas>) return CommandType::kKvCas;
+        if constexpr (std::is_same_v<T, KvDelete>) return CommandType::kKvDelete;
+        if constexpr (std::is_same_v<T, KvDeleteCas>) return CommandType::kKvDeleteCas;
+        if constexpr (std::is_same_v<T, KvDeleteTree>) return CommandType::kKvDeleteTree;
+      },
+      command);
+}
+
+// Header: [u8 CommandType][u16 version, little-endian], readable without cereal; then the body.
+Bytes encode_command(const Command& command) {
+  Bytes out;
+  out.push_back(static_cast<std::uint8_t>(command_type(command)));
+  out.push_back(static_cast<std::uint8_t>(kCommandVersion & 0xff));
+  out.push_back(static_cast<std::uint8_t>(kCommandVersion >> 8));
+  std::visit(
+      [&](const auto& c) {
+        using T = std::decay_t<decltype(c)>;
+        Bytes body_bytes = codec::encode(Body<T>{c});
+        out.insert(out.end(), body_bytes.begin(), body_bytes.end());
+      },
+      command);
+  return out;
+}
+
+Result<Command> decode_command(ByteView payload) {
+  if (payload.size() < 3) {
+    return make_error(ErrorCode::kInvalidArgument, "catalog command: shorter than its header");
+  }
+  const std::uint16_t version = static_cast<std::uint16_t>(payload[1] | (payload[2] << 8));
+  if (version != kCommandVersion) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("catalog command: unknown version {}", version));
+  }
+  const ByteView rest = payload.subspan(3);
+  switch (static_cast<CommandType>(payload[0])) {
+    case CommandType::kNoop: return decode_body<Noop>(rest);
+    case CommandType::kKvSet: return decode_body<KvSet>(rest);
+    case CommandType::kKvCas: return decode_body<KvCas>(rest);
+    case CommandType::kKvDelete: return decode_body<KvDelete>(rest);
+    case CommandType::kKvDeleteCas: return decode_body<KvDeleteCas>(rest);
+    case CommandType::kKvDeleteTree: return decode_body<KvDeleteTree>(rest);
+  }
+  return make_error(ErrorCode::kInvalidArgument,
+                    fmt::format("catalog command: unknown type {}", payload[0]));
+}
+
+Bytes Fsm::snapshot() const {
+  SnapshotBox box;
+  box.source = &kv_;
+  box.applied = applied_.value();
+  return codec::encode(box);
+}
+
+Result<void> Fsm::restore(ByteView data) {
+  auto box = codec::decode<SnapshotBox>(data, "catalog snapshot");
+  if (!box) return box.error();
+  kv_ = std::move(box->loaded);
+  applied_ = LogIndex(box->applied);
+  return ok();
+}
+
+}  // namespace praetor::catalog

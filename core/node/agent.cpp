@@ -1,0 +1,242 @@
+// The agent's control flow: start-up, the commit path, blocking-query wake-ups, timers.
+// HTTP routing and handlers live in http_api.cpp.
+#include "core/node/agent.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "core/base/limits.hpp"
+
+namespace praetor::node {
+namespace {
+
+constexpr std::string_view kNodeIdFile = "node-id";
+
+std::string make_uuid(Rng& rng) {
+  const std::uint64_t a = rng.next_u64();
+  const std::uint64_t b = rng.next_u64();
+  // RFC 4122 version 4 layout: the version nibble is 4, the variant bits are 10.
+  const std::uint64_t hi = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  const std::uint64_t lo = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xffff,
+                     hi & 0xffff, lo >> 48, lo & 0xffffffffffffULL);
+}
+
+bool looks_like_uuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash != (s[i] == '-')) return false;
+    if (!dash && !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Agent::Agent(AgentConfig config) : config_(std::move(config)) {}
+
+void Agent::start(Env& env) {
+  PRAETOR_ASSERT_MSG(env_ == nullptr, "agent started twice");
+  env_ = &env;
+  rng_.reseed(env.seed);
+  restore_identity();
+  auto& log = env.logger;
+  log.info("agent", "Node name: \"{}\", node id: {}, datacenter: \"{}\"", config_.node_name,
+           node_id_, config_.datacenter);
+  if (!config_.server) {
+    // Client agents forward to servers, which they learn through gossip (a later issue).
+    log.warn("agent", "client mode: no servers known yet; requests needing a server will fail");
+    return;
+  }
+  if (!config_.dev) {
+    log.warn("agent", "the catalog is kept in memory until the Raft log lands: "
+                      "writes do not survive a restart of this server");
+  }
+  const std::string addr = server_address();
+  log.info("raft", "Node at {} [Follower] entering Follower state (Leader: \"\")", addr);
+  if (config_.dev || config_.bootstrap || config_.bootstrap_expect == 1) {
+    become_leader();
+  } else {
+    log.error("agent", "failed to sync remote state: No cluster leader");
+  }
+}
+
+void Agent::restore_identity() {
+  auto files = env_->storage.recover();
+  if (!files) {
+    env_->logger.error("agent", "could not read data dir: {}", files.error().message);
+  } else if (auto it = files->find(std::string(kNodeIdFile)); it != files->end()) {
+    std::string stored = to_string(it->second);
+    while (!stored.empty() && (stored.back() == '\n' || stored.back() == ' ')) stored.pop_back();
+    if (looks_like_uuid(stored)) node_id_ = stored;
+  }
+  if (!config_.node_id.empty()) node_id_ = config_.node_id;
+  if (node_id_.empty()) node_id_ = make_uuid(rng_);
+  if (!config_.dev && !config_.data_dir.empty()) {
+    WriteBatch batch;
+    batch.ops.push_back(WriteOp{WriteOp::Kind::kReplace, std::string(kNodeIdFile),
+                                to_bytes(node_id_), 0});
+    env_->storage.write(std::move(batch), next_ticket_);
+    next_ticket_ = next_ticket_.next();
+  }
+}
+
+void Agent::become_leader() {
+  auto& log = env_->logger;
+  const std::string addr = server_address();
+  log.info("raft", "Node at {} [Candidate] entering Candidate state in term 2", addr);
+  log.info("raft", "Election won. Tally: 1");
+  log.info("raft", "Node at {} [Leader] entering Leader state", addr);
+  leader_ = true;
+  log.info("consul", "cluster leadership acquired");
+  log.info("consul", "New leader elected: {}", config_.node_name);
+  // The leader's first entry: like Raft's no-op, it gives every later index a value >= 2 and
+  // makes X-Consul-Index on a fresh agent 1.
+  commit(RequestId(0), catalog::Noop{});
+}
+
+std::optional<std::string> Agent::leader_address() const {
+  if (!leader_) return std::nullopt;
+  return server_address();
+}
+
+std::string Agent::advertise_address() const {
+  if (!config_.advertise_addr.empty()) return config_.advertise_addr;
+  if (config_.bind_addr != "0.0.0.0" && config_.bind_addr != "::") return config_.bind_addr;
+  return "127.0.0.1";
+}
+
+std::string Agent::server_address() const {
+  return Endpoint{advertise_address(), static_cast<std::uint16_t>(config_.ports.server)}
+      .to_string();
+}
+
+void Agent::commit(RequestId id, catalog::Command command) {
+  if (!config_.server) {
+    respond(id, HttpResponse::text(500, "No known Consul servers"));
+    return;
+  }
+  if (!leader_) {
+    respond(id, HttpResponse::text(500, "No cluster leader"));
+    return;
+  }
+  // Entries travel as bytes, exactly as they will through Raft's log.
+  const Bytes payload = catalog::encode_command(command);
+  last_index_ += 1;
+  const catalog::ApplyResult result = fsm_.apply(LogIndex(last_index_), payload);
+  if (id != RequestId(0)) {
+    HttpResponse response = HttpResponse::json(200, result.success ? "true" : "false");
+    decorate(response, last_index_);
+    respond(id, std::move(response));
+  }
+  wake_parked(env_->clock.now(), false);
+}
+
+void Agent::wake_parked(Instant now, bool expired_only) {
+  std::vector<RequestId> done;
+  for (auto& [id, parked] : parked_) {
+    const bool expired = parked.deadline <= now;
+    const bool moved = !expired_only && fsm_.kv().index() > parked.min_index;
+    if (!expired && !moved) continue;
+    done.push_back(id);
+  }
+  for (RequestId id : done) {
+    auto it = parked_.find(id);
+    Parked parked = std::move(it->second);
+    parked_.erase(it);
+    // Re-run the read: the answer reflects the state now, whether the index moved or not, and
+    // it is never parked a second time.
+    replaying_ = true;
+    route(id, std::move(parked.request));
+    replaying_ = false;
+  }
+  arm_timer();
+}
+
+void Agent::arm_timer() {
+  Instant earliest = Instant::never();
+  for (const auto& [id, parked] : parked_) earliest = std::min(earliest, parked.deadline);
+  if (earliest != armed_) {
+    armed_ = earliest;
+    env_->timer.wake_at(earliest);
+  }
+}
+
+void Agent::respond(RequestId id, HttpResponse response) {
+  env_->responder.respond(id, std::move(response));
+}
+
+void Agent::decorate(HttpResponse& response, std::uint64_t index) const {
+  response.set_header("X-Consul-Index", std::to_string(std::max<std::uint64_t>(index, 1)));
+  response.set_header("X-Consul-KnownLeader", leader_ ? "true" : "false");
+  response.set_header("X-Consul-LastContact", "0");
+}
+
+void Agent::on_frame(const Endpoint& from, Channel channel, Bytes payload) {
+  // No protocol listens yet (Raft and gossip land in their own issues): count and drop.
+  env_->logger.debug("agent", "dropped {} byte frame on {} from {}", payload.size(),
+                     channel_name(channel), from);
+}
+
+void Agent::on_written(Ticket ticket, Result<void> result) {
+  if (!result) {
+    env_->logger.error("agent", "write {} failed: {}", ticket, result.error().message);
+  }
+}
+
+void Agent::on_wake(Instant now) {
+  armed_ = Instant::never();
+  wake_parked(now, true);
+}
+
+void Agent::on_check_result(CheckRunId id, ExecResult result) {
+  env_->logger.debug("agent", "check run {} finished with {} (no checks are scheduled yet)", id,
+                     result.exit_code);
+}
+
+void Agent::on_client_request(RequestId id, HttpRequest request) {
+  if (stopping_) {
+    respond(id, HttpResponse::text(503, "Agent is shutting down"));
+    return;
+  }
+  route(id, std::move(request));
+  check_invariants();
+}
+
+void Agent::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  env_->logger.info("agent", "Requesting shutdown");
+  // Parked long-polls get their answer now rather than a dropped connection.
+  for (auto& [id, parked] : parked_) parked.deadline = Instant::zero();
+  wake_parked(env_->clock.now(), true);
+  env_->logger.info("agent", "shutdown complete");
+  env_->control.shutdown(0);
+}
+
+void Agent::reload(AgentConfig config) {
+  // What a reload may change today: the log level (the host applies it), services and checks
+  // (with the checks issue). Identity, role and addresses need a restart, as in Consul.
+  if (config.node_name != config_.node_name || config.server != config_.server ||
+      config.datacenter != config_.datacenter) {
+    env_->logger.warn("agent", "reload: node name, role and datacenter changes need a restart");
+    config.node_name = config_.node_name;
+    config.server = config_.server;
+    config.datacenter = config_.datacenter;
+  }
+  config.node_id = config_.node_id;
+  config_ = std::move(config);
+  env_->logger.info("agent", "Reloading configuration...");
+}
+
+void Agent::check_invariants() const {
+  fsm_.check_invariants();
+  PRAETOR_ASSERT(fsm_.applied_index().value() == last_index_);
+  PRAETOR_ASSERT(parked_.size() <= limits::kHttpMaxPendingRequests);
+  for (const auto& [id, parked] : parked_) PRAETOR_ASSERT(parked.min_index >= fsm_.kv().index());
+}
+
+}  // namespace praetor::node

@@ -1,0 +1,154 @@
+// The Env seam: the small interfaces through which a Process touches the world. A host (io/ for
+// production, sim/ for the simulator) owns one implementation of each and hands the Process an
+// Env& at start.
+//
+// The rule that makes both hosts equivalent: NO RE-ENTRANCY. No Env call ever calls back into the
+// Process synchronously. Completions (a write made durable, a timer fired, a frame arrived, a
+// check finished) arrive as later Process calls, queued by the host. Behaviour is therefore a
+// function of the sequence of inputs, which the simulator controls and records.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/base/bytes.hpp"
+#include "core/base/ids.hpp"
+#include "core/base/instant.hpp"
+#include "core/base/log.hpp"
+#include "core/base/result.hpp"
+#include "core/base/rng.hpp"
+#include "core/node/http.hpp"
+
+namespace praetor::node {
+
+// An address a process can be reached at: "127.0.0.2" and a port. Hosts resolve nothing; the
+// host string is an IP literal.
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  friend auto operator<=>(const Endpoint&, const Endpoint&) = default;
+  std::string to_string() const;  // "127.0.0.2:8300", "[::1]:8300"
+};
+Result<Endpoint> parse_endpoint(std::string_view text, std::uint16_t default_port);
+
+enum class Channel : std::uint8_t {
+  kRpc = 0,        // server RPC, TCP, framed (port 8300)
+  kGossipLan = 1,  // serf LAN, UDP (+TCP push-pull), port 8301
+  kGossipWan = 2,  // serf WAN, port 8302
+  kDns = 3,        // DNS, UDP, port 8600
+  kHttp = 4,       // reserved: HTTP goes through on_client_request
+};
+std::string_view channel_name(Channel c);
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual Instant now() const = 0;   // monotonic
+  virtual WallTime wall() const = 0; // display and TTL text only; skewed in the simulator
+};
+
+class Network {
+ public:
+  virtual ~Network() = default;
+  // Best effort: delivery may fail, be delayed, duplicated or reordered. The receiver gets
+  // Process::on_frame(from, channel, payload). Frames are bounded by limits::kRpcMaxFrameBytes.
+  virtual void send(const Endpoint& to, Channel channel, Bytes payload) = 0;
+};
+
+// Storage is a flat namespace of named files ("raft/wal-000001", "node-id"). A WriteBatch is
+// applied in order; when sync is set the host makes it durable before completing it with
+// Process::on_written(ticket, result). Without sync, a crash may drop or tear the batch.
+struct WriteOp {
+  enum class Kind : std::uint8_t { kAppend, kReplace, kRemove, kTruncate };
+  Kind kind = Kind::kAppend;
+  std::string file;
+  Bytes data;            // kAppend, kReplace (atomic: temp file, fsync, rename)
+  std::uint64_t size = 0;  // kTruncate
+};
+struct WriteBatch {
+  std::vector<WriteOp> ops;
+  bool sync = true;
+};
+using StoredFiles = std::map<std::string, Bytes>;
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+  virtual void write(WriteBatch batch, Ticket ticket) = 0;
+  // Called once, at start, before any write: the files as a crash left them.
+  virtual Result<StoredFiles> recover() = 0;
+};
+
+class Timer {
+ public:
+  virtual ~Timer() = default;
+  // The process wants Process::on_wake(now) at or after `at`. A later call replaces the earlier
+  // one; Instant::never() cancels.
+  virtual void wake_at(Instant at) = 0;
+};
+
+struct ExecSpec {
+  std::vector<std::string> args;  // args[0] is the program; a legacy "script" is {"/bin/sh","-c",s}
+  Duration timeout = Duration::seconds(30);
+  std::size_t output_max_bytes = 4096;
+};
+struct ExecResult {
+  int exit_code = -1;     // -1 when killed by a signal or not started
+  bool timed_out = false;
+  bool spawn_failed = false;
+  std::string output;     // stdout+stderr, the last output_max_bytes
+};
+
+class Exec {
+ public:
+  virtual ~Exec() = default;
+  // Runs a check; the result arrives as Process::on_check_result(id, result).
+  virtual void run(CheckRunId id, ExecSpec spec) = 0;
+};
+
+// Answers to client requests (HTTP now; CLI and DNS-over-TCP ride on it later).
+class Responder {
+ public:
+  virtual ~Responder() = default;
+  virtual void respond(RequestId id, HttpResponse response) = 0;
+};
+
+// Things a process may ask of its host that are not I/O on its behalf.
+class Control {
+ public:
+  virtual ~Control() = default;
+  // The process has finished (graceful leave done, or a fatal error): the host stops its loop.
+  virtual void shutdown(int exit_code) = 0;
+  // PUT /v1/agent/reload: the host re-reads the configuration sources (files are the host's
+  // business) and, when they load, calls the process's reload with the result; a failed load is
+  // logged and the running configuration stays.
+  virtual void request_reload() = 0;
+};
+
+struct Env {
+  Clock& clock;
+  Network& network;
+  Storage& storage;
+  Timer& timer;
+  Exec& exec;
+  Responder& responder;
+  Control& control;
+  Logger& logger;
+  std::uint64_t seed;  // for the process's Rng; the host picks it (the sim from its master seed)
+};
+
+}  // namespace praetor::node
+
+template <>
+struct fmt::formatter<praetor::node::Endpoint> : fmt::formatter<std::string_view> {
+  template <typename Context>
+  auto format(const praetor::node::Endpoint& e, Context& ctx) const {
+    return fmt::format_to(ctx.out(), "{}", e.to_string());
+  }
+};

@@ -1,0 +1,394 @@
+// The HTTP API: routing and the handlers of the foundation slice (KV, status, agent self and
+// members, catalog datacenters). Handlers turn requests into either an immediate read, a parked
+// blocking read, or a command handed to commit(); none of them touches I/O.
+#include <fmt/format.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+#include "core/base/duration.hpp"
+#include "core/base/limits.hpp"
+#include "core/node/agent.hpp"
+
+namespace praetor::node {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kKvPrefix = "/v1/kv/";
+
+bool parse_u64(std::string_view text, std::uint64_t& out) {
+  if (text.empty()) return false;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+HttpResponse bad_request(std::string message) { return HttpResponse::text(400, std::move(message)); }
+
+HttpResponse method_not_allowed(const HttpRequest& request) {
+  return HttpResponse::text(405, fmt::format("method {} not allowed", request.method));
+}
+
+json kv_entry_json(const catalog::KvEntry& e) {
+  json j = {{"LockIndex", e.lock_index}, {"Key", e.key}, {"Flags", e.flags}};
+  j["Value"] = e.value.empty() ? json(nullptr) : json(base64_encode(e.value));
+  if (!e.session.empty()) j["Session"] = e.session;
+  j["CreateIndex"] = e.create_index;
+  j["ModifyIndex"] = e.modify_index;
+  return j;
+}
+
+// Blocking-query parameters (consul-compat §3.1).
+struct BlockingParams {
+  std::uint64_t index = 0;
+  Duration wait = Duration::milliseconds(limits::kBlockingWaitDefaultMs);
+};
+
+Result<BlockingParams> parse_blocking(const HttpRequest& request) {
+  BlockingParams p;
+  if (auto index = request.query_value("index"); index && !index->empty()) {
+    if (!parse_u64(*index, p.index)) return make_error(ErrorCode::kInvalidArgument, "Invalid index");
+  }
+  if (auto wait = request.query_value("wait"); wait && !wait->empty()) {
+    auto d = parse_go_duration(*wait);
+    if (!d || d->count_ns() < 0) {
+      return make_error(ErrorCode::kInvalidArgument, "Invalid wait time");
+    }
+    p.wait = std::min(*d, Duration::milliseconds(limits::kBlockingWaitMaxMs));
+  }
+  return p;
+}
+
+}  // namespace
+
+void Agent::route(RequestId id, HttpRequest request) {
+  const std::string& path = request.path;
+  // Cross-cutting query rules (consul-compat §0 and §3.1).
+  if (request.has_query("stale") && request.has_query("consistent")) {
+    respond(id, bad_request("Cannot specify ?stale with ?consistent, conflicting semantics."));
+    return;
+  }
+  if (auto dc = request.query_value("dc"); dc && !dc->empty() && *dc != config_.datacenter) {
+    respond(id, HttpResponse::text(500, "No path to datacenter"));
+    return;
+  }
+  if (path.starts_with(kKvPrefix) || path == "/v1/kv") {
+    handle_kv(id, request);
+  } else if (path.starts_with("/v1/status/")) {
+    handle_status(id, request);
+  } else if (path.starts_with("/v1/agent/")) {
+    handle_agent(id, request);
+  } else if (path.starts_with("/v1/catalog/")) {
+    handle_catalog(id, request);
+  } else {
+    respond(id, HttpResponse::text(404, fmt::format("Not found: {}", path)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// KV
+
+void Agent::handle_kv(RequestId id, HttpRequest& request) {
+  const std::string key =
+      request.path.size() > kKvPrefix.size() ? request.path.substr(kKvPrefix.size()) : "";
+  if (key.size() > limits::kKvMaxKeyBytes) {
+    respond(id, bad_request(fmt::format("Key too long (max {} bytes)", limits::kKvMaxKeyBytes)));
+    return;
+  }
+  if (request.method == "PUT" || request.method == "POST") {
+    handle_kv_write(id, request, key);
+    return;
+  }
+  if (request.method == "DELETE") {
+    handle_kv_delete(id, request, key);
+    return;
+  }
+  if (request.method != "GET" && request.method != "HEAD") {
+    respond(id, method_not_allowed(request));
+    return;
+  }
+  auto blocking = parse_blocking(request);
+  if (!blocking) {
+    respond(id, bad_request(blocking.error().message));
+    return;
+  }
+  if (!config_.server) {
+    respond(id, HttpResponse::text(500, "No known Consul servers"));
+    return;
+  }
+  ReadOutcome outcome = read_kv(request, key);
+  if (!replaying_ && blocking->index > 0 && outcome.index <= blocking->index && !stopping_) {
+    if (parked_.size() >= limits::kHttpMaxPendingRequests) {
+      respond(id, HttpResponse::text(429, "Too many blocking queries"));
+      return;
+    }
+    // Consul adds up to wait/16 of jitter so that many watchers do not return in lockstep.
+    const Duration jitter =
+        Duration::nanoseconds(static_cast<std::int64_t>(rng_.uniform(
+            static_cast<std::uint64_t>(blocking->wait.count_ns() / 16) + 1)));
+    parked_.emplace(id, Parked{std::move(request), blocking->index,
+                               env_->clock.now() + blocking->wait + jitter});
+    arm_timer();
+    return;
+  }
+  respond(id, std::move(outcome.response));
+}
+
+Agent::ReadOutcome Agent::read_kv(const HttpRequest& request, const std::string& key) const {
+  const auto& kv = fsm_.kv();
+  ReadOutcome out;
+  out.index = kv.index();
+  if (request.has_query("keys")) {
+    std::string separator = request.query_value("separator").value_or(
+        request.query_value("seperator").value_or(""));
+    auto keys = kv.keys(key, separator);
+    if (keys.empty() && !key.empty()) {
+      out.response = HttpResponse::text(404, "");
+      out.response.body.clear();
+    } else {
+      out.response = HttpResponse::json(200, json(keys).dump());
+    }
+  } else if (request.has_query("recurse")) {
+    auto entries = kv.list(key);
+    if (entries.empty()) {
+      out.response = HttpResponse::text(404, "");
+    } else {
+      json arr = json::array();
+      for (const auto* e : entries) arr.push_back(kv_entry_json(*e));
+      out.response = HttpResponse::json(200, arr.dump());
+    }
+  } else {
+    const catalog::KvEntry* e = kv.get(key);
+    if (e == nullptr) {
+      out.response = HttpResponse::text(404, "");
+    } else if (request.has_query("raw")) {
+      out.response = HttpResponse::text(200, to_string(e->value));
+    } else {
+      out.response = HttpResponse::json(200, json::array({kv_entry_json(*e)}).dump());
+    }
+  }
+  decorate(out.response, out.index);
+  out.response.set_header("X-Consul-Effective-Consistency",
+                          request.has_query("stale") ? "stale" : "leader");
+  if (request.method == "HEAD") out.response.body.clear();
+  return out;
+}
+
+void Agent::handle_kv_write(RequestId id, const HttpRequest& request, const std::string& key) {
+  if (key.empty()) {
+    respond(id, bad_request("Missing key name"));
+    return;
+  }
+  const bool cas = request.has_query("cas");
+  const bool acquire = request.has_query("acquire");
+  const bool release = request.has_query("release");
+  if (int(cas) + int(acquire) + int(release) > 1) {
+    respond(id, bad_request("Conflicting flags: cas, acquire and release are exclusive"));
+    return;
+  }
+  std::uint64_t flags = 0;
+  if (auto f = request.query_value("flags"); f && !f->empty() && !parse_u64(*f, flags)) {
+    respond(id, bad_request("Invalid flags"));
+    return;
+  }
+  if (request.body.size() > limits::kKvMaxValueBytes) {
+    respond(id, HttpResponse::text(
+                    413, fmt::format("Request body({} bytes) too large, max size: {} bytes.",
+                                     request.body.size(), limits::kKvMaxValueBytes)));
+    return;
+  }
+  if (acquire || release) {
+    // No session can exist until the sessions API lands, so every session id is unknown; this is
+    // Consul's answer for an unknown session (Patroni matches on it).
+    const std::string session = request.query_value(acquire ? "acquire" : "release").value_or("");
+    if (session.empty()) {
+      respond(id, bad_request("Missing session"));
+      return;
+    }
+    respond(id, HttpResponse::text(500, fmt::format("invalid session \"{}\"", session)));
+    return;
+  }
+  Bytes value = to_bytes(request.body);
+  if (cas) {
+    std::uint64_t index = 0;
+    if (!parse_u64(request.query_value("cas").value_or(""), index)) {
+      respond(id, bad_request("Invalid cas index"));
+      return;
+    }
+    commit(id, catalog::KvCas{key, std::move(value), flags, index});
+    return;
+  }
+  commit(id, catalog::KvSet{key, std::move(value), flags});
+}
+
+void Agent::handle_kv_delete(RequestId id, const HttpRequest& request, const std::string& key) {
+  if (request.has_query("recurse")) {
+    commit(id, catalog::KvDeleteTree{key});
+    return;
+  }
+  if (key.empty()) {
+    respond(id, bad_request("Missing key name"));
+    return;
+  }
+  if (request.has_query("cas")) {
+    std::uint64_t index = 0;
+    if (!parse_u64(request.query_value("cas").value_or(""), index)) {
+      respond(id, bad_request("Invalid cas index"));
+      return;
+    }
+    commit(id, catalog::KvDeleteCas{key, index});
+    return;
+  }
+  commit(id, catalog::KvDelete{key});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status, agent, catalog
+
+void Agent::handle_status(RequestId id, const HttpRequest& request) {
+  if (request.method != "GET") {
+    respond(id, method_not_allowed(request));
+    return;
+  }
+  HttpResponse response;
+  if (request.path == "/v1/status/leader") {
+    response = HttpResponse::json(200, json(leader_address().value_or("")).dump());
+  } else if (request.path == "/v1/status/peers") {
+    json peers = json::array();
+    if (config_.server) peers.push_back(server_address());
+    response = HttpResponse::json(200, peers.dump());
+  } else {
+    respond(id, HttpResponse::text(404, fmt::format("Not found: {}", request.path)));
+    return;
+  }
+  decorate(response, fsm_.applied_index().value());
+  respond(id, std::move(response));
+}
+
+std::string Agent::member_json() const {
+  json tags = {{"role", config_.server ? "consul" : "node"},
+               {"dc", config_.datacenter},
+               {"segment", ""},
+               {"id", node_id_},
+               {"vsn", "2"},
+               {"vsn_min", "2"},
+               {"vsn_max", "3"},
+               {"build", fmt::format("{}:praetor", kVersion)}};
+  if (config_.server) {
+    tags["port"] = std::to_string(config_.ports.server);
+    tags["raft_vsn"] = "3";
+    tags["wan_join_port"] = std::to_string(config_.ports.serf_wan);
+    if (config_.bootstrap || config_.dev) tags["bootstrap"] = "1";
+    if (config_.bootstrap_expect > 0) tags["expect"] = std::to_string(config_.bootstrap_expect);
+  }
+  json m = {{"Name", config_.node_name},
+            {"Addr", advertise_address()},
+            {"Port", config_.ports.serf_lan},
+            {"Tags", tags},
+            {"Status", 1},
+            {"ProtocolMin", 1},
+            {"ProtocolMax", 5},
+            {"ProtocolCur", 2},
+            {"DelegateMin", 2},
+            {"DelegateMax", 5},
+            {"DelegateCur", 4}};
+  return m.dump();
+}
+
+std::string Agent::agent_self_json() const {
+  const std::string leader = leader_address().value_or("");
+  const std::string applied = std::to_string(fsm_.applied_index().value());
+  json self;
+  self["Config"] = {{"Datacenter", config_.datacenter},
+                    {"PrimaryDatacenter", config_.primary_datacenter.empty()
+                                              ? config_.datacenter
+                                              : config_.primary_datacenter},
+                    {"NodeName", config_.node_name},
+                    {"NodeID", node_id_},
+                    {"Revision", "praetor"},
+                    {"Server", config_.server},
+                    {"Version", std::string(kVersion)},
+                    {"SessionTTLMin", config_.session_ttl_min.count_ns()}};
+  self["DebugConfig"] = {{"BindAddr", config_.bind_addr},
+                         {"ClientAddrs", config_.client_addr},
+                         {"DataDir", config_.data_dir},
+                         {"DevMode", config_.dev},
+                         {"Bootstrap", config_.bootstrap},
+                         {"BootstrapExpect", config_.bootstrap_expect},
+                         {"DNSDomain", config_.domain},
+                         {"HTTPPort", config_.ports.http},
+                         {"DNSPort", config_.ports.dns},
+                         {"ServerPort", config_.ports.server},
+                         {"EnableScriptChecks", config_.enable_script_checks}};
+  self["Coord"] = {{"Vec", json::array({0, 0, 0, 0, 0, 0, 0, 0})},
+                   {"Error", 1.5},
+                   {"Adjustment", 0},
+                   {"Height", 1e-05}};
+  self["Member"] = json::parse(member_json());
+  self["Stats"] = {
+      {"agent", {{"check_monitors", "0"}, {"checks", "0"}, {"services", "0"}}},
+      {"build", {{"version", std::string(kVersion)}, {"revision", "praetor"}}},
+      {"consul",
+       {{"server", config_.server ? "true" : "false"},
+        {"leader", leader_ ? "true" : "false"},
+        {"leader_addr", leader},
+        {"bootstrap", config_.bootstrap || config_.dev ? "true" : "false"},
+        {"known_datacenters", "1"}}},
+      {"raft",
+       {{"state", leader_ ? "Leader" : "Follower"},
+        {"applied_index", applied},
+        {"commit_index", applied},
+        {"last_log_index", std::to_string(last_index_)},
+        {"num_peers", "0"}}}};
+  self["Meta"] = config_.node_meta;
+  return self.dump();
+}
+
+void Agent::handle_agent(RequestId id, const HttpRequest& request) {
+  const std::string& path = request.path;
+  const bool get = request.method == "GET";
+  const bool put = request.method == "PUT" || request.method == "POST";
+  HttpResponse response;
+  if (path == "/v1/agent/self" && get) {
+    response = HttpResponse::json(200, agent_self_json());
+  } else if (path == "/v1/agent/members" && get) {
+    if (request.has_query("wan") && !config_.server) {
+      response = HttpResponse::json(200, "[]");
+    } else {
+      response = HttpResponse::json(200, "[" + member_json() + "]");
+    }
+  } else if (path == "/v1/agent/reload" && put) {
+    env_->control.request_reload();
+    response = HttpResponse::text(200, "");
+  } else if (path == "/v1/agent/leave" && put) {
+    respond(id, HttpResponse::text(200, ""));
+    env_->logger.info("agent", "Graceful leave requested");
+    stop();
+    return;
+  } else if (path == "/v1/agent/self" || path == "/v1/agent/members" ||
+             path == "/v1/agent/reload" || path == "/v1/agent/leave") {
+    respond(id, method_not_allowed(request));
+    return;
+  } else {
+    respond(id, HttpResponse::text(404, fmt::format("Not found: {}", path)));
+    return;
+  }
+  decorate(response, fsm_.applied_index().value());
+  respond(id, std::move(response));
+}
+
+void Agent::handle_catalog(RequestId id, const HttpRequest& request) {
+  if (request.path == "/v1/catalog/datacenters") {
+    if (request.method != "GET") {
+      respond(id, method_not_allowed(request));
+      return;
+    }
+    HttpResponse response = HttpResponse::json(200, json::array({config_.datacenter}).dump());
+    decorate(response, fsm_.applied_index().value());
+    respond(id, std::move(response));
+    return;
+  }
+  respond(id, HttpResponse::text(404, fmt::format("Not found: {}", request.path)));
+}
+
+}  // namespace praetor::node

@@ -1,0 +1,40 @@
+# Shared by scripts/dev.sh and scripts/test.sh: install what is missing (Debian 12, as root or
+# with sudo), then configure and build a preset.
+set -euo pipefail
+
+PRAETOR_PACKAGES=(
+  g++ clang libclang-rt-14-dev cmake ninja-build ccache pkg-config git curl ca-certificates
+  libuv1-dev libcereal-dev libfmt-dev nlohmann-json3-dev libhttp-parser-dev libcli11-dev
+  libssl-dev libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
+)
+
+praetor_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_deps() {
+  local missing=()
+  for p in "${PRAETOR_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "==> all build dependencies are installed"
+    return
+  fi
+  echo "==> installing: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# build_preset <preset> [targets...]
+build_preset() {
+  local preset=$1
+  shift
+  local root
+  root=$(praetor_root)
+  export CCACHE_DIR="${CCACHE_DIR:-$root/.cache/ccache}"
+  cmake --preset "$preset" -S "$root" > /dev/null
+  cmake --build "$root/build/$preset" -j "$(nproc)" ${1:+--target "$@"}
+}

@@ -1,0 +1,310 @@
+// The agent driven directly through the Process interface with a recording Env: every effect
+// is data the test inspects. (Whole-system runs under faults are in tests/sim.)
+#include "core/node/agent.hpp"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <nlohmann/json.hpp>
+
+namespace praetor::node {
+namespace {
+
+class RecordingEnv : public Clock, public Network, public Storage, public Timer, public Exec,
+                     public Responder, public Control {
+ public:
+  Instant now() const override { return now_; }
+  WallTime wall() const override { return WallTime{1'700'000'000'000'000'000}; }
+  void send(const Endpoint&, Channel, Bytes) override { ++sent; }
+  void write(WriteBatch batch, Ticket) override { writes.push_back(std::move(batch)); }
+  Result<StoredFiles> recover() override { return files; }
+  void wake_at(Instant at) override { wake = at; }
+  void run(CheckRunId, ExecSpec) override {}
+  void respond(RequestId id, HttpResponse response) override {
+    responses[id] = std::move(response);
+  }
+  void shutdown(int code) override { exit_code = code; }
+  void request_reload() override { ++reloads; }
+
+  Env env() { return Env{*this, *this, *this, *this, *this, *this, *this, logger, 42}; }
+
+  Instant now_ = Instant::from_ns(1'000'000'000);
+  Instant wake = Instant::never();
+  StoredFiles files;
+  std::vector<WriteBatch> writes;
+  std::map<RequestId, HttpResponse> responses;
+  std::optional<int> exit_code;
+  int sent = 0;
+  int reloads = 0;
+  NullLogger logger;
+};
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override { start(dev_defaults()); }
+
+  void start(AgentConfig config) {
+    agent_ = std::make_unique<Agent>(std::move(config));
+    env_value_ = std::make_unique<Env>(rec_.env());
+    agent_->start(*env_value_);
+  }
+
+  // Sends a request; returns its id. The reply, if any, is in rec_.responses.
+  RequestId send(std::string method, std::string target, std::string body = "") {
+    auto parsed = parse_target(target);
+    EXPECT_TRUE(parsed) << target;
+    HttpRequest r;
+    r.method = std::move(method);
+    r.path = parsed->path;
+    r.raw_path = parsed->raw_path;
+    r.query = parsed->query;
+    r.body = std::move(body);
+    RequestId id(next_id_++);
+    agent_->on_client_request(id, std::move(r));
+    agent_->check_invariants();
+    return id;
+  }
+
+  HttpResponse call(std::string method, std::string target, std::string body = "") {
+    RequestId id = send(std::move(method), std::move(target), std::move(body));
+    auto it = rec_.responses.find(id);
+    EXPECT_NE(it, rec_.responses.end()) << "no response";
+    return it == rec_.responses.end() ? HttpResponse{} : it->second;
+  }
+
+  RecordingEnv rec_;
+  std::unique_ptr<Env> env_value_;
+  std::unique_ptr<Agent> agent_;
+  std::uint64_t next_id_ = 1;
+};
+
+TEST_F(AgentTest, DevAgentLeadsAtOnce) {
+  auto r = call("GET", "/v1/status/leader");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "\"127.0.0.1:8300\"");
+  EXPECT_EQ(r.header("X-Consul-KnownLeader"), "true");
+  EXPECT_EQ(call("GET", "/v1/status/peers").body, "[\"127.0.0.1:8300\"]");
+}
+
+TEST_F(AgentTest, PutThenGetRawAndJson) {
+  auto put = call("PUT", "/v1/kv/a", "hi");
+  EXPECT_EQ(put.status, 200);
+  EXPECT_EQ(put.body, "true");
+  auto raw = call("GET", "/v1/kv/a?raw");
+  EXPECT_EQ(raw.status, 200);
+  EXPECT_EQ(raw.body, "hi");
+  auto j = nlohmann::json::parse(call("GET", "/v1/kv/a").body);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["Key"], "a");
+  EXPECT_EQ(j[0]["Value"], "aGk=");
+  EXPECT_EQ(j[0]["Flags"], 0);
+  EXPECT_FALSE(j[0].contains("Session"));
+  EXPECT_EQ(j[0]["CreateIndex"], j[0]["ModifyIndex"]);
+}
+
+TEST_F(AgentTest, EveryKvReplyCarriesAnIndexEvenA404) {
+  auto missing = call("GET", "/v1/kv/nope");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.body, "");
+  ASSERT_TRUE(missing.header("X-Consul-Index"));
+  EXPECT_GE(std::stoull(*missing.header("X-Consul-Index")), 1u);
+  call("PUT", "/v1/kv/x", "1");
+  auto after = call("GET", "/v1/kv/nope");
+  EXPECT_GT(std::stoull(*after.header("X-Consul-Index")),
+            std::stoull(*missing.header("X-Consul-Index")));
+}
+
+TEST_F(AgentTest, EmptyBodyStoresNullValue) {
+  call("PUT", "/v1/kv/empty", "");
+  auto j = nlohmann::json::parse(call("GET", "/v1/kv/empty").body);
+  EXPECT_TRUE(j[0]["Value"].is_null());
+}
+
+TEST_F(AgentTest, FlagsAreStored) {
+  call("PUT", "/v1/kv/f?flags=42", "v");
+  auto j = nlohmann::json::parse(call("GET", "/v1/kv/f").body);
+  EXPECT_EQ(j[0]["Flags"], 42);
+  EXPECT_EQ(call("PUT", "/v1/kv/f?flags=abc", "v").status, 400);
+}
+
+TEST_F(AgentTest, CasCreatesOnlyOnceAndThenNeedsTheModifyIndex) {
+  EXPECT_EQ(call("PUT", "/v1/kv/c?cas=0", "1").body, "true");
+  EXPECT_EQ(call("PUT", "/v1/kv/c?cas=0", "2").body, "false");
+  auto j = nlohmann::json::parse(call("GET", "/v1/kv/c").body);
+  const std::uint64_t modify = j[0]["ModifyIndex"];
+  EXPECT_EQ(call("PUT", fmt::format("/v1/kv/c?cas={}", modify + 100), "3").body, "false");
+  EXPECT_EQ(call("PUT", fmt::format("/v1/kv/c?cas={}", modify), "3").body, "true");
+  EXPECT_EQ(call("GET", "/v1/kv/c?raw").body, "3");
+  EXPECT_EQ(call("PUT", "/v1/kv/c?cas=x", "3").status, 400);
+}
+
+TEST_F(AgentTest, RecurseKeysAndSeparator) {
+  for (auto k : {"base/base/a", "base/base/b", "base/foo", "other"}) call("PUT", fmt::format("/v1/kv/{}", k), "v");
+  auto all = nlohmann::json::parse(call("GET", "/v1/kv/base/?recurse").body);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0]["Key"], "base/base/a");
+  EXPECT_EQ(call("GET", "/v1/kv/base/?keys&separator=/").body, "[\"base/base/\",\"base/foo\"]");
+  EXPECT_EQ(call("GET", "/v1/kv/zzz/?recurse").status, 404);
+  EXPECT_EQ(call("GET", "/v1/kv/zzz/?keys").status, 404);
+  EXPECT_EQ(call("GET", "/v1/kv/?keys").status, 200);
+  // Presence-based flag: recurse=false still recurses.
+  EXPECT_EQ(nlohmann::json::parse(call("GET", "/v1/kv/base/?recurse=false").body).size(), 3u);
+}
+
+TEST_F(AgentTest, DeleteVariants) {
+  for (auto k : {"d/1", "d/2", "e"}) call("PUT", fmt::format("/v1/kv/{}", k), "v");
+  EXPECT_EQ(call("DELETE", "/v1/kv/e").body, "true");
+  EXPECT_EQ(call("GET", "/v1/kv/e").status, 404);
+  EXPECT_EQ(call("DELETE", "/v1/kv/d/1?cas=0").body, "false");
+  EXPECT_EQ(call("GET", "/v1/kv/d/1").status, 200);
+  EXPECT_EQ(call("DELETE", "/v1/kv/d/?recurse").body, "true");
+  EXPECT_EQ(call("GET", "/v1/kv/d/?recurse").status, 404);
+  call("PUT", "/v1/kv/z", "v");
+  EXPECT_EQ(call("DELETE", "/v1/kv/?recurse").body, "true");
+  EXPECT_EQ(call("GET", "/v1/kv/?recurse").status, 404);
+}
+
+TEST_F(AgentTest, BadRequestsGetClearErrors) {
+  auto conflicting = call("GET", "/v1/kv/a?stale&consistent");
+  EXPECT_EQ(conflicting.status, 400);
+  EXPECT_NE(conflicting.body.find("conflicting"), std::string::npos);
+  EXPECT_EQ(call("PUT", "/v1/kv/", "v").status, 400);
+  EXPECT_EQ(call("PUT", "/v1/kv/a?cas=1&acquire=s", "v").status, 400);
+  EXPECT_EQ(call("PATCH", "/v1/kv/a").status, 405);
+  EXPECT_EQ(call("GET", "/v1/nothing").status, 404);
+  EXPECT_EQ(call("POST", "/v1/status/leader").status, 405);
+  EXPECT_EQ(call("GET", "/v1/kv/a?index=abc").status, 400);
+  EXPECT_EQ(call("GET", "/v1/kv/a?index=1&wait=forever").status, 400);
+  auto other_dc = call("GET", "/v1/kv/a?dc=foshan");
+  EXPECT_EQ(other_dc.status, 500);
+  EXPECT_EQ(other_dc.body, "No path to datacenter");
+  auto big = call("PUT", "/v1/kv/big", std::string(512 * 1024 + 1, 'x'));
+  EXPECT_EQ(big.status, 413);
+}
+
+TEST_F(AgentTest, AcquireWithUnknownSessionIsConsulsError) {
+  auto r = call("PUT", "/v1/kv/lock?acquire=abc", "v");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body, "invalid session \"abc\"");
+}
+
+TEST_F(AgentTest, BlockingQueryWakesOnWrite) {
+  call("PUT", "/v1/kv/w", "1");
+  auto first = call("GET", "/v1/kv/w");
+  const std::string index = *first.header("X-Consul-Index");
+  RequestId parked = send("GET", fmt::format("/v1/kv/w?index={}&wait=30s", index));
+  EXPECT_FALSE(rec_.responses.contains(parked));
+  EXPECT_EQ(agent_->parked_requests(), 1u);
+  EXPECT_LT(rec_.wake, Instant::never());
+  call("PUT", "/v1/kv/w", "2");
+  ASSERT_TRUE(rec_.responses.contains(parked));
+  auto j = nlohmann::json::parse(rec_.responses[parked].body);
+  EXPECT_EQ(j[0]["Value"], "Mg==");
+  EXPECT_GT(std::stoull(*rec_.responses[parked].header("X-Consul-Index")), std::stoull(index));
+  EXPECT_EQ(agent_->parked_requests(), 0u);
+}
+
+TEST_F(AgentTest, BlockingQueryTimesOutWithTheSameIndex) {
+  call("PUT", "/v1/kv/t", "1");
+  const std::string index = *call("GET", "/v1/kv/t").header("X-Consul-Index");
+  RequestId parked = send("GET", fmt::format("/v1/kv/t?index={}&wait=2s", index));
+  ASSERT_FALSE(rec_.responses.contains(parked));
+  const Instant wake = rec_.wake;
+  EXPECT_GE(wake - rec_.now_, Duration::seconds(2));
+  EXPECT_LE(wake - rec_.now_, Duration::seconds(2) + Duration::seconds(2) / 16);
+  rec_.now_ = wake - Duration::milliseconds(1);
+  agent_->on_wake(rec_.now_);  // early wake-ups are harmless
+  EXPECT_FALSE(rec_.responses.contains(parked));
+  rec_.now_ = wake;
+  agent_->on_wake(wake);
+  ASSERT_TRUE(rec_.responses.contains(parked));
+  EXPECT_EQ(*rec_.responses[parked].header("X-Consul-Index"), index);
+  EXPECT_EQ(agent_->parked_requests(), 0u);
+}
+
+TEST_F(AgentTest, IndexBehindTheStoreAnswersAtOnce) {
+  call("PUT", "/v1/kv/i", "1");
+  call("PUT", "/v1/kv/i", "2");
+  RequestId id = send("GET", "/v1/kv/i?index=1");
+  EXPECT_TRUE(rec_.responses.contains(id));
+}
+
+TEST_F(AgentTest, AgentSelfHasConsulsSixKeys) {
+  auto j = nlohmann::json::parse(call("GET", "/v1/agent/self").body);
+  std::vector<std::string> keys;
+  for (auto& [k, v] : j.items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"Config", "Coord", "DebugConfig", "Member", "Meta",
+                                            "Stats"}));
+  EXPECT_EQ(j["Config"]["Server"], true);
+  EXPECT_EQ(j["Config"]["Datacenter"], "dc1");
+  EXPECT_EQ(j["Stats"]["consul"]["leader_addr"], "127.0.0.1:8300");
+  auto members = nlohmann::json::parse(call("GET", "/v1/agent/members").body);
+  ASSERT_EQ(members.size(), 1u);
+  EXPECT_EQ(members[0], j["Member"]);
+}
+
+TEST_F(AgentTest, NodeIdIsAUuidStableForASeed) {
+  const std::string id = agent_->node_id();
+  EXPECT_EQ(id.size(), 36u);
+  EXPECT_EQ(id[14], '4');
+  RecordingEnv other;
+  Agent again(dev_defaults());
+  Env env = other.env();
+  again.start(env);
+  EXPECT_EQ(again.node_id(), id);
+}
+
+TEST_F(AgentTest, LeaveAnswersThenShutsDown) {
+  auto r = call("PUT", "/v1/agent/leave");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(rec_.exit_code, 0);
+  EXPECT_EQ(call("GET", "/v1/kv/a").status, 503);
+}
+
+TEST_F(AgentTest, ReloadAsksTheHost) {
+  EXPECT_EQ(call("PUT", "/v1/agent/reload").status, 200);
+  EXPECT_EQ(rec_.reloads, 1);
+}
+
+TEST(AgentServerWithoutLeader, WritesFailClearly) {
+  RecordingEnv rec;
+  AgentConfig config = dev_defaults();
+  config.dev = false;
+  config.bootstrap = false;
+  config.bootstrap_expect = 3;
+  config.data_dir = "/unused";
+  Agent agent(config);
+  Env env = rec.env();
+  agent.start(env);
+  HttpRequest put;
+  put.method = "PUT";
+  put.path = "/v1/kv/a";
+  put.body = "x";
+  agent.on_client_request(RequestId(1), put);
+  ASSERT_TRUE(rec.responses.contains(RequestId(1)));
+  EXPECT_EQ(rec.responses[RequestId(1)].status, 500);
+  EXPECT_EQ(rec.responses[RequestId(1)].body, "No cluster leader");
+  HttpRequest leader;
+  leader.method = "GET";
+  leader.path = "/v1/status/leader";
+  agent.on_client_request(RequestId(2), leader);
+  EXPECT_EQ(rec.responses[RequestId(2)].body, "\"\"");
+  // The node id is persisted for a server with a data dir.
+  ASSERT_EQ(rec.writes.size(), 1u);
+  EXPECT_EQ(rec.writes[0].ops[0].file, "node-id");
+  EXPECT_EQ(to_string(rec.writes[0].ops[0].data), agent.node_id());
+}
+
+TEST(AgentIdentity, ReusesThePersistedNodeId) {
+  RecordingEnv rec;
+  rec.files["node-id"] = to_bytes("0c1f2e3d-4b5a-4c6d-8e7f-001122334455\n");
+  AgentConfig config = dev_defaults();
+  Agent agent(config);
+  Env env = rec.env();
+  agent.start(env);
+  EXPECT_EQ(agent.node_id(), "0c1f2e3d-4b5a-4c6d-8e7f-001122334455");
+}
+
+}  // namespace
+}  // namespace praetor::node
