@@ -23,6 +23,7 @@
 #include "core/base/log.hpp"
 #include "core/base/result.hpp"
 #include "core/base/rng.hpp"
+#include "core/base/storage_types.hpp"
 #include "core/node/http.hpp"
 
 namespace praetor::node {
@@ -61,21 +62,11 @@ class Network {
   virtual void send(const Endpoint& to, Channel channel, Bytes payload) = 0;
 };
 
-// Storage is a flat namespace of named files ("raft/wal-000001", "node-id"). A WriteBatch is
-// applied in order; when sync is set the host makes it durable before completing it with
-// Process::on_written(ticket, result). Without sync, a crash may drop or tear the batch.
-struct WriteOp {
-  enum class Kind : std::uint8_t { kAppend, kReplace, kRemove, kTruncate };
-  Kind kind = Kind::kAppend;
-  std::string file;
-  Bytes data;            // kAppend, kReplace (atomic: temp file, fsync, rename)
-  std::uint64_t size = 0;  // kTruncate
-};
-struct WriteBatch {
-  std::vector<WriteOp> ops;
-  bool sync = true;
-};
-using StoredFiles = std::map<std::string, Bytes>;
+// Storage is a flat namespace of named files; WriteOp, WriteBatch and StoredFiles are declared in
+// core/base/storage_types.hpp so that pure cores (the WAL) can produce them without the node.
+using praetor::StoredFiles;
+using praetor::WriteBatch;
+using praetor::WriteOp;
 
 class Storage {
  public:
