@@ -42,40 +42,32 @@ void Agent::start(Env& env) {
   PRAETOR_ASSERT_MSG(env_ == nullptr, "agent started twice");
   env_ = &env;
   rng_.reseed(env.seed);
-  restore_identity();
-  auto& log = env.logger;
-  log.info("agent", "Node name: \"{}\", node id: {}, datacenter: \"{}\"", config_.node_name,
-           node_id_, config_.datacenter);
-  if (!config_.server) {
-    // Client agents forward to servers, which they learn through gossip (a later issue).
-    log.warn("agent", "client mode: no servers known yet; requests needing a server will fail");
+  auto files = env.storage.recover();
+  if (!files) {
+    env.logger.error("agent", "could not read the data dir: {}", files.error().message);
+    env.control.shutdown(1);
     return;
   }
-  if (!config_.dev) {
-    log.warn("agent", "the catalog is kept in memory until the Raft log lands: "
-                      "writes do not survive a restart of this server");
+  restore_identity(*files);
+  env.logger.info("agent", "Node name: \"{}\", node id: {}, datacenter: \"{}\"",
+                  config_.node_name, node_id_, config_.datacenter);
+  if (!config_.server) {
+    // Client agents forward to servers, which they learn through gossip (a later issue).
+    env.logger.warn("agent", "client mode: no servers known yet; requests needing a server will fail");
+    return;
   }
-  const std::string addr = server_address();
-  log.info("raft", "Node at {} [Follower] entering Follower state (Leader: \"\")", addr);
-  if (config_.dev || config_.bootstrap || config_.bootstrap_expect == 1) {
-    become_leader();
-  } else {
-    log.error("agent", "failed to sync remote state: No cluster leader");
-  }
+  start_server(*files);
 }
 
-void Agent::restore_identity() {
-  auto files = env_->storage.recover();
-  if (!files) {
-    env_->logger.error("agent", "could not read data dir: {}", files.error().message);
-  } else if (auto it = files->find(std::string(kNodeIdFile)); it != files->end()) {
+void Agent::restore_identity(const StoredFiles& files) {
+  if (auto it = files.find(std::string(kNodeIdFile)); it != files.end()) {
     std::string stored = to_string(it->second);
     while (!stored.empty() && (stored.back() == '\n' || stored.back() == ' ')) stored.pop_back();
     if (looks_like_uuid(stored)) node_id_ = stored;
   }
   if (!config_.node_id.empty()) node_id_ = config_.node_id;
   if (node_id_.empty()) node_id_ = make_uuid(rng_);
-  if (!config_.dev && !config_.data_dir.empty()) {
+  if (!config_.dev && !config_.data_dir.empty() && !files.contains(std::string(kNodeIdFile))) {
     WriteBatch batch;
     batch.ops.push_back(WriteOp{WriteOp::Kind::kReplace, std::string(kNodeIdFile),
                                 to_bytes(node_id_), 0});
@@ -84,23 +76,10 @@ void Agent::restore_identity() {
   }
 }
 
-void Agent::become_leader() {
-  auto& log = env_->logger;
-  const std::string addr = server_address();
-  log.info("raft", "Node at {} [Candidate] entering Candidate state in term 2", addr);
-  log.info("raft", "Election won. Tally: 1");
-  log.info("raft", "Node at {} [Leader] entering Leader state", addr);
-  leader_ = true;
-  log.info("consul", "cluster leadership acquired");
-  log.info("consul", "New leader elected: {}", config_.node_name);
-  // The leader's first entry: like Raft's no-op, it gives every later index a value >= 2 and
-  // makes X-Consul-Index on a fresh agent 1.
-  commit(RequestId(0), catalog::Noop{});
-}
-
 std::optional<std::string> Agent::leader_address() const {
-  if (!leader_) return std::nullopt;
-  return server_address();
+  if (known_leader_ == raft::kNoNode) return std::nullopt;
+  if (known_leader_ == raft_id_) return server_address();
+  return std::nullopt;  // other servers' addresses arrive with the multi-server work
 }
 
 std::string Agent::advertise_address() const {
@@ -119,20 +98,19 @@ void Agent::commit(RequestId id, catalog::Command command) {
     respond(id, HttpResponse::text(500, "No known Consul servers"));
     return;
   }
-  if (!leader_) {
+  if (!is_leader()) {
     respond(id, HttpResponse::text(500, "No cluster leader"));
     return;
   }
-  // Entries travel as bytes, exactly as they will through Raft's log.
-  const Bytes payload = catalog::encode_command(command);
-  last_index_ += 1;
-  const catalog::ApplyResult result = fsm_.apply(LogIndex(last_index_), payload);
-  if (id != RequestId(0)) {
-    HttpResponse response = HttpResponse::json(200, result.success ? "true" : "false");
-    decorate(response, last_index_);
-    respond(id, std::move(response));
+  // Entries travel as bytes through Raft's log; the FSM decodes them when they commit.
+  auto index = raft_->propose(env_->clock.now(), catalog::encode_command(command));
+  if (!index) {
+    const int status = index.error().code == ErrorCode::kTooLarge ? 413 : 500;
+    respond(id, HttpResponse::text(status, index.error().message));
+    return;
   }
-  wake_parked(env_->clock.now(), false);
+  pending_.emplace(*index, Pending{id, raft_->term()});
+  drive_raft();
 }
 
 void Agent::wake_parked(Instant now, bool expired_only) {
@@ -157,7 +135,7 @@ void Agent::wake_parked(Instant now, bool expired_only) {
 }
 
 void Agent::arm_timer() {
-  Instant earliest = Instant::never();
+  Instant earliest = raft_ ? raft_->next_deadline() : Instant::never();
   for (const auto& [id, parked] : parked_) earliest = std::min(earliest, parked.deadline);
   if (earliest != armed_) {
     armed_ = earliest;
@@ -171,24 +149,40 @@ void Agent::respond(RequestId id, HttpResponse response) {
 
 void Agent::decorate(HttpResponse& response, std::uint64_t index) const {
   response.set_header("X-Consul-Index", std::to_string(std::max<std::uint64_t>(index, 1)));
-  response.set_header("X-Consul-KnownLeader", leader_ ? "true" : "false");
+  response.set_header("X-Consul-KnownLeader",
+                      known_leader_ != raft::kNoNode ? "true" : "false");
   response.set_header("X-Consul-LastContact", "0");
 }
 
 void Agent::on_frame(const Endpoint& from, Channel channel, Bytes payload) {
-  // No protocol listens yet (Raft and gossip land in their own issues): count and drop.
+  // Server RPC between servers lands with the multi-server work; gossip with its issue.
   env_->logger.debug("agent", "dropped {} byte frame on {} from {}", payload.size(),
                      channel_name(channel), from);
 }
 
 void Agent::on_written(Ticket ticket, Result<void> result) {
   if (!result) {
-    env_->logger.error("agent", "write {} failed: {}", ticket, result.error().message);
+    // A failed fsync leaves the log in an unknown state: stop rather than acknowledge anything
+    // (the lesson of PostgreSQL's fsyncgate).
+    env_->logger.error("agent", "write {} failed: {}; stopping", ticket, result.error().message);
+    stopping_ = true;
+    env_->control.shutdown(1);
+    return;
+  }
+  if (ready_in_flight_ && ticket == ready_ticket_) {
+    raft::Ready ready = std::move(*ready_in_flight_);
+    ready_in_flight_.reset();
+    finish_ready(std::move(ready));
+    drive_raft();
   }
 }
 
 void Agent::on_wake(Instant now) {
   armed_ = Instant::never();
+  if (raft_ && raft_->next_deadline() <= now) {
+    raft_->advance_time(now);
+    drive_raft();
+  }
   wake_parked(now, true);
 }
 
@@ -234,7 +228,11 @@ void Agent::reload(AgentConfig config) {
 
 void Agent::check_invariants() const {
   fsm_.check_invariants();
-  PRAETOR_ASSERT(fsm_.applied_index().value() == last_index_);
+  if (raft_) {
+    raft_->check_invariants();
+    PRAETOR_ASSERT(fsm_.applied_index() <= raft_->status().commit);
+    for (const auto& [index, pending] : pending_) PRAETOR_ASSERT(index > fsm_.applied_index());
+  }
   PRAETOR_ASSERT(parked_.size() <= limits::kHttpMaxPendingRequests);
   for (const auto& [id, parked] : parked_) PRAETOR_ASSERT(parked.min_index >= fsm_.kv().index());
 }

@@ -2,11 +2,11 @@
 // commit path, routes HTTP requests, and parks blocking queries until an index moves or their
 // wait expires. All effects go through the Env given at start().
 //
-// Commit path. Writes become catalog::Command entries handed to commit(). Today a server agent
-// commits locally, in order, at once (the -dev path: a single in-memory server that is its own
-// leader). The Raft issue replaces commit() with raft.propose() + Ready handling; the HTTP
-// handlers only see "propose this command, answer this request when it is applied", so they do
-// not change.
+// Commit path. Writes become catalog::Command entries handed to commit(), which proposes them to
+// Raft (server_role.cpp). The Ready loop persists through RaftStorage (the WAL), sends, applies
+// committed entries to the catalog FSM and answers the request that proposed each one. A -dev
+// agent keeps its log in memory and handles each Ready at once; a server with a data_dir answers
+// only after the host reports the batch durable (on_written).
 #pragma once
 
 #include <map>
@@ -18,6 +18,8 @@
 #include "core/catalog/fsm.hpp"
 #include "core/node/config.hpp"
 #include "core/node/process.hpp"
+#include "core/node/raft_storage.hpp"
+#include "core/raft/raft.hpp"
 
 namespace praetor::node {
 
@@ -58,16 +60,30 @@ class Agent final : public Process {
     std::uint64_t index = 0;
   };
 
+  // A proposal waiting for its entry to commit.
+  struct Pending {
+    RequestId request;
+    Term term;
+  };
+
   // agent.cpp: control flow.
   void commit(RequestId id, catalog::Command command);
-  void become_leader();
   void wake_parked(Instant now, bool expired_only);
   void arm_timer();
   void respond(RequestId id, HttpResponse response);
   void decorate(HttpResponse& response, std::uint64_t index) const;
   std::string server_address() const;
   std::string advertise_address() const;
-  void restore_identity();
+  void restore_identity(const StoredFiles& files);
+
+  // server_role.cpp: Raft.
+  void start_server(const StoredFiles& files);
+  void drive_raft();
+  void finish_ready(raft::Ready ready);
+  void apply_committed(const raft::Entry& entry);
+  void on_role_change(const raft::SoftState& soft);
+  bool is_leader() const;
+  std::size_t raft_peer_count() const;
 
   // http_api.cpp: routing and handlers.
   void route(RequestId id, HttpRequest request);
@@ -86,10 +102,16 @@ class Agent final : public Process {
   Rng rng_;
   catalog::Fsm fsm_;
   std::string node_id_;
-  bool leader_ = false;
+  std::optional<raft::Raft> raft_;
+  std::optional<RaftStorage> raft_storage_;
+  NodeId raft_id_;
+  bool persist_raft_ = false;  // false for -dev: the log lives in memory only
+  std::optional<raft::Ready> ready_in_flight_;
+  Ticket ready_ticket_{0};
+  std::map<LogIndex, Pending> pending_;
+  NodeId known_leader_;
   bool stopping_ = false;
   bool replaying_ = false;  // answering a parked request: never park it again
-  std::uint64_t last_index_ = 0;  // the local log's last index
   std::map<RequestId, Parked> parked_;
   Instant armed_ = Instant::never();
   Ticket next_ticket_{1};

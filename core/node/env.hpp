@@ -71,6 +71,8 @@ using praetor::WriteOp;
 class Storage {
  public:
   virtual ~Storage() = default;
+  // Batches take effect in the order they were written (a later batch is never durable before
+  // an earlier one), and complete in that order.
   virtual void write(WriteBatch batch, Ticket ticket) = 0;
   // Called once, at start, before any write: the files as a crash left them.
   virtual Result<StoredFiles> recover() = 0;

@@ -330,16 +330,17 @@ std::string Agent::agent_self_json() const {
       {"build", {{"version", std::string(kVersion)}, {"revision", "praetor"}}},
       {"consul",
        {{"server", config_.server ? "true" : "false"},
-        {"leader", leader_ ? "true" : "false"},
+        {"leader", is_leader() ? "true" : "false"},
         {"leader_addr", leader},
         {"bootstrap", config_.bootstrap || config_.dev ? "true" : "false"},
         {"known_datacenters", "1"}}},
       {"raft",
-       {{"state", leader_ ? "Leader" : "Follower"},
+       {{"state", raft_ ? std::string(raft::role_name(raft_->role())) : "none"},
+        {"term", raft_ ? std::to_string(raft_->term().value()) : "0"},
         {"applied_index", applied},
-        {"commit_index", applied},
-        {"last_log_index", std::to_string(last_index_)},
-        {"num_peers", "0"}}}};
+        {"commit_index", raft_ ? std::to_string(raft_->status().commit.value()) : "0"},
+        {"last_log_index", raft_ ? std::to_string(raft_->status().last_index.value()) : "0"},
+        {"num_peers", std::to_string(raft_peer_count())}}}};
   self["Meta"] = config_.node_meta;
   return self.dump();
 }

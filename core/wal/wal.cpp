@@ -155,6 +155,7 @@ Result<Recovered> recover(const StoredFiles& files, const Options& options) {
       ByteView body(data.data() + offset + kBatchHeaderBytes, batch.length - kBatchHeaderBytes);
       PRAETOR_TRY_VOID(parse_records(body, count, options.record_max_bytes, out.records, name,
                                      offset));
+      out.record_segments.resize(out.records.size(), it->first);
       offset += batch.length;
     }
     if (last) {

@@ -51,6 +51,7 @@ Bytes encode_batch(const std::vector<Record>& records);
 
 struct Recovered {
   std::vector<Record> records;    // every record of every valid batch, in log order
+  std::vector<std::uint64_t> record_segments;  // the segment each record was read from
   std::uint64_t first_segment = 0;  // lowest segment sequence present (0: none)
   std::uint64_t last_segment = 0;  // sequence of the segment to keep appending to (0: none)
   std::uint64_t last_segment_bytes = 0;  // valid length of that segment

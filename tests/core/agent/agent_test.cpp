@@ -17,7 +17,27 @@ class RecordingEnv : public Clock, public Network, public Storage, public Timer,
   Instant now() const override { return now_; }
   WallTime wall() const override { return WallTime{1'700'000'000'000'000'000}; }
   void send(const Endpoint&, Channel, Bytes) override { ++sent; }
-  void write(WriteBatch batch, Ticket) override { writes.push_back(std::move(batch)); }
+  void write(WriteBatch batch, Ticket ticket) override {
+    writes.push_back(batch);
+    unsynced.emplace_back(ticket, std::move(batch));
+  }
+  // Makes every queued batch durable (applies it to `files`) and reports it, as a host would.
+  void sync_all(Process& process) {
+    while (!unsynced.empty()) {
+      auto [ticket, batch] = std::move(unsynced.front());
+      unsynced.pop_front();
+      for (const auto& op : batch.ops) {
+        auto& f = files[op.file];
+        switch (op.kind) {
+          case WriteOp::Kind::kAppend: f.insert(f.end(), op.data.begin(), op.data.end()); break;
+          case WriteOp::Kind::kReplace: f = op.data; break;
+          case WriteOp::Kind::kRemove: files.erase(op.file); break;
+          case WriteOp::Kind::kTruncate: f.resize(op.size); break;
+        }
+      }
+      process.on_written(ticket, ok());
+    }
+  }
   Result<StoredFiles> recover() override { return files; }
   void wake_at(Instant at) override { wake = at; }
   void run(CheckRunId, ExecSpec) override {}
@@ -33,6 +53,7 @@ class RecordingEnv : public Clock, public Network, public Storage, public Timer,
   Instant wake = Instant::never();
   StoredFiles files;
   std::vector<WriteBatch> writes;
+  std::deque<std::pair<Ticket, WriteBatch>> unsynced;
   std::map<RequestId, HttpResponse> responses;
   std::optional<int> exit_code;
   int sent = 0;
@@ -208,19 +229,34 @@ TEST_F(AgentTest, BlockingQueryWakesOnWrite) {
 TEST_F(AgentTest, BlockingQueryTimesOutWithTheSameIndex) {
   call("PUT", "/v1/kv/t", "1");
   const std::string index = *call("GET", "/v1/kv/t").header("X-Consul-Index");
+  const Instant asked = rec_.now_;
   RequestId parked = send("GET", fmt::format("/v1/kv/t?index={}&wait=2s", index));
   ASSERT_FALSE(rec_.responses.contains(parked));
-  const Instant wake = rec_.wake;
-  EXPECT_GE(wake - rec_.now_, Duration::seconds(2));
-  EXPECT_LE(wake - rec_.now_, Duration::seconds(2) + Duration::seconds(2) / 16);
-  rec_.now_ = wake - Duration::milliseconds(1);
-  agent_->on_wake(rec_.now_);  // early wake-ups are harmless
-  EXPECT_FALSE(rec_.responses.contains(parked));
-  rec_.now_ = wake;
-  agent_->on_wake(wake);
-  ASSERT_TRUE(rec_.responses.contains(parked));
+  // Follow the agent's timer (Raft heartbeats wake it too) until the query answers.
+  Instant answered = Instant::never();
+  for (int i = 0; i < 1000 && answered.is_never(); ++i) {
+    ASSERT_LT(rec_.wake, Instant::never());
+    ASSERT_GE(rec_.wake, rec_.now_);
+    rec_.now_ = rec_.wake;
+    agent_->on_wake(rec_.now_);
+    agent_->check_invariants();
+    if (rec_.responses.contains(parked)) answered = rec_.now_;
+  }
+  ASSERT_FALSE(answered.is_never());
+  EXPECT_GE(answered - asked, Duration::seconds(2));
+  EXPECT_LE(answered - asked, Duration::seconds(2) + Duration::seconds(2) / 16);
   EXPECT_EQ(*rec_.responses[parked].header("X-Consul-Index"), index);
   EXPECT_EQ(agent_->parked_requests(), 0u);
+}
+
+TEST_F(AgentTest, EarlyWakeUpsAreHarmless) {
+  call("PUT", "/v1/kv/t", "1");
+  const std::string index = *call("GET", "/v1/kv/t").header("X-Consul-Index");
+  RequestId parked = send("GET", fmt::format("/v1/kv/t?index={}&wait=10s", index));
+  agent_->on_wake(rec_.now_);
+  agent_->on_wake(rec_.now_ + Duration::milliseconds(1));
+  EXPECT_FALSE(rec_.responses.contains(parked));
+  EXPECT_EQ(agent_->parked_requests(), 1u);
 }
 
 TEST_F(AgentTest, IndexBehindTheStoreAnswersAtOnce) {
@@ -304,6 +340,133 @@ TEST(AgentIdentity, ReusesThePersistedNodeId) {
   Env env = rec.env();
   agent.start(env);
   EXPECT_EQ(agent.node_id(), "0c1f2e3d-4b5a-4c6d-8e7f-001122334455");
+}
+
+AgentConfig durable_server_config() {
+  AgentConfig config = dev_defaults();
+  config.dev = false;
+  config.bootstrap = true;
+  config.data_dir = "/data";
+  return config;
+}
+
+HttpRequest make_request(std::string method, std::string target, std::string body = "") {
+  auto parsed = parse_target(target);
+  PRAETOR_ASSERT(parsed.has_value());
+  HttpRequest r;
+  r.method = std::move(method);
+  r.path = parsed->path;
+  r.query = parsed->query;
+  r.body = std::move(body);
+  return r;
+}
+
+TEST(DurableServer, AnswersAWriteOnlyAfterItIsDurable) {
+  RecordingEnv rec;
+  Agent agent(durable_server_config());
+  Env env = rec.env();
+  agent.start(env);
+  rec.sync_all(agent);  // the election's hard state and the leader's first entry
+  ASSERT_TRUE(agent.leader_address());
+  agent.on_client_request(RequestId(1), make_request("PUT", "/v1/kv/a", "durable"));
+  EXPECT_FALSE(rec.responses.contains(RequestId(1)));  // not acknowledged before the fsync
+  ASSERT_FALSE(rec.unsynced.empty());
+  EXPECT_TRUE(rec.unsynced.back().second.sync);
+  rec.sync_all(agent);
+  ASSERT_TRUE(rec.responses.contains(RequestId(1)));
+  EXPECT_EQ(rec.responses[RequestId(1)].body, "true");
+  agent.check_invariants();
+}
+
+TEST(DurableServer, AcknowledgedWritesSurviveARestart) {
+  RecordingEnv rec;
+  {
+    Agent agent(durable_server_config());
+    Env env = rec.env();
+    agent.start(env);
+    rec.sync_all(agent);
+    for (int i = 0; i < 20; ++i) {
+      agent.on_client_request(RequestId(100 + i),
+                              make_request("PUT", fmt::format("/v1/kv/k{}", i), fmt::format("v{}", i)));
+      rec.sync_all(agent);
+      ASSERT_EQ(rec.responses[RequestId(100 + i)].body, "true");
+    }
+    agent.on_client_request(RequestId(200), make_request("DELETE", "/v1/kv/k3"));
+    rec.sync_all(agent);
+  }
+  // A new process over the same files: same node id, same data, leader again.
+  RecordingEnv after;
+  after.files = rec.files;
+  Agent agent(durable_server_config());
+  Env env = after.env();
+  agent.start(env);
+  after.sync_all(agent);
+  EXPECT_EQ(agent.node_id(), to_string(rec.files["node-id"]));
+  for (int i = 0; i < 20; ++i) {
+    const auto* e = agent.fsm().kv().get(fmt::format("k{}", i));
+    if (i == 3) {
+      EXPECT_EQ(e, nullptr);
+    } else {
+      ASSERT_NE(e, nullptr) << i;
+      EXPECT_EQ(to_string(e->value), fmt::format("v{}", i));
+    }
+  }
+  ASSERT_TRUE(agent.leader_address());
+  agent.on_client_request(RequestId(1), make_request("PUT", "/v1/kv/after", "x"));
+  after.sync_all(agent);
+  EXPECT_EQ(after.responses[RequestId(1)].body, "true");
+}
+
+TEST(DurableServer, UnsyncedWritesAreNeverAcknowledged) {
+  RecordingEnv rec;
+  Agent agent(durable_server_config());
+  Env env = rec.env();
+  agent.start(env);
+  rec.sync_all(agent);
+  agent.on_client_request(RequestId(1), make_request("PUT", "/v1/kv/lost", "x"));
+  // Crash: the pending batch never becomes durable.
+  rec.unsynced.clear();
+  EXPECT_FALSE(rec.responses.contains(RequestId(1)));
+  RecordingEnv after;
+  after.files = rec.files;
+  Agent restarted(durable_server_config());
+  Env env2 = after.env();
+  restarted.start(env2);
+  after.sync_all(restarted);
+  EXPECT_EQ(restarted.fsm().kv().get("lost"), nullptr);
+}
+
+TEST(DurableServer, RefusesToStartOnACorruptLog) {
+  RecordingEnv rec;
+  {
+    Agent agent(durable_server_config());
+    Env env = rec.env();
+    agent.start(env);
+    rec.sync_all(agent);
+    for (int i = 0; i < 3; ++i) {
+      agent.on_client_request(RequestId(i + 1), make_request("PUT", "/v1/kv/x", "y"));
+      rec.sync_all(agent);
+    }
+  }
+  auto& segment = rec.files["raft/wal-0000000000000001"];
+  ASSERT_GT(segment.size(), 40u);
+  segment[25] ^= 0xff;
+  RecordingEnv after;
+  after.files = rec.files;
+  Agent agent(durable_server_config());
+  Env env = after.env();
+  agent.start(env);
+  EXPECT_EQ(after.exit_code, 1);
+}
+
+TEST(DurableServer, AFailedFsyncStopsTheServer) {
+  RecordingEnv rec;
+  Agent agent(durable_server_config());
+  Env env = rec.env();
+  agent.start(env);
+  ASSERT_FALSE(rec.unsynced.empty());
+  agent.on_written(rec.unsynced.front().first, make_error(ErrorCode::kIo, "EIO"));
+  EXPECT_EQ(rec.exit_code, 1);
 }
 
 }  // namespace

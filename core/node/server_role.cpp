@@ -1,0 +1,179 @@
+// The server role: Raft under the catalog. One Ready at a time: persist (WAL, fsync) -> send ->
+// apply committed entries -> answer the requests that proposed them -> advance. See
+// core/raft/ready.hpp for the ordering rules this follows.
+#include <fmt/format.h>
+
+#include "core/node/agent.hpp"
+
+namespace praetor::node {
+namespace {
+
+// Raft node ids are 64-bit numbers; agents are known by UUIDs. The id is a stable hash of the
+// node id (never 0, which Raft reserves for "nobody").
+NodeId raft_node_id(std::string_view node_uuid) {
+  const std::uint64_t h = fnv1a64(node_uuid);
+  return NodeId(h == 0 ? 1 : h);
+}
+
+raft::Config raft_config(const AgentConfig& config, NodeId id) {
+  raft::Config rc;
+  rc.id = id;
+  // Consul's timing: 1 s election and heartbeat timeouts per unit of raft_multiplier; our core
+  // sends heartbeats at a tenth of the election timeout.
+  const int multiplier = std::max(1, config.raft_multiplier);
+  rc.election_timeout = Duration::milliseconds(1000) * multiplier;
+  rc.heartbeat_interval = Duration::milliseconds(100) * multiplier;
+  return rc;
+}
+
+}  // namespace
+
+void Agent::start_server(const StoredFiles& files) {
+  auto& log = env_->logger;
+  raft_id_ = raft_node_id(node_id_);
+  persist_raft_ = !config_.dev;
+  auto recovered = RaftStorage::recover(persist_raft_ ? files : StoredFiles{});
+  if (!recovered) {
+    log.error("agent", "refusing to start: {}", recovered.error().message);
+    stopping_ = true;
+    env_->control.shutdown(1);
+    return;
+  }
+  if (recovered->torn_tail_cut) log.warn("raft", "cut a torn write at the end of the log");
+  raft::PersistentState state = std::move(recovered->state);
+  const bool bootstrap = config_.dev || config_.bootstrap || config_.bootstrap_expect == 1;
+  if (!recovered->found && bootstrap) {
+    raft::Membership membership;
+    membership.voters.insert(raft_id_);
+    state = raft::PersistentState::bootstrap(membership);
+    log.info("raft", "bootstrapping a new cluster: {} is its only voter", server_address());
+    if (persist_raft_) {
+      // The initial membership lives in the index-0 snapshot meta: persist it, or a restart
+      // would find a log with no voters. Batches are applied in order, so it is durable before
+      // anything Raft writes next.
+      env_->storage.write(recovered->storage.save_snapshot(state.snapshot), next_ticket_);
+      next_ticket_ = next_ticket_.next();
+    }
+  }
+  if (state.snapshot.meta.index > LogIndex(0)) {
+    auto restored = fsm_.restore(state.snapshot.data);
+    if (!restored) {
+      log.error("agent", "refusing to start: snapshot: {}", restored.error().message);
+      stopping_ = true;
+      env_->control.shutdown(1);
+      return;
+    }
+  }
+  raft_storage_.emplace(std::move(recovered->storage));
+  auto raft = raft::Raft::restore(raft_config(config_, raft_id_), std::move(state), rng_.fork(),
+                                  env_->logger);
+  if (!raft) {
+    log.error("agent", "refusing to start: {}", raft.error().message);
+    stopping_ = true;
+    env_->control.shutdown(1);
+    return;
+  }
+  raft_.emplace(std::move(raft.value()));
+  log.info("raft", "Node at {} [Follower] entering Follower state (Leader: \"\")", server_address());
+  if (!config_.server || (!bootstrap && !recovered->found)) {
+    log.error("agent", "failed to sync remote state: No cluster leader");
+  }
+  const Instant now = env_->clock.now();
+  // A lone voter need not wait out an election timeout: Consul's -dev leads at once.
+  if (raft_->status().membership.voters == std::set<NodeId>{raft_id_}) raft_->campaign(now);
+  raft_->advance_time(now);
+  drive_raft();
+}
+
+bool Agent::is_leader() const { return raft_ && raft_->role() == raft::Role::kLeader; }
+
+std::size_t Agent::raft_peer_count() const {
+  if (!raft_) return 0;
+  const std::size_t members = raft_->status().membership.all().size();
+  return members == 0 ? 0 : members - 1;
+}
+
+void Agent::drive_raft() {
+  if (!raft_) return;
+  while (!ready_in_flight_ && !stopping_ && raft_->has_ready()) {
+    raft::Ready ready = raft_->take_ready();
+    std::optional<WriteBatch> batch;
+    if (persist_raft_) batch = raft_storage_->persist(ready);
+    if (batch) {
+      // Nothing is sent or applied until the batch is durable: on_written finishes this Ready.
+      ready_ticket_ = next_ticket_;
+      next_ticket_ = next_ticket_.next();
+      ready_in_flight_ = std::move(ready);
+      env_->storage.write(std::move(*batch), ready_ticket_);
+      break;
+    }
+    finish_ready(std::move(ready));
+  }
+  arm_timer();
+}
+
+void Agent::finish_ready(raft::Ready ready) {
+  if (ready.snapshot) {
+    auto restored = fsm_.restore(ready.snapshot->data);
+    // The leader's snapshot passed its checksum and decoded there; failing here means we would
+    // diverge.
+    PRAETOR_ASSERT_MSG(restored.has_value(), "installing snapshot {} failed: {}",
+                       ready.snapshot->meta.index, restored ? "" : restored.error().message);
+  }
+  if (ready.role) on_role_change(*ready.role);
+  for (raft::Message& m : ready.messages) {
+    // Peers' addresses arrive with the multi-server work; a lone server sends nothing.
+    env_->logger.trace("raft", "no route to node {} for {}", m.to, raft::message_kind_name(m.kind));
+  }
+  for (const raft::Entry& e : ready.committed) apply_committed(e);
+  raft_->advance(ready);
+  if (!ready.committed.empty()) wake_parked(env_->clock.now(), false);
+}
+
+void Agent::apply_committed(const raft::Entry& entry) {
+  // Every entry moves the FSM's applied index; only normal entries carry catalog commands.
+  catalog::ApplyResult result;
+  if (entry.type == raft::EntryType::kNormal) {
+    result = fsm_.apply(entry.index, entry.data);
+  } else {
+    result = fsm_.apply_command(entry.index, catalog::Noop{});
+  }
+  auto it = pending_.find(entry.index);
+  if (it == pending_.end()) return;
+  const Pending pending = it->second;
+  pending_.erase(it);
+  if (pending.term != entry.term) {
+    // Another leader's entry took this index: ours was never committed.
+    respond(pending.request, HttpResponse::text(500, "leadership lost while committing log"));
+    return;
+  }
+  HttpResponse response = HttpResponse::json(200, result.success ? "true" : "false");
+  decorate(response, entry.index.value());
+  respond(pending.request, std::move(response));
+}
+
+void Agent::on_role_change(const raft::SoftState& soft) {
+  auto& log = env_->logger;
+  const std::string addr = server_address();
+  const bool had_leader = known_leader_ != raft::kNoNode;
+  known_leader_ = soft.leader;
+  switch (soft.role) {
+    case raft::Role::kLeader:
+      log.info("raft", "Node at {} [Leader] entering Leader state", addr);
+      log.info("consul", "cluster leadership acquired");
+      log.info("consul", "New leader elected: {}", config_.node_name);
+      break;
+    case raft::Role::kCandidate:
+      log.info("raft", "Node at {} [Candidate] entering Candidate state in term {}", addr,
+               soft.term);
+      break;
+    case raft::Role::kFollower:
+      log.info("raft", "Node at {} [Follower] entering Follower state (term {})", addr, soft.term);
+      break;
+    case raft::Role::kPreCandidate:
+      break;
+  }
+  if (had_leader && soft.leader == raft::kNoNode) log.warn("raft", "lost contact with the leader");
+}
+
+}  // namespace praetor::node
