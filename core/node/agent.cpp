@@ -78,8 +78,7 @@ void Agent::restore_identity(const StoredFiles& files) {
 
 std::optional<std::string> Agent::leader_address() const {
   if (known_leader_ == raft::kNoNode) return std::nullopt;
-  if (known_leader_ == raft_id_) return server_address();
-  return std::nullopt;  // other servers' addresses arrive with the multi-server work
+  return address_of(known_leader_);
 }
 
 std::string Agent::advertise_address() const {
@@ -136,6 +135,8 @@ void Agent::wake_parked(Instant now, bool expired_only) {
 
 void Agent::arm_timer() {
   Instant earliest = raft_ ? raft_->next_deadline() : Instant::never();
+  earliest = std::min(earliest, next_hello_);
+  for (const auto& [fid, f] : forwards_out_) earliest = std::min(earliest, f.deadline);
   for (const auto& [id, parked] : parked_) earliest = std::min(earliest, parked.deadline);
   if (earliest != armed_) {
     armed_ = earliest;
@@ -144,6 +145,18 @@ void Agent::arm_timer() {
 }
 
 void Agent::respond(RequestId id, HttpResponse response) {
+  if (auto it = forwards_in_.find(id); it != forwards_in_.end()) {
+    // A follower's request: the answer travels back over server RPC.
+    ForwardResponse f;
+    f.forward_id = it->second.forward_id;
+    f.status = response.status;
+    f.headers = std::move(response.headers);
+    f.body = std::move(response.body);
+    const std::string origin = it->second.origin;
+    forwards_in_.erase(it);
+    send_rpc(origin, f);
+    return;
+  }
   env_->responder.respond(id, std::move(response));
 }
 
@@ -155,7 +168,18 @@ void Agent::decorate(HttpResponse& response, std::uint64_t index) const {
 }
 
 void Agent::on_frame(const Endpoint& from, Channel channel, Bytes payload) {
-  // Server RPC between servers lands with the multi-server work; gossip with its issue.
+  if (channel == Channel::kRpc && config_.server && !stopping_) {
+    auto frame = decode_rpc(payload);
+    if (!frame) {
+      env_->logger.warn("agent", "dropped a malformed rpc frame from {}: {}", from,
+                        frame.error().message);
+      return;
+    }
+    on_rpc(from, std::move(*frame));
+    check_invariants();
+    return;
+  }
+  // Gossip lands with its issue.
   env_->logger.debug("agent", "dropped {} byte frame on {} from {}", payload.size(),
                      channel_name(channel), from);
 }
@@ -179,10 +203,13 @@ void Agent::on_written(Ticket ticket, Result<void> result) {
 
 void Agent::on_wake(Instant now) {
   armed_ = Instant::never();
+  if (stopping_) return;
   if (raft_ && raft_->next_deadline() <= now) {
     raft_->advance_time(now);
     drive_raft();
   }
+  if (next_hello_ <= now) send_hellos(now);
+  expire_forwards(now);
   wake_parked(now, true);
 }
 
@@ -207,6 +234,15 @@ void Agent::stop() {
   // Parked long-polls get their answer now rather than a dropped connection.
   for (auto& [id, parked] : parked_) parked.deadline = Instant::zero();
   wake_parked(env_->clock.now(), true);
+  fail_forwards("Agent is shutting down");
+  for (auto& [read, pending] : reads_) {
+    respond(pending.request, HttpResponse::text(503, "Agent is shutting down"));
+  }
+  reads_.clear();
+  for (auto& [index, pending] : pending_) {
+    respond(pending.request, HttpResponse::text(503, "Agent is shutting down"));
+  }
+  pending_.clear();
   env_->logger.info("agent", "shutdown complete");
   env_->control.shutdown(0);
 }

@@ -19,6 +19,7 @@
 #include "core/node/config.hpp"
 #include "core/node/process.hpp"
 #include "core/node/raft_storage.hpp"
+#include "core/node/rpc.hpp"
 #include "core/raft/raft.hpp"
 
 namespace praetor::node {
@@ -84,6 +85,25 @@ class Agent final : public Process {
   void on_role_change(const raft::SoftState& soft);
   bool is_leader() const;
   std::size_t raft_peer_count() const;
+  void restore_raft(raft::PersistentState state);
+
+  // cluster.cpp: servers finding each other, Raft transport, forwarding to the leader.
+  void on_rpc(const Endpoint& from, RpcFrame frame);
+  void send_rpc(const std::string& address, const RpcFrame& frame);
+  void send_hellos(Instant now);
+  void merge_server(const ServerInfo& info);
+  void maybe_bootstrap_expect();
+  void save_servers();
+  void load_servers(const StoredFiles& files);
+  ServerInfo self_info() const;
+  bool needs_leader(const HttpRequest& request) const;
+  void forward_to_leader(RequestId id, HttpRequest request);
+  void fail_forwards(std::string_view why);
+  void expire_forwards(Instant now);
+  void start_consistent_read(RequestId id, HttpRequest request);
+  void serve_ready_reads();
+  void handle_operator(RequestId id, const HttpRequest& request);
+  std::optional<std::string> address_of(NodeId id) const;
 
   // http_api.cpp: routing and handlers.
   void route(RequestId id, HttpRequest request);
@@ -110,8 +130,35 @@ class Agent final : public Process {
   Ticket ready_ticket_{0};
   std::map<LogIndex, Pending> pending_;
   NodeId known_leader_;
+
+  // Servers known by Raft id (self included), from hellos and the persisted peers file.
+  std::map<NodeId, ServerInfo> servers_;
+  Instant next_hello_ = Instant::never();
+  // Requests this follower forwarded to the leader, by forward id.
+  struct ForwardOut {
+    RequestId request;
+    Instant deadline;
+  };
+  std::map<std::uint64_t, ForwardOut> forwards_out_;
+  std::uint64_t next_forward_id_ = 1;
+  // Requests the leader took from followers: where to send the answer.
+  struct ForwardIn {
+    std::string origin;  // the follower's server RPC address
+    std::uint64_t forward_id = 0;
+  };
+  std::map<RequestId, ForwardIn> forwards_in_;
+  std::uint64_t next_forwarded_request_ = 0;
+  // Linearizable reads (?consistent): registered with Raft, then served once applied.
+  struct PendingRead {
+    RequestId request;
+    HttpRequest http;
+    LogIndex index;  // 0 until Raft confirms
+  };
+  std::map<std::uint64_t, PendingRead> reads_;
+  std::uint64_t next_read_id_ = 1;
   bool stopping_ = false;
   bool replaying_ = false;  // answering a parked request: never park it again
+  bool serving_read_ = false;  // answering a confirmed ?consistent read: do not register again
   std::map<RequestId, Parked> parked_;
   Instant armed_ = Instant::never();
   Ticket next_ticket_{1};

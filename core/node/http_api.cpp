@@ -72,6 +72,16 @@ void Agent::route(RequestId id, HttpRequest request) {
     respond(id, HttpResponse::text(500, "No path to datacenter"));
     return;
   }
+  if (needs_leader(request) && !is_leader()) {
+    forward_to_leader(id, std::move(request));
+    return;
+  }
+  if (config_.server && request.method == "GET" && request.has_query("consistent") &&
+      !serving_read_ && !replaying_ && path.starts_with(kKvPrefix)) {
+    // Linearizable: the leader confirms it still leads (ReadIndex) before reading.
+    start_consistent_read(id, std::move(request));
+    return;
+  }
   if (path.starts_with(kKvPrefix) || path == "/v1/kv") {
     handle_kv(id, request);
   } else if (path.starts_with("/v1/status/")) {
@@ -80,6 +90,8 @@ void Agent::route(RequestId id, HttpRequest request) {
     handle_agent(id, request);
   } else if (path.starts_with("/v1/catalog/")) {
     handle_catalog(id, request);
+  } else if (path.starts_with("/v1/operator/")) {
+    handle_operator(id, request);
   } else {
     respond(id, HttpResponse::text(404, fmt::format("Not found: {}", path)));
   }
@@ -255,7 +267,11 @@ void Agent::handle_status(RequestId id, const HttpRequest& request) {
     response = HttpResponse::json(200, json(leader_address().value_or("")).dump());
   } else if (request.path == "/v1/status/peers") {
     json peers = json::array();
-    if (config_.server) peers.push_back(server_address());
+    if (raft_) {
+      for (NodeId voter : raft_->status().membership.voters) {
+        if (auto address = address_of(voter)) peers.push_back(*address);
+      }
+    }
     response = HttpResponse::json(200, peers.dump());
   } else {
     respond(id, HttpResponse::text(404, fmt::format("Not found: {}", request.path)));
@@ -376,6 +392,68 @@ void Agent::handle_agent(RequestId id, const HttpRequest& request) {
   }
   decorate(response, fsm_.applied_index().value());
   respond(id, std::move(response));
+}
+
+void Agent::handle_operator(RequestId id, const HttpRequest& request) {
+  if (request.path == "/v1/operator/raft/configuration" && request.method == "GET") {
+    if (!raft_) {
+      respond(id, HttpResponse::text(500, "No cluster leader"));
+      return;
+    }
+    const raft::Status status = raft_->status();
+    json servers = json::array();
+    for (NodeId member : status.membership.all()) {
+      std::string name = member == raft_id_ ? config_.node_name : "";
+      std::string uuid = member == raft_id_ ? node_id_ : "";
+      if (auto it = servers_.find(member); it != servers_.end()) {
+        name = it->second.name;
+        uuid = it->second.node_id;
+      }
+      servers.push_back({{"ID", uuid.empty() ? std::to_string(member.value()) : uuid},
+                         {"Node", name},
+                         {"Address", address_of(member).value_or("")},
+                         {"Leader", member == known_leader_},
+                         {"Voter", status.membership.is_voter(member)},
+                         {"ProtocolVersion", "3"}});
+    }
+    HttpResponse response = HttpResponse::json(
+        200, json{{"Servers", servers}, {"Index", status.commit.value()}}.dump());
+    decorate(response, fsm_.applied_index().value());
+    respond(id, std::move(response));
+    return;
+  }
+  if (request.path == "/v1/operator/raft/peer" && request.method == "DELETE") {
+    const auto by_id = request.query_value("id");
+    const auto by_address = request.query_value("address");
+    std::optional<NodeId> target;
+    for (NodeId member : raft_->status().membership.all()) {
+      auto it = servers_.find(member);
+      const std::string uuid = member == raft_id_ ? node_id_
+                               : it != servers_.end() ? it->second.node_id : "";
+      if ((by_id && *by_id == uuid) || (by_address && address_of(member) == *by_address)) {
+        target = member;
+      }
+    }
+    if (!by_id && !by_address) {
+      respond(id, bad_request("Must specify either ?id with the server's ID or ?address with "
+                              "IP:port of peer to remove"));
+      return;
+    }
+    if (!target) {
+      respond(id, HttpResponse::text(500, "id or address not found in the Raft configuration"));
+      return;
+    }
+    auto index = raft_->propose_membership(env_->clock.now(),
+                                           raft::MembershipChange{raft::MembershipChange::Kind::kRemove, *target});
+    if (!index) {
+      respond(id, HttpResponse::text(500, index.error().message));
+      return;
+    }
+    pending_.emplace(*index, Pending{id, raft_->term()});
+    drive_raft();
+    return;
+  }
+  respond(id, HttpResponse::text(404, fmt::format("Not found: {}", request.path)));
 }
 
 void Agent::handle_catalog(RequestId id, const HttpRequest& request) {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/node/agent.hpp"
+#include "core/raft/codec.hpp"
 
 namespace praetor::node {
 namespace {
@@ -65,19 +66,33 @@ void Agent::start_server(const StoredFiles& files) {
     }
   }
   raft_storage_.emplace(std::move(recovered->storage));
+  load_servers(files);
+  const bool has_state = recovered->found || bootstrap;
+  restore_raft(std::move(state));
+  if (!raft_) return;
+  if (!has_state) {
+    log.info("agent", "waiting for {} servers (bootstrap_expect) or an existing cluster",
+             config_.bootstrap_expect);
+    log.error("agent", "failed to sync remote state: No cluster leader");
+  }
+  const Instant now = env_->clock.now();
+  send_hellos(now);
+  maybe_bootstrap_expect();
+  drive_raft();
+}
+
+void Agent::restore_raft(raft::PersistentState state) {
   auto raft = raft::Raft::restore(raft_config(config_, raft_id_), std::move(state), rng_.fork(),
                                   env_->logger);
   if (!raft) {
-    log.error("agent", "refusing to start: {}", raft.error().message);
+    env_->logger.error("agent", "refusing to start: {}", raft.error().message);
     stopping_ = true;
     env_->control.shutdown(1);
     return;
   }
   raft_.emplace(std::move(raft.value()));
-  log.info("raft", "Node at {} [Follower] entering Follower state (Leader: \"\")", server_address());
-  if (!config_.server || (!bootstrap && !recovered->found)) {
-    log.error("agent", "failed to sync remote state: No cluster leader");
-  }
+  env_->logger.info("raft", "Node at {} [Follower] entering Follower state (Leader: \"\")",
+                    server_address());
   const Instant now = env_->clock.now();
   // A lone voter need not wait out an election timeout: Consul's -dev leads at once.
   if (raft_->status().membership.voters == std::set<NodeId>{raft_id_}) raft_->campaign(now);
@@ -122,11 +137,26 @@ void Agent::finish_ready(raft::Ready ready) {
   }
   if (ready.role) on_role_change(*ready.role);
   for (raft::Message& m : ready.messages) {
-    // Peers' addresses arrive with the multi-server work; a lone server sends nothing.
-    env_->logger.trace("raft", "no route to node {} for {}", m.to, raft::message_kind_name(m.kind));
+    auto address = address_of(m.to);
+    if (!address) {
+      env_->logger.debug("raft", "no address for node {}: dropped {}", m.to,
+                         raft::message_kind_name(m.kind));
+      continue;
+    }
+    send_rpc(*address, RaftPayload{raft::encode_message(m)});
   }
   for (const raft::Entry& e : ready.committed) apply_committed(e);
+  for (const raft::ReadState& r : ready.reads) {
+    if (auto it = reads_.find(r.id.value()); it != reads_.end()) it->second.index = r.index;
+  }
+  for (raft::ReadId aborted : ready.reads_aborted) {
+    if (auto it = reads_.find(aborted.value()); it != reads_.end()) {
+      respond(it->second.request, HttpResponse::text(500, "leadership lost while reading"));
+      reads_.erase(it);
+    }
+  }
   raft_->advance(ready);
+  serve_ready_reads();
   if (!ready.committed.empty()) wake_parked(env_->clock.now(), false);
 }
 
@@ -156,12 +186,20 @@ void Agent::on_role_change(const raft::SoftState& soft) {
   auto& log = env_->logger;
   const std::string addr = server_address();
   const bool had_leader = known_leader_ != raft::kNoNode;
+  if (soft.leader != known_leader_) {
+    // Requests forwarded to the old leader may or may not have committed; their clients retry.
+    fail_forwards("leadership lost while committing log");
+    if (soft.leader != raft::kNoNode) {
+      std::string name = config_.node_name;
+      if (auto it = servers_.find(soft.leader); it != servers_.end()) name = it->second.name;
+      log.info("consul", "New leader elected: {}", name);
+    }
+  }
   known_leader_ = soft.leader;
   switch (soft.role) {
     case raft::Role::kLeader:
       log.info("raft", "Node at {} [Leader] entering Leader state", addr);
       log.info("consul", "cluster leadership acquired");
-      log.info("consul", "New leader elected: {}", config_.node_name);
       break;
     case raft::Role::kCandidate:
       log.info("raft", "Node at {} [Candidate] entering Candidate state in term {}", addr,

@@ -1,0 +1,134 @@
+#include "core/node/rpc.hpp"
+
+#include <fmt/format.h>
+
+#include "core/base/codec.hpp"
+
+namespace praetor::node {
+namespace {
+
+constexpr std::uint16_t kRpcVersion = 1;
+constexpr std::size_t kMaxName = 512;
+constexpr std::size_t kMaxServers = 256;
+constexpr std::size_t kMaxPairs = 256;
+
+template <typename Archive>
+void str(Archive& ar, std::string& s, std::size_t max) {
+  codec::BoundedString b{s, max};
+  ar(b);
+}
+
+template <typename Archive>
+void pairs(Archive& ar, std::vector<std::pair<std::string, std::string>>& v) {
+  if constexpr (Archive::is_loading::value) {
+    v.resize(codec::load_size(ar, kMaxPairs));
+  } else {
+    ar(cereal::make_size_tag(static_cast<cereal::size_type>(v.size())));
+  }
+  for (auto& [k, val] : v) {
+    str(ar, k, limits::kHttpMaxHeaderBytes);
+    str(ar, val, limits::kHttpMaxHeaderBytes);
+  }
+}
+
+template <typename Archive>
+void body(Archive& ar, ServerInfo& s) {
+  str(ar, s.name, kMaxName);
+  str(ar, s.node_id, kMaxName);
+  str(ar, s.datacenter, kMaxName);
+  str(ar, s.address, kMaxName);
+  ar(s.raft_id, s.bootstrap_expect, s.bootstrapped);
+}
+
+template <typename Archive>
+void body(Archive& ar, Hello& h) {
+  body(ar, h.self);
+  if constexpr (Archive::is_loading::value) {
+    h.known.resize(codec::load_size(ar, kMaxServers));
+  } else {
+    ar(cereal::make_size_tag(static_cast<cereal::size_type>(h.known.size())));
+  }
+  for (auto& s : h.known) body(ar, s);
+  ar(h.reply);
+}
+
+template <typename Archive>
+void body(Archive& ar, ForwardRequest& f) {
+  ar(f.forward_id);
+  str(ar, f.method, 16);
+  str(ar, f.path, limits::kHttpMaxHeaderBytes);
+  pairs(ar, f.query);
+  str(ar, f.body, limits::kHttpMaxBodyBytes);
+}
+
+template <typename Archive>
+void body(Archive& ar, ForwardResponse& f) {
+  ar(f.forward_id, f.status);
+  pairs(ar, f.headers);
+  str(ar, f.body, limits::kRpcMaxFrameBytes - 64 * 1024);
+}
+
+template <typename T>
+struct Body {
+  T value;
+  template <typename Archive>
+  void serialize(Archive& ar) {
+    body(ar, value);
+  }
+};
+
+template <typename T>
+Result<RpcFrame> decode_body(ByteView rest) {
+  auto decoded = codec::decode<Body<T>>(rest, "rpc frame");
+  if (!decoded) return decoded.error();
+  return RpcFrame(std::move(decoded->value));
+}
+
+RpcKind kind_of(const RpcFrame& frame) {
+  switch (frame.index()) {
+    case 0: return RpcKind::kRaft;
+    case 1: return RpcKind::kHello;
+    case 2: return RpcKind::kForwardRequest;
+    default: return RpcKind::kForwardResponse;
+  }
+}
+
+}  // namespace
+
+Bytes encode_rpc(const RpcFrame& frame) {
+  Bytes out{static_cast<std::uint8_t>(kind_of(frame)), kRpcVersion & 0xff, kRpcVersion >> 8};
+  if (const auto* raft = std::get_if<RaftPayload>(&frame)) {
+    out.insert(out.end(), raft->message.begin(), raft->message.end());
+    return out;
+  }
+  std::visit(
+      [&](const auto& f) {
+        using T = std::decay_t<decltype(f)>;
+        if constexpr (!std::is_same_v<T, RaftPayload>) {
+          Bytes b = codec::encode(Body<T>{f});
+          out.insert(out.end(), b.begin(), b.end());
+        }
+      },
+      frame);
+  return out;
+}
+
+Result<RpcFrame> decode_rpc(ByteView payload) {
+  if (payload.size() < 3) return make_error(ErrorCode::kInvalidArgument, "rpc frame: too short");
+  const auto version = static_cast<std::uint16_t>(payload[1] | (payload[2] << 8));
+  if (version != kRpcVersion) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("rpc frame: unknown version {}", version));
+  }
+  ByteView rest = payload.subspan(3);
+  switch (static_cast<RpcKind>(payload[0])) {
+    case RpcKind::kRaft: return RpcFrame(RaftPayload{Bytes(rest.begin(), rest.end())});
+    case RpcKind::kHello: return decode_body<Hello>(rest);
+    case RpcKind::kForwardRequest: return decode_body<ForwardRequest>(rest);
+    case RpcKind::kForwardResponse: return decode_body<ForwardResponse>(rest);
+  }
+  return make_error(ErrorCode::kInvalidArgument,
+                    fmt::format("rpc frame: unknown kind {}", payload[0]));
+}
+
+}  // namespace praetor::node
