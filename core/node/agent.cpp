@@ -145,6 +145,9 @@ void Agent::arm_timer() {
 }
 
 void Agent::respond(RequestId id, HttpResponse response) {
+  // Every answer carries the index headers, errors included: clients read X-Consul-Index even
+  // from a 404, and a missing header breaks node-consul's watches.
+  if (!response.header("X-Consul-Index")) decorate(response, fsm_.applied_index().value());
   if (auto it = forwards_in_.find(id); it != forwards_in_.end()) {
     // A follower's request: the answer travels back over server RPC.
     ForwardResponse f;

@@ -46,6 +46,9 @@ class Agent final : public Process {
   const std::string& node_id() const { return node_id_; }
   std::optional<std::string> leader_address() const;
   std::size_t parked_requests() const { return parked_.size(); }
+  // Raft's view, for tests and the simulator's checkers (kFollower / term 0 on clients).
+  raft::Role raft_role() const { return raft_ ? raft_->role() : raft::Role::kFollower; }
+  Term raft_term() const { return raft_ ? raft_->term() : Term(0); }
   void check_invariants() const;
 
  private:
@@ -147,6 +150,10 @@ class Agent final : public Process {
     std::uint64_t forward_id = 0;
   };
   std::map<RequestId, ForwardIn> forwards_in_;
+  // Forwarded requests already taken, so that a duplicated frame is not executed twice (a CAS
+  // run twice answers "false" for a write that happened). Keyed by (sender nonce, forward id).
+  std::map<std::pair<std::uint64_t, std::uint64_t>, Instant> seen_forwards_;
+  std::uint64_t forward_nonce_ = 0;
   std::uint64_t next_forwarded_request_ = 0;
   // Linearizable reads (?consistent): registered with Raft, then served once applied.
   struct PendingRead {

@@ -5,6 +5,7 @@
 
 #include <charconv>
 
+#include "core/base/duration.hpp"
 #include "core/base/limits.hpp"
 #include "core/node/agent.hpp"
 #include "core/raft/codec.hpp"
@@ -15,10 +16,12 @@ namespace {
 constexpr std::string_view kServersFile = "raft/peers";
 constexpr Duration kHelloIntervalSeeking = Duration::seconds(1);
 constexpr Duration kHelloIntervalSettled = Duration::seconds(30);
-// A forwarded request may park as a blocking query for up to 10 minutes plus jitter.
-constexpr Duration kForwardTimeout = Duration::milliseconds(limits::kBlockingWaitMaxMs) +
-                                     Duration::seconds(60);
+// How long a follower waits for the leader's answer beyond the request's own blocking wait.
+// An answer that does not come (the leader crashed, the connection broke) is reported as a 500
+// and the client retries: the write may or may not have committed, as with any lost reply.
+constexpr Duration kForwardTimeout = Duration::seconds(10);
 constexpr std::uint64_t kForwardedRequestBit = std::uint64_t{1} << 63;
+constexpr std::size_t kMaxSeenForwards = 65536;
 
 }  // namespace
 
@@ -194,6 +197,19 @@ void Agent::on_rpc(const Endpoint& from, RpcFrame frame) {
     }
     maybe_bootstrap_expect();
   } else if (auto* request = std::get_if<ForwardRequest>(&frame)) {
+    const auto key = std::make_pair(request->sender_nonce, request->forward_id);
+    if (seen_forwards_.contains(key)) {
+      env_->logger.debug("agent", "dropped a duplicate forwarded request from {}", from);
+      return;
+    }
+    // Remember requests for longer than a follower waits for any answer; bound the memory.
+    const Duration keep = Duration::milliseconds(limits::kBlockingWaitMaxMs) * 2;
+    while (!seen_forwards_.empty() && (seen_forwards_.size() >= kMaxSeenForwards ||
+                                       seen_forwards_.begin()->second + keep < now)) {
+      // Oldest first is approximate (keys are not time-ordered); the cap keeps it bounded.
+      seen_forwards_.erase(seen_forwards_.begin());
+    }
+    seen_forwards_.emplace(key, now);
     HttpRequest http;
     http.method = std::move(request->method);
     http.path = std::move(request->path);
@@ -244,8 +260,19 @@ void Agent::forward_to_leader(RequestId id, HttpRequest request) {
     return;
   }
   const std::uint64_t fid = next_forward_id_++;
-  forwards_out_[fid] = ForwardOut{id, env_->clock.now() + kForwardTimeout};
+  Duration wait = Duration::zero();
+  if (request.query_value("index").value_or("0") != "0") {
+    // A blocking query parks on the leader for its wait (default 5 min, max 10) plus jitter.
+    wait = Duration::milliseconds(limits::kBlockingWaitDefaultMs);
+    if (auto w = request.query_value("wait")) {
+      if (auto d = parse_go_duration(*w)) wait = *d;
+    }
+    wait = std::min(wait, Duration::milliseconds(limits::kBlockingWaitMaxMs));
+    wait = wait + wait / 16;
+  }
+  forwards_out_[fid] = ForwardOut{id, env_->clock.now() + wait + kForwardTimeout};
   ForwardRequest f;
+  f.sender_nonce = forward_nonce_;
   f.forward_id = fid;
   f.method = std::move(request.method);
   f.path = std::move(request.path);

@@ -76,9 +76,13 @@ void Agent::route(RequestId id, HttpRequest request) {
     forward_to_leader(id, std::move(request));
     return;
   }
-  if (config_.server && request.method == "GET" && request.has_query("consistent") &&
-      !serving_read_ && !replaying_ && path.starts_with(kKvPrefix)) {
-    // Linearizable: the leader confirms it still leads (ReadIndex) before reading.
+  if (config_.server && (request.method == "GET" || request.method == "HEAD") &&
+      !request.has_query("stale") && !serving_read_ && !replaying_ &&
+      (path.starts_with(kKvPrefix) || path == "/v1/kv")) {
+    // Default and ?consistent reads are linearizable: the leader confirms through a heartbeat
+    // round that it still leads (Raft's ReadIndex) and reads once it has applied that far. A
+    // deposed leader that has not noticed yet can therefore never answer from old state
+    // (decision D9). ?stale reads skip this and read local state on any server.
     start_consistent_read(id, std::move(request));
     return;
   }

@@ -54,7 +54,7 @@ void body(Archive& ar, Hello& h) {
 
 template <typename Archive>
 void body(Archive& ar, ForwardRequest& f) {
-  ar(f.forward_id);
+  ar(f.sender_nonce, f.forward_id);
   str(ar, f.method, 16);
   str(ar, f.path, limits::kHttpMaxHeaderBytes);
   pairs(ar, f.query);

@@ -46,6 +46,7 @@ struct Hello {
 
 // A client request a follower hands to the leader, and the leader's answer.
 struct ForwardRequest {
+  std::uint64_t sender_nonce = 0;  // random per process: forward ids restart with the process
   std::uint64_t forward_id = 0;
   std::string method;
   std::string path;

@@ -32,6 +32,7 @@ raft::Config raft_config(const AgentConfig& config, NodeId id) {
 void Agent::start_server(const StoredFiles& files) {
   auto& log = env_->logger;
   raft_id_ = raft_node_id(node_id_);
+  forward_nonce_ = rng_.next_u64();
   persist_raft_ = !config_.dev;
   auto recovered = RaftStorage::recover(persist_raft_ ? files : StoredFiles{});
   if (!recovered) {
@@ -196,6 +197,15 @@ void Agent::on_role_change(const raft::SoftState& soft) {
     }
   }
   known_leader_ = soft.leader;
+  if (soft.role != raft::Role::kLeader && !pending_.empty()) {
+    // Stepping down: whether our uncommitted entries survive is up to the next leader, so their
+    // clients learn that the outcome is unknown (Consul answers the same) and may retry.
+    auto pending = std::move(pending_);
+    pending_.clear();
+    for (auto& [index, p] : pending) {
+      respond(p.request, HttpResponse::text(500, "leadership lost while committing log"));
+    }
+  }
   switch (soft.role) {
     case raft::Role::kLeader:
       log.info("raft", "Node at {} [Leader] entering Leader state", addr);
