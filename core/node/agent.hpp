@@ -86,6 +86,7 @@ class Agent final : public Process {
   void finish_ready(raft::Ready ready);
   void apply_committed(const raft::Entry& entry);
   void on_role_change(const raft::SoftState& soft);
+  void maybe_compact();
   bool is_leader() const;
   std::size_t raft_peer_count() const;
   void restore_raft(raft::PersistentState state);
@@ -129,6 +130,7 @@ class Agent final : public Process {
   std::optional<RaftStorage> raft_storage_;
   NodeId raft_id_;
   bool persist_raft_ = false;  // false for -dev: the log lives in memory only
+  LogIndex snapshot_index_{0};  // the latest snapshot this server took or installed
   std::optional<raft::Ready> ready_in_flight_;
   Ticket ready_ticket_{0};
   std::map<LogIndex, Pending> pending_;

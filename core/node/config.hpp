@@ -142,6 +142,8 @@ struct AgentConfig {
   bool acl_enabled = false;
   std::string acl_default_policy = "allow";
   int raft_multiplier = 5;
+  // Committed entries between Raft snapshots (Consul's raft_snapshot_threshold).
+  std::uint64_t raft_snapshot_threshold = 16384;
   bool ui_enabled = false;
   Duration reconnect_timeout = Duration::hours(72);
   std::string encrypt;

@@ -57,6 +57,7 @@ void Agent::start_server(const StoredFiles& files) {
       next_ticket_ = next_ticket_.next();
     }
   }
+  snapshot_index_ = state.snapshot.meta.index;
   if (state.snapshot.meta.index > LogIndex(0)) {
     auto restored = fsm_.restore(state.snapshot.data);
     if (!restored) {
@@ -156,7 +157,9 @@ void Agent::finish_ready(raft::Ready ready) {
       reads_.erase(it);
     }
   }
+  if (ready.snapshot) snapshot_index_ = ready.snapshot->meta.index;
   raft_->advance(ready);
+  maybe_compact();
   serve_ready_reads();
   if (!ready.committed.empty()) wake_parked(env_->clock.now(), false);
 }
@@ -181,6 +184,29 @@ void Agent::apply_committed(const raft::Entry& entry) {
   HttpResponse response = HttpResponse::json(200, result.success ? "true" : "false");
   decorate(response, entry.index.value());
   respond(pending.request, std::move(response));
+}
+
+void Agent::maybe_compact() {
+  const LogIndex applied = fsm_.applied_index();
+  if (applied.value() < snapshot_index_.value() + config_.raft_snapshot_threshold) return;
+  // The catalog's image at `applied` replaces the log up to it (Raft §7). Followers that fall
+  // behind it catch up through InstallSnapshot.
+  Bytes image = fsm_.snapshot();
+  auto compacted = raft_->compact(applied, image);
+  if (!compacted) {
+    env_->logger.warn("raft", "compaction at {} refused: {}", applied, compacted.error().message);
+    return;
+  }
+  snapshot_index_ = applied;
+  if (persist_raft_) {
+    raft::Snapshot snapshot;
+    snapshot.meta = raft_->log().snapshot();  // the meta Raft recorded for this compaction
+    PRAETOR_ASSERT(snapshot.meta.index == applied);
+    snapshot.data = std::move(image);
+    env_->storage.write(raft_storage_->save_snapshot(snapshot), next_ticket_);
+    next_ticket_ = next_ticket_.next();
+  }
+  env_->logger.info("raft", "snapshot taken at index {}; log compacted", applied);
 }
 
 void Agent::on_role_change(const raft::SoftState& soft) {
