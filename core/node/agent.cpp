@@ -212,6 +212,7 @@ void Agent::on_wake(Instant now) {
     drive_raft();
   }
   if (next_hello_ <= now) send_hellos(now);
+  reconcile_servers(now);
   expire_forwards(now);
   wake_parked(now, true);
 }

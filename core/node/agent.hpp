@@ -49,6 +49,10 @@ class Agent final : public Process {
   // Raft's view, for tests and the simulator's checkers (kFollower / term 0 on clients).
   raft::Role raft_role() const { return raft_ ? raft_->role() : raft::Role::kFollower; }
   Term raft_term() const { return raft_ ? raft_->term() : Term(0); }
+  // The Raft core, read-only (nullptr on client agents).
+  const raft::Raft* raft() const { return raft_ ? &*raft_ : nullptr; }
+  // Whether the server with this node id (UUID) is in the Raft configuration.
+  bool raft_has_member(std::string_view node_uuid) const;
   void check_invariants() const;
 
  private:
@@ -108,6 +112,7 @@ class Agent final : public Process {
   void serve_ready_reads();
   void handle_operator(RequestId id, const HttpRequest& request);
   std::optional<std::string> address_of(NodeId id) const;
+  void reconcile_servers(Instant now);
 
   // http_api.cpp: routing and handlers.
   void route(RequestId id, HttpRequest request);
@@ -139,6 +144,7 @@ class Agent final : public Process {
   // Servers known by Raft id (self included), from hellos and the persisted peers file.
   std::map<NodeId, ServerInfo> servers_;
   Instant next_hello_ = Instant::never();
+  std::map<NodeId, Instant> heard_;  // when each server last said hello to us directly
   // Requests this follower forwarded to the leader, by forward id.
   struct ForwardOut {
     RequestId request;

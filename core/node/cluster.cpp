@@ -22,6 +22,10 @@ constexpr Duration kHelloIntervalSettled = Duration::seconds(30);
 constexpr Duration kForwardTimeout = Duration::seconds(10);
 constexpr std::uint64_t kForwardedRequestBit = std::uint64_t{1} << 63;
 constexpr std::size_t kMaxSeenForwards = 65536;
+// Autopilot: a learner within this many entries of the leader is promoted; a server counts as
+// alive for joining when it greeted us within kAliveWithin.
+constexpr std::uint64_t kPromoteLag = 64;
+constexpr Duration kAliveWithin = Duration::seconds(10);
 
 }  // namespace
 
@@ -185,6 +189,7 @@ void Agent::on_rpc(const Endpoint& from, RpcFrame frame) {
     drive_raft();
   } else if (auto* hello = std::get_if<Hello>(&frame)) {
     merge_server(hello->self);
+    if (hello->self.raft_id != 0) heard_[NodeId(hello->self.raft_id)] = now;
     for (const auto& info : hello->known) merge_server(info);
     if (!hello->reply) {
       Hello reply;
@@ -196,6 +201,7 @@ void Agent::on_rpc(const Endpoint& from, RpcFrame frame) {
       send_rpc(hello->self.address, reply);
     }
     maybe_bootstrap_expect();
+    reconcile_servers(now);
   } else if (auto* request = std::get_if<ForwardRequest>(&frame)) {
     const auto key = std::make_pair(request->sender_nonce, request->forward_id);
     if (seen_forwards_.contains(key)) {
@@ -322,6 +328,51 @@ void Agent::serve_ready_reads() {
     serving_read_ = true;
     route(pending.request, std::move(pending.http));
     serving_read_ = false;
+  }
+}
+
+}  // namespace praetor::node
+
+namespace praetor::node {
+
+// The leader's autopilot, in its simplest safe form: a server of this datacenter that greets the
+// leader and is not in the Raft configuration joins as a learner (non-voter) and is promoted once
+// its log has caught up; a member whose name or address a new server now claims (a server that
+// was rebuilt with a wiped data_dir) is removed first. Raft allows one change in flight and only
+// after a commit in the leader's term; a refused change is simply tried again later.
+void Agent::reconcile_servers(Instant now) {
+  if (!is_leader()) return;
+  const raft::Status status = raft_->status();
+  auto propose = [&](raft::MembershipChange::Kind kind, NodeId node, std::string_view what) {
+    auto index = raft_->propose_membership(now, raft::MembershipChange{kind, node});
+    if (index) {
+      std::string name = servers_.contains(node) ? servers_[node].name : std::to_string(node.value());
+      env_->logger.info("autopilot", "{} server {}", what, name);
+      drive_raft();
+    }
+  };
+  for (NodeId learner : status.membership.learners) {
+    auto it = status.progress.find(learner);
+    if (it != status.progress.end() &&
+        it->second.match.value() + kPromoteLag >= status.last_index.value()) {
+      propose(raft::MembershipChange::Kind::kPromote, learner, "promoting");
+      return;
+    }
+  }
+  for (const auto& [id, info] : servers_) {
+    if (status.membership.contains(id) || info.bootstrapped) continue;
+    auto heard = heard_.find(id);
+    if (heard == heard_.end() || heard->second + kAliveWithin < now) continue;
+    for (NodeId member : status.membership.all()) {
+      if (member == raft_id_ || member == id) continue;
+      auto old = servers_.find(member);
+      if (old != servers_.end() && (old->second.name == info.name || old->second.address == info.address)) {
+        propose(raft::MembershipChange::Kind::kRemove, member, "removing stale");
+        return;
+      }
+    }
+    propose(raft::MembershipChange::Kind::kAddLearner, id, "adding");
+    return;
   }
 }
 

@@ -102,6 +102,10 @@ void Agent::restore_raft(raft::PersistentState state) {
   drive_raft();
 }
 
+bool Agent::raft_has_member(std::string_view node_uuid) const {
+  return raft_ && raft_->status().membership.contains(raft_node_id(node_uuid));
+}
+
 bool Agent::is_leader() const { return raft_ && raft_->role() == raft::Role::kLeader; }
 
 std::size_t Agent::raft_peer_count() const {
