@@ -223,12 +223,9 @@ void Agent::on_rpc(const Endpoint& from, RpcFrame frame) {
     http.body = std::move(request->body);
     http.remote = from.to_string();
     const RequestId id(kForwardedRequestBit | ++next_forwarded_request_);
-    // The answer goes back to the follower's advertised address, not the connection's port.
-    std::string origin = from.host;
-    for (const auto& [sid, info] : servers_) {
-      auto e = parse_endpoint(info.address, 0);
-      if (e && e->host == from.host) origin = info.address;
-    }
+    // The answer goes back to where the request came from: the host routes a frame to `from`
+    // over the connection it arrived on (the follower's outbound port is not its listener).
+    const std::string origin = from.to_string();
     forwards_in_[id] = ForwardIn{origin, request->forward_id};
     route(id, std::move(http));
   } else if (auto* response = std::get_if<ForwardResponse>(&frame)) {

@@ -36,7 +36,8 @@ void Agent::start_server(const StoredFiles& files) {
   persist_raft_ = !config_.dev;
   auto recovered = RaftStorage::recover(persist_raft_ ? files : StoredFiles{});
   if (!recovered) {
-    log.error("agent", "refusing to start: {}", recovered.error().message);
+    // Storage errors name files relative to the data dir; say where that is.
+    log.error("agent", "refusing to start: {}/{}", config_.data_dir, recovered.error().message);
     stopping_ = true;
     env_->control.shutdown(1);
     return;
