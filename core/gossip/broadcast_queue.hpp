@@ -1,0 +1,57 @@
+// The transmit-limited broadcast queue (SWIM §4.1 infection-style dissemination): each queued
+// message is piggybacked on outgoing packets until it has been sent retransmit_limit times. A new
+// message about a member replaces any older one about the same member, so the queue carries only
+// the freshest news. Least-transmitted messages go first, newest first among equals.
+//
+// Bounded: beyond `capacity` entries, the most-transmitted (oldest news) are dropped.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/base/bytes.hpp"
+
+namespace praetor::gossip {
+
+class BroadcastQueue {
+ public:
+  explicit BroadcastQueue(std::size_t capacity) : capacity_(capacity) {}
+
+  // `key` names the member the message is about; messages with a key invalidate older messages
+  // with the same key. An empty key never invalidates (user broadcasts).
+  void push(std::string key, Bytes framed_message);
+  // Takes messages whose sizes plus `overhead` each fit in `limit` bytes in total; each one taken
+  // counts a transmit and retires after `transmit_limit` transmits.
+  std::vector<Bytes> take(std::size_t overhead, std::size_t limit, int transmit_limit);
+  // Retires everything that already reached a (smaller) limit: the limit falls as n shrinks.
+  void prune(int transmit_limit);
+
+  std::size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  std::uint64_t dropped() const { return dropped_; }
+  void check_invariants() const;
+
+ private:
+  struct Entry {
+    int transmits = 0;
+    std::uint64_t id = 0;  // higher is newer
+    std::string key;
+    Bytes message;
+    // Order: fewest transmits first, then newest first.
+    friend bool operator<(const Entry& a, const Entry& b) {
+      if (a.transmits != b.transmits) return a.transmits < b.transmits;
+      return a.id > b.id;
+    }
+  };
+
+  std::size_t capacity_;
+  std::uint64_t next_id_ = 1;
+  std::uint64_t dropped_ = 0;
+  std::set<Entry> entries_;
+};
+
+}  // namespace praetor::gossip
