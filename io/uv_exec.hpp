@@ -1,0 +1,67 @@
+// UvExec: runs script checks with uv_spawn. The child is a process-group leader (setsid via
+// UV_PROCESS_DETACHED), so a timeout kills the whole group it started, not just the shell.
+// stdout and stderr go into one buffer that keeps only the last output_max_bytes. The result is
+// delivered through the Completion callback once the child has exited and its pipes are closed,
+// always later than run() (the host turns it into Process::on_check_result).
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <set>
+#include <string>
+
+#include "core/base/log.hpp"
+#include "core/node/env.hpp"
+
+namespace praetor::io {
+
+using ExecCompletion = std::function<void(CheckRunId, node::ExecResult)>;
+
+// Keeps the last `max_bytes` of what is appended (a check's output tail).
+class OutputTail {
+ public:
+  explicit OutputTail(std::size_t max_bytes) : max_bytes_(max_bytes) {}
+  void append(std::string_view data);
+  std::string take();
+
+ private:
+  std::size_t max_bytes_;
+  std::string buffer_;
+};
+
+class UvExec final : public node::Exec {
+ public:
+  UvExec(uv_loop_t* loop, Logger& logger, ExecCompletion completion);
+  ~UvExec() override;
+  UvExec(const UvExec&) = delete;
+  UvExec& operator=(const UvExec&) = delete;
+
+  void run(CheckRunId id, node::ExecSpec spec) override;
+
+  // Kills every running child's group and closes the handles; results are no longer delivered.
+  void close();
+  bool closed() const { return children_.empty(); }
+  std::size_t running() const { return children_.size(); }
+
+  struct Child;
+
+ private:
+  static void on_exit(uv_process_t* process, std::int64_t exit_status, int term_signal);
+  static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void on_timeout(uv_timer_t* timer);
+  static void on_handle_closed(uv_handle_t* handle);
+
+  void maybe_finish(Child& child);
+  void finish(Child& child);
+  void close_pipe(Child& child, uv_pipe_t& pipe, bool& open);
+
+  uv_loop_t* loop_;
+  Logger& logger_;
+  ExecCompletion completion_;
+  std::set<Child*> children_;
+  bool closing_ = false;
+};
+
+}  // namespace praetor::io

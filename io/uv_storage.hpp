@@ -1,0 +1,80 @@
+// Storage hosts. FileStorage keeps each named file under a root directory and applies write
+// batches in order on libuv's thread pool, so fsync never blocks the loop; MemoryStorage (dev
+// mode, no data_dir) keeps them in a map. Both complete a batch through the Completion callback,
+// which the host turns into a queued Process::on_written. FileStorage calls it from the loop once
+// the pool is done; MemoryStorage calls it inside write(), so its callback must only queue.
+//
+// Durability (FileStorage, batch.sync): appends and truncates are fdatasync'ed, a file created by
+// the batch also fsyncs its directory; kReplace writes a temp file, fsyncs it, renames it over
+// the target and fsyncs the directory, so a crash leaves the old or the new content, never a mix;
+// kRemove fsyncs the directory. Without sync the same operations run without the flushes.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/node/env.hpp"
+
+namespace praetor::io {
+
+using StorageCompletion = std::function<void(Ticket, Result<void>)>;
+
+// Suffix of kReplace temp files; recover() deletes leftovers and never reports them.
+inline constexpr std::string_view kTempSuffix = ".praetor-tmp";
+
+// A file name the storage accepts: relative, '/'-separated, no empty, "." or ".." components.
+Result<void> validate_file_name(std::string_view name);
+
+class FileStorage final : public node::Storage {
+ public:
+  FileStorage(uv_loop_t* loop, std::string root, StorageCompletion completion);
+  ~FileStorage() override;
+  FileStorage(const FileStorage&) = delete;
+  FileStorage& operator=(const FileStorage&) = delete;
+
+  void write(node::WriteBatch batch, Ticket ticket) override;
+  Result<node::StoredFiles> recover() override;
+
+  // No batch queued or running (the loop may stop without losing a write).
+  bool idle() const { return !running_ && queue_.empty(); }
+  // Stops delivering completions (the process is gone); queued batches are still written.
+  void detach() { detached_ = true; }
+
+  struct Job;
+
+ private:
+  static void on_work(uv_work_t* req);
+  static void on_after_work(uv_work_t* req, int status);
+  void start_next();
+
+  uv_loop_t* loop_;
+  std::string root_;
+  StorageCompletion completion_;
+  std::vector<std::pair<node::WriteBatch, Ticket>> queue_;
+  bool running_ = false;
+  bool detached_ = false;
+  uv_work_t work_{};
+  Job* job_ = nullptr;
+  // Open append descriptors by file name; touched only by the one job running at a time.
+  std::map<std::string, int> fds_;
+};
+
+class MemoryStorage final : public node::Storage {
+ public:
+  // `completion` must defer (queue) the call: write() invokes it before returning.
+  explicit MemoryStorage(StorageCompletion completion) : completion_(std::move(completion)) {}
+
+  void write(node::WriteBatch batch, Ticket ticket) override;
+  Result<node::StoredFiles> recover() override { return files_; }
+  const node::StoredFiles& files() const { return files_; }
+
+ private:
+  StorageCompletion completion_;
+  node::StoredFiles files_;
+};
+
+}  // namespace praetor::io

@@ -1,0 +1,76 @@
+#include "cmd/praetor/agent_runner.hpp"
+
+#include <gtest/gtest.h>
+
+namespace praetor::cmd {
+namespace {
+
+TEST(AgentRunner, ListensForHttpOnEveryClientAddress) {
+  node::AgentConfig config;
+  config.client_addr = {"127.0.0.1 127.0.0.2", "::1"};
+  config.ports.http = 8500;
+  auto listeners = agent_listeners(config);
+  ASSERT_EQ(listeners.size(), 3u);
+  EXPECT_EQ(listeners[0].channel, node::Channel::kHttp);
+  EXPECT_EQ(listeners[0].endpoint.to_string(), "127.0.0.1:8500");
+  EXPECT_EQ(listeners[1].endpoint.to_string(), "127.0.0.2:8500");
+  EXPECT_EQ(listeners[2].endpoint.to_string(), "[::1]:8500");
+  config.ports.http = -1;
+  EXPECT_TRUE(agent_listeners(config).empty());
+}
+
+TEST(AgentRunner, ServersListenForRpcOnTheBindAddress) {
+  node::AgentConfig config;
+  config.server = true;
+  config.bind_addr = "127.0.0.5";
+  config.ports.server = 8305;
+  auto listeners = agent_listeners(config);
+  ASSERT_EQ(listeners.size(), 2u);
+  EXPECT_EQ(listeners[0].channel, node::Channel::kHttp);
+  EXPECT_EQ(listeners[1].channel, node::Channel::kRpc);
+  EXPECT_EQ(listeners[1].endpoint.to_string(), "127.0.0.5:8305");
+  config.server = false;  // clients only dial servers
+  EXPECT_EQ(agent_listeners(config).size(), 1u);
+}
+
+TEST(AgentRunner, BannerNamesTheKeySettings) {
+  node::AgentConfig config;
+  config.node_name = "n1";
+  config.server = true;
+  config.bootstrap = true;
+  config.bind_addr = "127.0.0.1";
+  std::string banner = startup_banner(config, "0b5c5a9e-0000-4000-8000-000000000001");
+  EXPECT_EQ(banner.rfind("==> Starting Praetor agent...\n", 0), 0u);
+  EXPECT_NE(banner.find("Node ID: '0b5c5a9e-0000-4000-8000-000000000001'"), std::string::npos);
+  EXPECT_NE(banner.find("Node name: 'n1'"), std::string::npos);
+  EXPECT_NE(banner.find("Datacenter: 'dc1'"), std::string::npos);
+  EXPECT_NE(banner.find("Server: true (Bootstrap: true)"), std::string::npos);
+  EXPECT_NE(banner.find("Client Addr: [127.0.0.1] (HTTP: 8500, HTTPS: -1, DNS: 8600)"),
+            std::string::npos);
+  EXPECT_NE(banner.find("Cluster Addr: 127.0.0.1 (LAN: 8301, WAN: 8302)"), std::string::npos);
+  EXPECT_NE(banner.find("Gossip Encryption: false"), std::string::npos);
+  EXPECT_NE(banner.find("==> Log data will now stream in as it occurs:\n"), std::string::npos);
+}
+
+TEST(AgentRunner, PortInUseFailsWithExitCodeOne) {
+  // Occupy a port with a host of our own, then ask the runner for the same one.
+  NullLogger logger;
+  io::HostOptions options;
+  options.handle_signals = false;
+  options.listeners = {io::Listener{node::Channel::kHttp, node::Endpoint{"127.0.0.1", 0}}};
+  io::UvHost holder(logger, options);
+  auto bound = holder.open();
+  ASSERT_TRUE(bound.has_value());
+  node::AgentConfig config;
+  config.dev = true;
+  config.server = true;
+  config.node_name = "busy";
+  config.client_addr = {"127.0.0.1"};
+  config.ports.http = (*bound)[0].endpoint.port;
+  config.ports.server = -1;
+  config.log_level = LogLevel::kError;
+  EXPECT_EQ(run_agent(config, nullptr), 1);
+}
+
+}  // namespace
+}  // namespace praetor::cmd
