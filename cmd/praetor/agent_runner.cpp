@@ -1,0 +1,163 @@
+#include "cmd/praetor/agent_runner.hpp"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "core/node/agent.hpp"
+#include "io/log_sink.hpp"
+
+namespace praetor::cmd {
+namespace {
+
+std::vector<std::string> split_spaces(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string word;
+  while (in >> word) out.push_back(word);
+  return out;
+}
+
+std::vector<std::string> http_addresses(const node::AgentConfig& config) {
+  if (!config.addresses_http.empty()) return split_spaces(config.addresses_http);
+  std::vector<std::string> out;
+  for (const auto& entry : config.client_addr) {
+    for (auto& a : split_spaces(entry)) out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::string cluster_address(const node::AgentConfig& config) {
+  if (!config.advertise_addr.empty()) return config.advertise_addr;
+  return config.bind_addr;
+}
+
+Result<void> write_pid_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) {
+    return make_error(ErrorCode::kIo,
+                      fmt::format("could not write pid file {}: {}", path, std::strerror(errno)));
+  }
+  fmt::print(f, "{}", ::getpid());
+  std::fclose(f);
+  return ok();
+}
+
+// log_file names a file, or a directory (trailing '/', or an existing directory) to put
+// praetor.log in.
+std::string log_file_path(const std::string& log_file) {
+  struct stat st {};
+  bool is_dir =
+      log_file.back() == '/' || (::stat(log_file.c_str(), &st) == 0 && S_ISDIR(st.st_mode));
+  if (!is_dir) return log_file;
+  return log_file.back() == '/' ? log_file + "praetor.log" : log_file + "/praetor.log";
+}
+
+}  // namespace
+
+std::vector<io::Listener> agent_listeners(const node::AgentConfig& config) {
+  std::vector<io::Listener> out;
+  if (config.ports.http >= 0) {
+    for (const auto& host : http_addresses(config)) {
+      out.push_back(
+          io::Listener{node::Channel::kHttp,
+                       node::Endpoint{host, static_cast<std::uint16_t>(config.ports.http)}});
+    }
+  }
+  // Servers take RPC from each other (Raft, hellos, forwarded requests) and from clients.
+  if (config.server && config.ports.server >= 0) {
+    out.push_back(io::Listener{
+        node::Channel::kRpc,
+        node::Endpoint{config.bind_addr, static_cast<std::uint16_t>(config.ports.server)}});
+  }
+  return out;
+}
+
+std::string startup_banner(const node::AgentConfig& config, std::string_view node_id) {
+  std::string clients;
+  for (const auto& a : http_addresses(config)) clients += (clients.empty() ? "" : " ") + a;
+  std::string out = "==> Starting Praetor agent...\n";
+  auto line = [&](std::string_view key, const std::string& value) {
+    out += fmt::format("{:>18}: {}\n", key, value);
+  };
+  line("Version", fmt::format("'{}'", node::kVersion));
+  line("Node ID", fmt::format("'{}'", node_id));
+  line("Node name", fmt::format("'{}'", config.node_name));
+  line("Datacenter",
+       fmt::format("'{}' (Segment: '{}')", config.datacenter, config.server ? "<all>" : ""));
+  line("Server", fmt::format("{} (Bootstrap: {})", config.server,
+                             config.bootstrap || config.bootstrap_expect == 1 || config.dev));
+  line("Client Addr", fmt::format("[{}] (HTTP: {}, HTTPS: {}, DNS: {})", clients, config.ports.http,
+                                  config.ports.https, config.ports.dns));
+  line("Cluster Addr", fmt::format("{} (LAN: {}, WAN: {})", cluster_address(config),
+                                   config.ports.serf_lan, config.ports.serf_wan));
+  line("Gossip Encryption", config.encrypt.empty() ? "false" : "true");
+  out += "\n==> Log data will now stream in as it occurs:\n";
+  return out;
+}
+
+int run_agent(const node::AgentConfig& config,
+              std::function<Result<node::AgentConfig>()> reload_config) {
+  io::LogSink sink(config.log_level);
+  if (!config.log_file.empty()) {
+    if (auto opened = sink.open_file(log_file_path(config.log_file)); !opened) {
+      fmt::print(stderr, "==> {}\n", opened.error().message);
+      return 1;
+    }
+  }
+  if (!config.pid_file.empty()) {
+    if (auto written = write_pid_file(config.pid_file); !written) {
+      fmt::print(stderr, "==> {}\n", written.error().message);
+      return 1;
+    }
+  }
+  // Like Consul, hold log lines back until the banner is out.
+  sink.hold();
+  node::Agent agent(config);
+  io::HostOptions options;
+  options.data_dir = config.dev ? std::string() : config.data_dir;
+  options.listeners = agent_listeners(config);
+  options.on_reload = [&] {
+    if (!reload_config) return;
+    auto fresh = reload_config();
+    if (!fresh) {
+      sink.error("agent", "Failed to reload configs: {}", fresh.error().message);
+      return;
+    }
+    sink.set_level(fresh->log_level);
+    agent.reload(std::move(*fresh));
+  };
+  int code = 1;
+  {
+    io::UvHost host(sink, std::move(options));
+    auto bound = host.open();
+    if (!bound) {
+      sink.release();
+      sink.error("agent", "Error starting agent: {}", bound.error().message);
+      fmt::print(stderr, "==> Error starting agent: {}\n", bound.error().message);
+    } else {
+      host.start(agent);
+      std::fputs(startup_banner(config, agent.node_id()).c_str(), stdout);
+      std::fflush(stdout);
+      sink.release();
+      for (const auto& l : *bound) {
+        if (l.channel == node::Channel::kHttp) {
+          sink.info("agent", "Started HTTP server on {} (tcp)", l.endpoint);
+        } else {
+          sink.info("agent", "Started {} listener on {} ({})", node::channel_name(l.channel),
+                    l.endpoint, l.channel == node::Channel::kRpc ? "tcp" : "udp");
+        }
+      }
+      code = host.run();
+    }
+  }
+  if (!config.pid_file.empty()) ::unlink(config.pid_file.c_str());
+  return code;
+}
+
+}  // namespace praetor::cmd

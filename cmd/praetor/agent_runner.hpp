@@ -1,0 +1,32 @@
+// Runs the agent under the libuv host: the `praetor agent` command after its configuration has
+// been loaded. Prints the startup banner, writes the pid file, opens the listeners, runs the loop
+// until the agent shuts down, and returns the process exit code.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/base/result.hpp"
+#include "core/node/config.hpp"
+#include "io/uv_host.hpp"
+
+namespace praetor::cmd {
+
+// The sockets the agent needs for this configuration: HTTP on every client address at
+// ports.http (unless -1), and on servers RPC at bind_addr:ports.server (unless -1). Gossip and
+// DNS listeners join the list as the node grows those features.
+std::vector<io::Listener> agent_listeners(const node::AgentConfig& config);
+
+// The banner printed before the logs start, "==> Starting Praetor agent..." through
+// "==> Log data will now stream in as it occurs:".
+std::string startup_banner(const node::AgentConfig& config, std::string_view node_id);
+
+// Blocks until the agent exits. `reload_config` re-reads the configuration on SIGHUP; an error
+// is logged and the running configuration kept. Returns 0 after a clean shutdown, 1 when the
+// agent could not start (a port in use, an unwritable pid or log file).
+int run_agent(const node::AgentConfig& config,
+              std::function<Result<node::AgentConfig>()> reload_config);
+
+}  // namespace praetor::cmd

@@ -1,0 +1,70 @@
+// The `praetor` subcommands. Each takes the arguments after its command words and returns the
+// process exit code; output goes to stdout, errors to stderr (Consul's convention).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cmd/praetor/go_flags.hpp"
+#include "cmd/praetor/http_client.hpp"
+
+namespace praetor::cmd {
+
+using Args = std::span<const std::string>;
+
+inline constexpr std::string_view kVersion = "0.1.0";
+
+int run_agent_command(Args args);
+int run_validate(Args args);
+int run_kv(Args args);
+int run_members(Args args);
+int run_join(Args args);
+int run_leave(Args args);
+int run_reload(Args args);
+int run_info(Args args);
+int run_force_leave(Args args);
+int run_keygen(Args args);
+int run_operator(Args args);
+
+// Flags shared by every command that talks to the agent's HTTP API.
+struct HttpOptions {
+  std::string http_addr;  // -http-addr, else PRAETOR_HTTP_ADDR / CONSUL_HTTP_ADDR, else default
+  std::string token;      // -token, else PRAETOR_HTTP_TOKEN / CONSUL_HTTP_TOKEN
+  std::string datacenter;
+  bool stale = false;
+};
+void add_http_flags(FlagSet& flags, HttpOptions& options);
+
+// A connection to the agent plus the common query parameters and token header.
+class AgentClient {
+ public:
+  static Result<AgentClient> create(const HttpOptions& options);
+  // path like "/v1/kv/a"; query without '?' ("recurse&dc=x"); dc/stale are appended.
+  Result<HttpResponse> call(std::string_view method, std::string_view path, std::string query = "",
+                            std::string body = "") const;
+
+ private:
+  HttpTarget target_;
+  HttpOptions options_;
+};
+
+// "Unexpected response code: 500 (body)", the error text of Consul's api package.
+std::string unexpected_response(const HttpResponse& r);
+
+// Prints usage for a flag error and returns the exit code: 0 for -h, 1 otherwise.
+int flag_error(const Error& error, std::string_view synopsis, const FlagSet& flags);
+
+// Field reads of agent responses that tolerate missing or mistyped fields (nlohmann's value()
+// throws on a type mismatch; a CLI must not die on an odd response).
+std::string json_string(const nlohmann::json& obj, const char* key);
+std::uint64_t json_uint(const nlohmann::json& obj, const char* key);
+bool json_bool(const nlohmann::json& obj, const char* key);
+
+// Columns separated by two spaces, each as wide as its widest cell (Consul's columnize).
+std::string columnize(const std::vector<std::vector<std::string>>& rows);
+
+}  // namespace praetor::cmd
