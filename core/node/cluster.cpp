@@ -25,7 +25,7 @@ constexpr std::size_t kMaxSeenForwards = 65536;
 // Autopilot: a learner within this many entries of the leader is promoted; a server counts as
 // alive for joining when it greeted us within kAliveWithin.
 constexpr std::uint64_t kPromoteLag = 64;
-constexpr Duration kAliveWithin = Duration::seconds(10);
+constexpr Duration kAliveWithin = Duration::seconds(3);
 
 }  // namespace
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -274,6 +275,24 @@ TEST_F(ClusterProcessTest, SurvivesLeaderKillRestartCorruptionAndWipe) {
   ASSERT_TRUE(config);
   auto servers = nlohmann::json::parse(config->body)["Servers"];
   EXPECT_EQ(servers.size(), 3u) << config->body;
+
+  // An operator removes a dead server with the CLI; the configuration shrinks to two.
+  victim->kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::seconds(4));  // past autopilot's liveness window
+  const std::string cli = std::string(PRAETOR_BIN) + " operator raft remove-peer -http-addr=" +
+                          leader.rpc_address().substr(0, leader.rpc_address().find(':')) +
+                          ":8500 -address=" + victim->rpc_address() + " 2>&1";
+  std::string output;
+  if (FILE* p = popen(cli.c_str(), "r")) {
+    char buf[512];
+    while (fgets(buf, sizeof buf, p) != nullptr) output += buf;
+    EXPECT_EQ(pclose(p), 0) << output;
+  }
+  EXPECT_NE(output.find("Removed peer with address"), std::string::npos) << output;
+  config = leader.call("GET", "/v1/operator/raft/configuration");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(nlohmann::json::parse(config->body)["Servers"].size(), 2u) << config->body;
+  ASSERT_TRUE(put(leader, "after-remove", "ok"));
 }
 
 }  // namespace
