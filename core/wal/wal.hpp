@@ -8,7 +8,7 @@
 //   batch   := header(20 bytes) record*
 //   header  := u32 magic "PWAL" | u32 record_count | u32 body_length | u32 body_crc32c
 //              | u32 header_crc32c (of the 16 bytes before it)
-//   record  := u32 length | u8 type | payload[length]
+//   record  := u32 length | u8 type | u32 crc32c(type, payload) | payload[length]
 //
 // All integers little-endian. A batch is valid when both checksums match and the body is whole.
 //

@@ -119,6 +119,25 @@ TEST(Wal, CorruptionInTheMiddleIsRefusedWithFileAndOffset) {
   EXPECT_NE(r.error().message.find("offset 0"), std::string::npos);
 }
 
+TEST(Wal, ARecordChecksumCatchesDamageTheBatchChecksumMissed) {
+  StoredFiles files;
+  Writer w(Options{}, Recovered{});
+  apply_ops(files, w.append({rec(1, "payload")}));
+  apply_ops(files, w.append({rec(1, "next")}));
+  auto& seg = files["raft/wal-0000000000000001"];
+  // Damage the first record's payload, then forge both batch checksums to match.
+  seg[kBatchHeaderBytes + 9] ^= 0x01;
+  const std::uint32_t body_length = get_u32_le(seg.data() + 8);
+  Bytes fixed(seg.begin(), seg.begin() + 12);
+  put_u32_le(fixed, crc32c(ByteView(seg.data() + kBatchHeaderBytes, body_length)));
+  put_u32_le(fixed, crc32c(ByteView(fixed.data(), 16)));
+  std::copy(fixed.begin(), fixed.end(), seg.begin());
+  auto r = recover(files, Options{});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("record 0 checksum mismatch"), std::string::npos)
+      << r.error().message;
+}
+
 TEST(Wal, DamageInANonLastSegmentIsCorruption) {
   Options options;
   options.segment_max_bytes = 30;
