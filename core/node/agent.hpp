@@ -144,6 +144,7 @@ class Agent final : public Process {
   // Servers known by Raft id (self included), from hellos and the persisted peers file.
   std::map<NodeId, ServerInfo> servers_;
   Instant next_hello_ = Instant::never();
+  Instant next_no_leader_log_ = Instant::zero();
   std::map<NodeId, Instant> heard_;  // when each server last said hello to us directly
   // Requests this follower forwarded to the leader, by forward id.
   struct ForwardOut {

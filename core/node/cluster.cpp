@@ -81,6 +81,11 @@ void Agent::send_hellos(Instant now) {
   for (const std::string& t : targets) send_rpc(t, hello);
   const bool settled = known_leader_ != raft::kNoNode;
   next_hello_ = now + (settled ? kHelloIntervalSettled : kHelloIntervalSeeking);
+  if (!settled && now >= next_no_leader_log_) {
+    // Consul keeps saying this while a server waits for a leader; so do we, every 30 s.
+    env_->logger.error("agent", "failed to sync remote state: No cluster leader");
+    next_no_leader_log_ = now + kHelloIntervalSettled;
+  }
 }
 
 void Agent::merge_server(const ServerInfo& info) {

@@ -76,7 +76,6 @@ void Agent::start_server(const StoredFiles& files) {
   if (!has_state) {
     log.info("agent", "waiting for {} servers (bootstrap_expect) or an existing cluster",
              config_.bootstrap_expect);
-    log.error("agent", "failed to sync remote state: No cluster leader");
   }
   const Instant now = env_->clock.now();
   send_hellos(now);
