@@ -96,7 +96,13 @@ RpcKind kind_of(const RpcFrame& frame) {
 }  // namespace
 
 Bytes encode_rpc(const RpcFrame& frame) {
-  Bytes out{static_cast<std::uint8_t>(kind_of(frame)), kRpcVersion & 0xff, kRpcVersion >> 8};
+  // Built by push_back rather than an initializer list: g++ 12 at -O2 misreads the later
+  // insert into a 3-byte vector as an out-of-bounds memcpy (-Warray-bounds).
+  Bytes out;
+  out.reserve(64);
+  out.push_back(static_cast<std::uint8_t>(kind_of(frame)));
+  out.push_back(static_cast<std::uint8_t>(kRpcVersion & 0xff));
+  out.push_back(static_cast<std::uint8_t>(kRpcVersion >> 8));
   if (const auto* raft = std::get_if<RaftPayload>(&frame)) {
     out.insert(out.end(), raft->message.begin(), raft->message.end());
     return out;
