@@ -82,6 +82,23 @@ struct BoundedBytes {
   }
 };
 
+// A bool on the wire is one byte that must be 0 or 1: loading any other byte straight into a
+// bool is undefined behaviour (UBSan flags it; the rpc_frame fuzzer found it).
+struct BoundedBool {
+  bool& b;
+  template <typename Archive>
+  void save(Archive& ar) const {
+    ar(static_cast<std::uint8_t>(b ? 1 : 0));
+  }
+  template <typename Archive>
+  void load(Archive& ar) {
+    std::uint8_t v = 0;
+    ar(v);
+    if (v > 1) throw BoundError{"bad boolean " + std::to_string(v)};
+    b = v == 1;
+  }
+};
+
 template <typename T>
 Bytes encode(const T& value) {
   std::ostringstream os(std::ios::binary);

@@ -37,7 +37,9 @@ void body(Archive& ar, ServerInfo& s) {
   str(ar, s.node_id, kMaxName);
   str(ar, s.datacenter, kMaxName);
   str(ar, s.address, kMaxName);
-  ar(s.raft_id, s.bootstrap_expect, s.bootstrapped);
+  ar(s.raft_id, s.bootstrap_expect);
+  codec::BoundedBool b{s.bootstrapped};
+  ar(b);
 }
 
 template <typename Archive>
@@ -49,7 +51,8 @@ void body(Archive& ar, Hello& h) {
     ar(cereal::make_size_tag(static_cast<cereal::size_type>(h.known.size())));
   }
   for (auto& s : h.known) body(ar, s);
-  ar(h.reply);
+  codec::BoundedBool reply{h.reply};
+  ar(reply);
 }
 
 template <typename Archive>

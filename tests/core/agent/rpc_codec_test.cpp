@@ -52,3 +52,20 @@ RC_GTEST_PROP(RpcCodec, GarbageNeverCrashes, (const std::vector<std::uint8_t>& g
 
 }  // namespace
 }  // namespace praetor::node
+
+namespace praetor::node {
+namespace {
+
+TEST(RpcCodec, ABooleanByteOtherThanZeroOrOneIsRejected) {
+  Hello hello;
+  hello.self.bootstrapped = true;
+  Bytes wire = encode_rpc(hello);
+  // The last byte is `reply`; the one before the (empty) known list's size tag is `bootstrapped`.
+  wire.back() = 14;
+  EXPECT_FALSE(decode_rpc(wire));
+  wire.back() = 1;
+  EXPECT_TRUE(decode_rpc(wire));
+}
+
+}  // namespace
+}  // namespace praetor::node
