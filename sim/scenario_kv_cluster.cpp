@@ -42,6 +42,7 @@ std::unique_ptr<node::Process> build_server(const NodeOptions& self,
       self.name, all.size(), self.addresses.front(), self.addresses.front(), join);
   Result<node::AgentConfig> config = node::load_config({{"sim " + self.name, json}}, false);
   PRAETOR_ASSERT_MSG(config.has_value(), "kv-cluster config: {}", config.error().message);
+  config->check_invariants_each_input = true;
   return std::make_unique<node::Agent>(std::move(*config));
 }
 

@@ -17,6 +17,7 @@ Scenario kv_smoke_scenario() {
                     spec.factory = [](const NodeOptions& node) {
                       node::AgentConfig config = node::dev_defaults();
                       config.node_name = node.name;
+                      config.check_invariants_each_input = true;
                       return std::make_unique<node::Agent>(std::move(config));
                     };
                     spec.profile.network = false;

@@ -142,6 +142,9 @@ struct AgentConfig {
   bool acl_enabled = false;
   std::string acl_default_policy = "allow";
   int raft_multiplier = 5;
+  // Run every core's check_invariants() after each input (tests and the simulator; too costly
+  // for production, where the catalog check walks every key). Not a configuration-file key.
+  bool check_invariants_each_input = false;
   // Committed entries between Raft snapshots (Consul's raft_snapshot_threshold).
   std::uint64_t raft_snapshot_threshold = 16384;
   bool ui_enabled = false;

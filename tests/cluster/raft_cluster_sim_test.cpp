@@ -24,6 +24,7 @@ AgentConfig server_config(int n) {
   c.data_dir = "/data";
   c.bind_addr = fmt::format("127.0.0.{}", n + 1);
   c.raft_multiplier = 1;
+  c.check_invariants_each_input = true;
   c.raft_snapshot_threshold = 32;
   for (int other = 1; other <= 3; ++other) {
     if (other != n) c.retry_join.push_back(fmt::format("127.0.0.{}", other + 1));

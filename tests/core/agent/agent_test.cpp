@@ -63,7 +63,11 @@ class RecordingEnv : public Clock, public Network, public Storage, public Timer,
 
 class AgentTest : public ::testing::Test {
  protected:
-  void SetUp() override { start(dev_defaults()); }
+  void SetUp() override {
+    AgentConfig config = dev_defaults();
+    config.check_invariants_each_input = true;
+    start(config);
+  }
 
   void start(AgentConfig config) {
     agent_ = std::make_unique<Agent>(std::move(config));
