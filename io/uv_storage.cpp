@@ -322,22 +322,7 @@ void MemoryStorage::write(node::WriteBatch batch, Ticket ticket) {
       completion_(ticket, valid.error());
       return;
     }
-    switch (op.kind) {
-      case node::WriteOp::Kind::kAppend: {
-        auto& file = files_[op.file];
-        file.insert(file.end(), op.data.begin(), op.data.end());
-        break;
-      }
-      case node::WriteOp::Kind::kReplace:
-        files_[op.file] = op.data;
-        break;
-      case node::WriteOp::Kind::kRemove:
-        files_.erase(op.file);
-        break;
-      case node::WriteOp::Kind::kTruncate:
-        files_[op.file].resize(op.size);
-        break;
-    }
+    apply_write_op(files_, op);
   }
   completion_(ticket, ok());
 }

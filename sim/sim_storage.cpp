@@ -6,24 +6,7 @@
 namespace praetor::sim {
 
 void SimStorage::apply_op(node::StoredFiles& files, const node::WriteOp& op) {
-  using Kind = node::WriteOp::Kind;
-  switch (op.kind) {
-    case Kind::kAppend: {
-      Bytes& file = files[op.file];
-      file.insert(file.end(), op.data.begin(), op.data.end());
-      return;
-    }
-    case Kind::kReplace:
-      files[op.file] = op.data;
-      return;
-    case Kind::kRemove:
-      files.erase(op.file);
-      return;
-    case Kind::kTruncate:
-      files[op.file].resize(op.size, 0);
-      return;
-  }
-  PRAETOR_UNREACHABLE();
+  apply_write_op(files, op);
 }
 
 void SimStorage::apply(const node::WriteBatch& batch, std::uint64_t batch_id) {

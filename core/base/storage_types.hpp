@@ -28,4 +28,8 @@ struct WriteBatch {
 
 using StoredFiles = std::map<std::string, Bytes>;
 
+// Applies one operation to an in-memory file map with POSIX semantics (truncate may extend with
+// zeros). The simulator's disk, the dev agent's memory storage and tests share this one rule.
+void apply_write_op(StoredFiles& files, const WriteOp& op);
+
 }  // namespace praetor

@@ -26,15 +26,7 @@ class RecordingEnv : public Clock, public Network, public Storage, public Timer,
     while (!unsynced.empty()) {
       auto [ticket, batch] = std::move(unsynced.front());
       unsynced.pop_front();
-      for (const auto& op : batch.ops) {
-        auto& f = files[op.file];
-        switch (op.kind) {
-          case WriteOp::Kind::kAppend: f.insert(f.end(), op.data.begin(), op.data.end()); break;
-          case WriteOp::Kind::kReplace: f = op.data; break;
-          case WriteOp::Kind::kRemove: files.erase(op.file); break;
-          case WriteOp::Kind::kTruncate: f.resize(op.size); break;
-        }
-      }
+      for (const auto& op : batch.ops) apply_write_op(files, op);
       process.on_written(ticket, ok());
     }
   }

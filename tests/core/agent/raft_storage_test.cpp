@@ -8,16 +8,7 @@ namespace praetor::node {
 namespace {
 
 void apply_ops(StoredFiles& files, const WriteBatch& batch) {
-  for (const auto& op : batch.ops) {
-    switch (op.kind) {
-      case WriteOp::Kind::kAppend:
-        files[op.file].insert(files[op.file].end(), op.data.begin(), op.data.end());
-        break;
-      case WriteOp::Kind::kReplace: files[op.file] = op.data; break;
-      case WriteOp::Kind::kRemove: files.erase(op.file); break;
-      case WriteOp::Kind::kTruncate: files[op.file].resize(op.size); break;
-    }
-  }
+  for (const auto& op : batch.ops) apply_write_op(files, op);
 }
 
 raft::Entry entry(std::uint64_t term, std::uint64_t index, std::string_view data = "x") {

@@ -10,16 +10,7 @@ namespace praetor::wal {
 namespace {
 
 void apply_ops(StoredFiles& files, const std::vector<WriteOp>& ops) {
-  for (const auto& op : ops) {
-    switch (op.kind) {
-      case WriteOp::Kind::kAppend:
-        files[op.file].insert(files[op.file].end(), op.data.begin(), op.data.end());
-        break;
-      case WriteOp::Kind::kReplace: files[op.file] = op.data; break;
-      case WriteOp::Kind::kRemove: files.erase(op.file); break;
-      case WriteOp::Kind::kTruncate: files[op.file].resize(op.size); break;
-    }
-  }
+  for (const auto& op : ops) apply_write_op(files, op);
 }
 
 Record rec(std::uint8_t type, std::string_view s) { return Record{type, to_bytes(s)}; }
