@@ -112,6 +112,33 @@ Bytes encode(const T& value) {
 
 // Decodes one T and requires the input to be consumed exactly.
 template <typename T>
+Result<T> decode(ByteView data, std::string_view what);
+
+// Serializes a T through a codec's field function object (a struct whose templated
+// operator()(Archive&, T&) calls that codec's overloads), so the codecs of tagged variants
+// (catalog commands, RPC frames) share one wrapper and one decode-into-the-variant step.
+template <typename T, typename Fields>
+struct WithFields {
+  T value;
+  template <typename Archive>
+  void serialize(Archive& ar) {
+    Fields{}(ar, value);
+  }
+};
+
+template <typename Fields, typename T>
+Bytes encode_fields(const T& value) {
+  return encode(WithFields<T, Fields>{value});
+}
+
+// Decodes a T (bounded, exact) and returns it as the Variant alternative it is.
+template <typename Variant, typename T, typename Fields>
+Result<Variant> decode_fields_as(ByteView data, std::string_view what) {
+  auto decoded = decode<WithFields<T, Fields>>(data, what);
+  if (!decoded) return decoded.error();
+  return Variant(std::move(decoded->value));
+}
+template <typename T>
 Result<T> decode(ByteView data, std::string_view what) {
   if (data.size() > limits::kRpcMaxFrameBytes) {
     return make_error(ErrorCode::kTooLarge, std::string(what) + ": input too large");

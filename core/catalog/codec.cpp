@@ -58,20 +58,16 @@ void body(Archive& ar, KvDeleteTree& c) {
   bounded_key(ar, c.prefix);
 }
 
-template <typename T>
-struct Body {
-  T value;
-  template <typename Archive>
-  void serialize(Archive& ar) {
+struct Fields {
+  template <typename Archive, typename T>
+  void operator()(Archive& ar, T& value) const {
     body(ar, value);
   }
 };
 
 template <typename T>
 Result<Command> decode_body(ByteView rest) {
-  auto decoded = codec::decode<Body<T>>(rest, "catalog command");
-  if (!decoded) return decoded.error();
-  return Command(std::move(decoded->value));
+  return codec::decode_fields_as<Command, T, Fields>(rest, "catalog command");
 }
 
 struct SnapshotBox {
@@ -143,8 +139,7 @@ Bytes encode_command(const Command& command) {
   out.push_back(static_cast<std::uint8_t>(kCommandVersion >> 8));
   std::visit(
       [&](const auto& c) {
-        using T = std::decay_t<decltype(c)>;
-        Bytes body_bytes = codec::encode(Body<T>{c});
+        Bytes body_bytes = codec::encode_fields<Fields>(c);
         out.insert(out.end(), body_bytes.begin(), body_bytes.end());
       },
       command);

@@ -71,20 +71,16 @@ void body(Archive& ar, ForwardResponse& f) {
   str(ar, f.body, limits::kRpcMaxFrameBytes - 64 * 1024);
 }
 
-template <typename T>
-struct Body {
-  T value;
-  template <typename Archive>
-  void serialize(Archive& ar) {
+struct Fields {
+  template <typename Archive, typename T>
+  void operator()(Archive& ar, T& value) const {
     body(ar, value);
   }
 };
 
 template <typename T>
 Result<RpcFrame> decode_body(ByteView rest) {
-  auto decoded = codec::decode<Body<T>>(rest, "rpc frame");
-  if (!decoded) return decoded.error();
-  return RpcFrame(std::move(decoded->value));
+  return codec::decode_fields_as<RpcFrame, T, Fields>(rest, "rpc frame");
 }
 
 RpcKind kind_of(const RpcFrame& frame) {
@@ -114,7 +110,7 @@ Bytes encode_rpc(const RpcFrame& frame) {
       [&](const auto& f) {
         using T = std::decay_t<decltype(f)>;
         if constexpr (!std::is_same_v<T, RaftPayload>) {
-          Bytes b = codec::encode(Body<T>{f});
+          Bytes b = codec::encode_fields<Fields>(f);
           out.insert(out.end(), b.begin(), b.end());
         }
       },
