@@ -189,7 +189,9 @@ void UvHost::on_signal(uv_signal_t* signal, int signum) {
   }
   self->logger_.info("agent", "Caught signal: {}", signum == SIGINT ? "interrupt" : "terminated");
   if (++self->stop_signals_ == 1) {
-    self->post([self] { self->process_->stop(); });
+    const auto reason =
+        signum == SIGINT ? node::StopReason::kInterrupt : node::StopReason::kTerminate;
+    self->post([self, reason] { self->process_->stop(reason); });
     return;
   }
   self->logger_.warn("agent", "Second signal received; forcing shutdown");

@@ -74,6 +74,8 @@ Result<node::Endpoint> UvNetwork::listen(node::Channel channel, const node::Endp
     case node::Channel::kDns:
       return listen_udp(channel, at);
     case node::Channel::kHttp:
+    case node::Channel::kGossipLanStream:  // not yet: gossip streams over TCP
+    case node::Channel::kGossipWanStream:
       break;
   }
   return make_error(ErrorCode::kInvalidArgument, "HTTP listeners belong to the HTTP server");
@@ -144,6 +146,8 @@ void UvNetwork::send(const node::Endpoint& to, node::Channel channel, Bytes payl
       send_udp(to, channel, std::move(payload));
       return;
     case node::Channel::kHttp:
+    case node::Channel::kGossipLanStream:  // not yet: gossip streams over TCP
+    case node::Channel::kGossipWanStream:
       break;
   }
   logger_.warn("network", "dropping frame to {} on channel {}: not a network channel", to,

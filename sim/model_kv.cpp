@@ -210,6 +210,6 @@ void ModelKv::on_written(Ticket, Result<void> result) {
   pump();
 }
 
-void ModelKv::stop() { env_->control.shutdown(0); }
+void ModelKv::stop(node::StopReason) { env_->control.shutdown(0); }
 
 }  // namespace praetor::sim

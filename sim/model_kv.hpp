@@ -30,7 +30,7 @@ class ModelKv final : public node::Process {
   void on_wake(Instant) override {}
   void on_check_result(CheckRunId, node::ExecResult) override {}
   void on_client_request(RequestId id, node::HttpRequest request) override;
-  void stop() override;
+  void stop(node::StopReason reason) override;
 
   std::size_t size() const { return entries_.size(); }
   std::uint64_t index() const { return index_; }

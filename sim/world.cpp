@@ -14,6 +14,8 @@ std::map<node::Channel, std::uint16_t> default_ports() {
   return {{node::Channel::kRpc, 8300},
           {node::Channel::kGossipLan, 8301},
           {node::Channel::kGossipWan, 8302},
+          {node::Channel::kGossipLanStream, 8301},
+          {node::Channel::kGossipWanStream, 8302},
           {node::Channel::kDns, 8600},
           {node::Channel::kHttp, 8500}};
 }
@@ -81,6 +83,8 @@ struct World::Event {
   std::optional<node::HttpResponse> response;
   // kShutdown
   int exit_code = 0;
+  // kStop
+  node::StopReason stop_reason = node::StopReason::kInterrupt;
   // kAction
   std::string label;
   std::function<void(World&)> action;
@@ -507,8 +511,8 @@ void World::deliver_to_process(Host& h, Event& e) {
       p.on_check_result(e.check, std::move(e.exec_result));
       break;
     case Event::Kind::kStop:
-      note(h.name(), "<- stop");
-      p.stop();
+      note(h.name(), fmt::format("<- stop reason={}", static_cast<int>(e.stop_reason)));
+      p.stop(e.stop_reason);
       break;
     case Event::Kind::kShutdown:
       dispatching_ = false;
@@ -587,9 +591,11 @@ void World::restart(std::string_view name) {
   h.boot();
 }
 
-void World::stop(std::string_view name) {
+void World::stop(std::string_view name, node::StopReason reason) {
   Host& h = host(name);
-  push(h.input(Event::Kind::kStop, now_));
+  Event e = h.input(Event::Kind::kStop, now_);
+  e.stop_reason = reason;
+  push(std::move(e));
 }
 
 void World::lose_outstanding(Host& h, std::string_view why) {

@@ -103,7 +103,8 @@ class World {
   // Faults and knobs.
   void crash(std::string_view name);
   void restart(std::string_view name);
-  void stop(std::string_view name);  // graceful: delivers Process::stop()
+  // Graceful: delivers Process::stop(reason) (SIGINT by default).
+  void stop(std::string_view name, node::StopReason reason = node::StopReason::kInterrupt);
   SimNetwork& network() { return network_; }
   SimStorage& storage(std::string_view name);
   SimExec& exec(std::string_view name);

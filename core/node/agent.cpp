@@ -231,8 +231,9 @@ void Agent::on_client_request(RequestId id, HttpRequest request) {
   if (config_.check_invariants_each_input) check_invariants();
 }
 
-void Agent::stop() {
+void Agent::stop(StopReason reason) {
   if (stopping_) return;
+  (void)reason;  // leave_on_terminate / skip_leave_on_interrupt arrive with gossip
   stopping_ = true;
   env_->logger.info("agent", "Requesting shutdown");
   // Parked long-polls get their answer now rather than a dropped connection.

@@ -36,7 +36,7 @@ class Agent final : public Process {
   void on_wake(Instant now) override;
   void on_check_result(CheckRunId id, ExecResult result) override;
   void on_client_request(RequestId id, HttpRequest request) override;
-  void stop() override;
+  void stop(StopReason reason) override;
 
   // SIGHUP / PUT /v1/agent/reload with a freshly loaded configuration.
   void reload(AgentConfig config);

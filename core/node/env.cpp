@@ -16,6 +16,8 @@ std::string_view channel_name(Channel c) {
     case Channel::kGossipWan: return "gossip-wan";
     case Channel::kDns: return "dns";
     case Channel::kHttp: return "http";
+    case Channel::kGossipLanStream: return "gossip-lan-stream";
+    case Channel::kGossipWanStream: return "gossip-wan-stream";
   }
   return "unknown";
 }

@@ -44,6 +44,10 @@ enum class Channel : std::uint8_t {
   kGossipWan = 2,  // serf WAN, port 8302
   kDns = 3,        // DNS, UDP, port 8600
   kHttp = 4,       // reserved: HTTP goes through on_client_request
+  // Serf push/pull state exchanges: reliable, ordered streams (TCP in io/) on the gossip ports.
+  // A frame sent to the `from` of a received stream frame goes back over the same connection.
+  kGossipLanStream = 5,  // TCP 8301
+  kGossipWanStream = 6,  // TCP 8302
 };
 std::string_view channel_name(Channel c);
 

@@ -384,7 +384,7 @@ void Agent::handle_agent(RequestId id, const HttpRequest& request) {
   } else if (path == "/v1/agent/leave" && put) {
     respond(id, HttpResponse::text(200, ""));
     env_->logger.info("agent", "Graceful leave requested");
-    stop();
+    stop(StopReason::kLeave);
     return;
   } else if (path == "/v1/agent/self" || path == "/v1/agent/members" ||
              path == "/v1/agent/reload" || path == "/v1/agent/leave") {

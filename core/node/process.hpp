@@ -3,9 +3,15 @@
 // inside an Env call.
 #pragma once
 
+#include <cstdint>
+
 #include "core/node/env.hpp"
 
 namespace praetor::node {
+
+// Why a process is asked to stop: Consul leaves the cluster or not depending on the signal
+// (leave_on_terminate, skip_leave_on_interrupt); `praetor leave` always leaves.
+enum class StopReason : std::uint8_t { kInterrupt, kTerminate, kLeave };
 
 class Process {
  public:
@@ -21,7 +27,7 @@ class Process {
   // A client request; the answer goes out later through env.responder (never a return value).
   virtual void on_client_request(RequestId id, HttpRequest request) = 0;
   // Graceful stop (SIGINT/SIGTERM): leave if configured, then env.control.shutdown().
-  virtual void stop() = 0;
+  virtual void stop(StopReason reason) = 0;
 };
 
 }  // namespace praetor::node

@@ -52,7 +52,7 @@ class RecordingProcess : public node::Process {
     maybe_finish();
   }
   void on_client_request(RequestId, node::HttpRequest) override { Scope s(*this); }
-  void stop() override {
+  void stop(node::StopReason) override {
     Scope s(*this);
     events.push_back("stop");
     env_->control.shutdown(3);

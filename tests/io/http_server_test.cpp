@@ -24,7 +24,7 @@ class HttpProcess : public node::Process {
   void on_frame(const node::Endpoint&, node::Channel, Bytes) override {}
   void on_written(Ticket, Result<void>) override {}
   void on_check_result(CheckRunId, node::ExecResult) override {}
-  void stop() override { env_->control.shutdown(0); }
+  void stop(node::StopReason) override { env_->control.shutdown(0); }
 
   void on_client_request(RequestId id, node::HttpRequest r) override {
     enter();

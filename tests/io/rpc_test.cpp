@@ -30,7 +30,7 @@ class FrameProcess : public node::Process {
   void on_wake(Instant) override {}
   void on_check_result(CheckRunId, node::ExecResult) override {}
   void on_client_request(RequestId, node::HttpRequest) override {}
-  void stop() override { env_->control.shutdown(0); }
+  void stop(node::StopReason) override { env_->control.shutdown(0); }
 
   std::function<void(node::Env&)> on_start;
   Mailbox frames;

@@ -55,7 +55,7 @@ class Recorder final : public node::Process {
     log.push_back(fmt::format("request {} {}", id, request.path));
     env_->responder.respond(id, node::HttpResponse::text(200, "ok " + request.path));
   }
-  void stop() override { env_->control.shutdown(0); }
+  void stop(node::StopReason) override { env_->control.shutdown(0); }
 
   node::Env& env() { return *env_; }
 
