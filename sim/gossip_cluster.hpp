@@ -1,0 +1,356 @@
+// A deterministic cluster driver for the gossip cores (Swim or Serf): N instances on one virtual
+// clock, a delivery queue ordered by (time, sequence) with per-packet latency, datagram loss,
+// directional link blocks, partitions, crashes and loop stalls. Everything random comes from one
+// seeded Rng, so a seed replays a run exactly. The gossip tests and the praetor-sim gossip
+// scenarios share it.
+//
+// It scales to thousands of nodes: node wake-ups sit in a heap (lazily invalidated), so one step
+// costs O(log N) rather than a scan of every node. Within one instant the order is fixed: every
+// delivery due (by time, then send order), then every node whose timer is due, by index.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <queue>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/base/log.hpp"
+#include "core/base/rng.hpp"
+#include "core/gossip/serf.hpp"
+#include "core/gossip/swim.hpp"
+
+namespace praetor::sim {
+
+inline gossip::Address gossip_node_address(std::size_t i) {
+  return gossip::Address{
+      "10." + std::to_string(i / 62500) + "." + std::to_string(i / 250 % 250) + "." +
+          std::to_string(i % 250 + 1),
+      8301};
+}
+inline std::string gossip_node_name(std::size_t i) { return "n" + std::to_string(i); }
+
+// Traffic one node sent, for load figures.
+struct GossipTraffic {
+  std::uint64_t packets = 0;  // datagrams
+  std::uint64_t packet_bytes = 0;
+  std::uint64_t streams = 0;  // push/pull messages
+  std::uint64_t stream_bytes = 0;
+};
+
+template <typename Core>
+class GossipCluster {
+ public:
+  using Event = typename decltype(std::declval<Core&>().take_output().events)::value_type;
+  using CoreConfig =
+      std::conditional_t<std::is_same_v<Core, gossip::Serf>, gossip::SerfConfig, gossip::Config>;
+  using ConfigFor = std::function<CoreConfig(std::size_t)>;
+
+  struct Options {
+    std::size_t nodes = 3;
+    std::uint64_t seed = 1;
+    Duration latency_min = Duration::milliseconds(1);
+    Duration latency_max = Duration::milliseconds(5);
+    double loss = 0.0;  // datagrams only; streams model TCP and are reliable unless partitioned
+    Logger* logger = nullptr;       // where the cores log; nothing when null
+    bool check_invariants = true;   // after every input (O(members): off for the big runs)
+  };
+
+  GossipCluster(Options options, ConfigFor config_for)
+      : options_(options), config_for_(std::move(config_for)), rng_(options.seed) {
+    nodes_.reserve(options_.nodes);
+    for (std::size_t i = 0; i < options_.nodes; ++i) {
+      Slot slot;
+      slot.core = std::make_unique<Core>(config_for_(i), rng_.fork(), logger());
+      nodes_.push_back(std::move(slot));
+      index_[gossip_node_address(i)] = i;
+    }
+    traffic_.resize(nodes_.size());
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      drain(i);
+      reschedule(i);
+    }
+  }
+
+  Core& node(std::size_t i) { return *nodes_.at(i).core; }
+  const Core& node(std::size_t i) const { return *nodes_.at(i).core; }
+  std::size_t size() const { return nodes_.size(); }
+  Instant now() const { return now_; }
+  Rng& rng() { return rng_; }
+
+  // Hooks for checkers.
+  std::function<void(std::size_t node, Instant at, const Event& event)> on_event;
+  std::function<void(std::size_t node)> after_input;
+  // Every packet handed to the network (before loss and blocks): sender, receiver, packet.
+  std::function<void(std::size_t from, std::size_t to, const gossip::OutboundPacket&)> on_send;
+
+  void join(std::size_t i, std::size_t seed) { join(i, std::vector<std::size_t>{seed}); }
+  void join(std::size_t i, const std::vector<std::size_t>& seeds) {
+    std::vector<gossip::Address> addresses;
+    for (std::size_t s : seeds) addresses.push_back(gossip_node_address(s));
+    node(i).join(now_, addresses);
+    after(i);
+  }
+  void join_all_to(std::size_t seed) {
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (i != seed) join(i, seed);
+    }
+  }
+  void crash(std::size_t i) { nodes_.at(i).crashed = true; }
+  // A crashed node comes back as a fresh process (same name and address, no memory).
+  void restart(std::size_t i) {
+    Slot& s = nodes_.at(i);
+    s.core = std::make_unique<Core>(config_for_(i), rng_.fork(), logger());
+    s.crashed = false;
+    s.backlog.clear();
+    drain(i);
+    reschedule(i);
+  }
+  // Runs a local command on node i (leave, user event, tags) and drains what it produced.
+  template <typename F>
+  auto act(std::size_t i, F f) {
+    if constexpr (std::is_void_v<decltype(f(node(i)))>) {
+      f(node(i));
+      after(i);
+    } else {
+      auto result = f(node(i));
+      after(i);
+      return result;
+    }
+  }
+  // Hands node i a packet as if it came from `from`, outside the simulated network.
+  void inject(std::size_t i, const gossip::Address& from, const Bytes& packet,
+              gossip::Transport transport = gossip::Transport::kPacket) {
+    node(i).step(now_, from, packet, transport);
+    after(i);
+  }
+  bool crashed(std::size_t i) const { return nodes_.at(i).crashed; }
+  // Stops processing at node i until `until`; its packets wait in its socket buffer.
+  void stall(std::size_t i, Instant until) {
+    nodes_.at(i).stalled_until = until;
+    reschedule(i);
+  }
+  bool stalled(std::size_t i) const { return nodes_[i].stalled_until > now_; }
+  void block(std::size_t from, std::size_t to) { blocked_.insert({from, to}); }
+  void unblock(std::size_t from, std::size_t to) { blocked_.erase({from, to}); }
+  void partition(const std::vector<std::size_t>& a, const std::vector<std::size_t>& b) {
+    for (std::size_t x : a) {
+      for (std::size_t y : b) {
+        block(x, y);
+        block(y, x);
+      }
+    }
+  }
+  void heal() { blocked_.clear(); }
+  void set_loss(double loss) { options_.loss = loss; }
+
+  void run_for(Duration d) { run_until(now_ + d); }
+
+  void run_until(Instant until) {
+    for (;;) {
+      const Instant next = next_time();
+      if (next > until) break;
+      step_to(next);
+    }
+    now_ = until;
+  }
+
+  // Runs until pred() holds (checked after each time step) or until `limit`; returns success.
+  template <typename Pred>
+  bool run_until_true(Instant limit, Pred pred) {
+    for (;;) {
+      if (pred()) return true;
+      const Instant next = next_time();
+      if (next > limit) {
+        now_ = limit;
+        return pred();
+      }
+      step_to(next);
+    }
+  }
+
+  std::uint64_t delivered() const { return delivered_; }
+  std::uint64_t dropped() const { return dropped_; }
+  const GossipTraffic& traffic(std::size_t i) const { return traffic_.at(i); }
+  // A running hash of every delivery (time, endpoints, bytes): equal seeds give equal traces.
+  std::uint64_t trace_hash() const { return trace_hash_; }
+
+ private:
+  struct Slot {
+    std::unique_ptr<Core> core;
+    bool crashed = false;
+    Instant stalled_until = Instant::zero();
+    Instant scheduled = Instant::never();  // the live wake-up entry in timers_
+    std::vector<std::pair<gossip::Address, gossip::OutboundPacket>> backlog;  // while stalled
+  };
+  struct Delivery {
+    Instant at;
+    std::uint64_t seq = 0;
+    std::size_t to = 0;
+    std::size_t from = 0;
+    gossip::OutboundPacket packet;
+    bool operator>(const Delivery& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+  using Wake = std::pair<Instant, std::size_t>;
+
+  Logger& logger() { return options_.logger != nullptr ? *options_.logger : null_logger_; }
+
+  // When node i next needs the loop: its stall's end, else its core's earliest deadline.
+  Instant wake_time(std::size_t i) const {
+    const Slot& s = nodes_[i];
+    if (s.stalled_until > now_) return s.stalled_until;
+    return s.core->next_deadline();
+  }
+
+  void reschedule(std::size_t i) {
+    Slot& s = nodes_[i];
+    const Instant at = wake_time(i);
+    if (at == s.scheduled) return;
+    s.scheduled = at;
+    if (at != Instant::never()) timers_.push({at, i});
+  }
+
+  // Drops heap entries that no longer match their node's schedule.
+  void prune_timers() {
+    while (!timers_.empty()) {
+      const auto& [at, i] = timers_.top();
+      const Slot& s = nodes_[i];
+      if (s.scheduled == at && !s.crashed) return;
+      timers_.pop();
+    }
+  }
+
+  Instant next_time() {
+    prune_timers();
+    Instant next = queue_.empty() ? Instant::never() : queue_.top().at;
+    if (!timers_.empty()) next = std::min(next, timers_.top().first);
+    return next;
+  }
+
+  void step_to(Instant next) {
+    now_ = std::max(now_, next);
+    deliver_due();
+    fire_timers();
+  }
+
+  void deliver_due() {
+    while (!queue_.empty() && queue_.top().at <= now_) {
+      Delivery d = queue_.top();
+      queue_.pop();
+      Slot& s = nodes_[d.to];
+      if (s.crashed) continue;
+      if (stalled(d.to)) {
+        s.backlog.emplace_back(gossip_node_address(d.from), std::move(d.packet));
+        continue;
+      }
+      ++delivered_;
+      trace(d.to, d.packet.bytes);
+      s.core->step(now_, gossip_node_address(d.from), d.packet.bytes, d.packet.transport);
+      after(d.to);
+    }
+  }
+
+  void fire_timers() {
+    due_.clear();
+    for (;;) {
+      prune_timers();
+      if (timers_.empty() || timers_.top().first > now_) break;
+      due_.push_back(timers_.top().second);
+      nodes_[timers_.top().second].scheduled = Instant::never();
+      timers_.pop();
+    }
+    std::sort(due_.begin(), due_.end());
+    for (std::size_t i : due_) {
+      Slot& s = nodes_[i];
+      if (s.crashed) continue;
+      if (stalled(i)) {
+        reschedule(i);
+        continue;
+      }
+      if (!s.backlog.empty() || s.core->next_deadline() <= now_) {
+        // A resumed loop first runs its overdue timers, then reads its socket buffer: the order
+        // in which a starved process notices the world (Lifeguard's motivating case).
+        s.core->advance_time(now_);
+        after(i);
+        auto backlog = std::exchange(s.backlog, {});
+        for (auto& [from, packet] : backlog) {
+          ++delivered_;
+          s.core->step(now_, from, packet.bytes, packet.transport);
+          after(i);
+        }
+      }
+      reschedule(i);
+    }
+  }
+
+  void trace(std::size_t to, const Bytes& bytes) {
+    Bytes header;
+    put_u64_le(header, static_cast<std::uint64_t>(now_.ns()));
+    put_u64_le(header, to);
+    trace_hash_ = fnv1a64(header, trace_hash_);
+    trace_hash_ = fnv1a64(bytes, trace_hash_);
+  }
+
+  void after(std::size_t i) {
+    if (options_.check_invariants) nodes_[i].core->check_invariants();
+    drain(i);
+    if (after_input) after_input(i);
+    reschedule(i);
+  }
+
+  void drain(std::size_t i) {
+    auto out = nodes_[i].core->take_output();
+    if (on_event) {
+      for (const Event& e : out.events) on_event(i, now_, e);
+    }
+    for (gossip::OutboundPacket& p : out.packets) send(i, std::move(p));
+  }
+
+  void send(std::size_t from, gossip::OutboundPacket packet) {
+    GossipTraffic& t = traffic_[from];
+    if (packet.transport == gossip::Transport::kPacket) {
+      ++t.packets;
+      t.packet_bytes += packet.bytes.size();
+    } else {
+      ++t.streams;
+      t.stream_bytes += packet.bytes.size();
+    }
+    auto it = index_.find(packet.to);
+    if (it != index_.end() && on_send) on_send(from, it->second, packet);
+    if (it == index_.end() || blocked_.contains({from, it->second})) {
+      ++dropped_;
+      return;
+    }
+    if (packet.transport == gossip::Transport::kPacket && options_.loss > 0 &&
+        rng_.chance(options_.loss)) {
+      ++dropped_;
+      return;
+    }
+    const Duration latency = rng_.between(options_.latency_min, options_.latency_max);
+    queue_.push(Delivery{now_ + latency, next_seq_++, it->second, from, std::move(packet)});
+  }
+
+  Options options_;
+  ConfigFor config_for_;
+  Rng rng_;
+  NullLogger null_logger_;
+  std::vector<Slot> nodes_;
+  std::vector<GossipTraffic> traffic_;
+  std::map<gossip::Address, std::size_t> index_;
+  std::set<std::pair<std::size_t, std::size_t>> blocked_;
+  std::priority_queue<Delivery, std::vector<Delivery>, std::greater<Delivery>> queue_;
+  std::priority_queue<Wake, std::vector<Wake>, std::greater<Wake>> timers_;
+  std::vector<std::size_t> due_;
+  Instant now_ = Instant::zero();
+  std::uint64_t next_seq_ = 0;
+  std::uint64_t delivered_ = 0;
+  std::uint64_t dropped_ = 0;
+  std::uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
+};
+
+}  // namespace praetor::sim
