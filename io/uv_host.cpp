@@ -24,12 +24,23 @@ UvHost::UvHost(Logger& logger, HostOptions options)
                                            process_->on_client_request(id, std::move(r));
                                          });
                                        });
+  std::uint64_t seed = options_.seed;
+  if (seed == 0) {
+    seed = origin_ns_ ^ (static_cast<std::uint64_t>(::getpid()) << 32) ^
+           static_cast<std::uint64_t>(wall().unix_ns);
+  }
+  NetworkOptions network_options = options_.network;
+  network_options.clock = [this] { return now(); };
+  // Its own stream of jitter, apart from the process's Rng (which the same seed feeds).
+  network_options.seed = seed ^ 0x6e6574776f726b00ULL;  // "network"
   network_ = std::make_unique<UvNetwork>(
-      &loop_, logger_, [this](const node::Endpoint& from, node::Channel channel, Bytes payload) {
+      &loop_, logger_,
+      [this](const node::Endpoint& from, node::Channel channel, Bytes payload) {
         post([this, from, channel, p = std::move(payload)]() mutable {
           process_->on_frame(from, channel, std::move(p));
         });
-      });
+      },
+      std::move(network_options));
   auto on_written = [this](Ticket ticket, Result<void> result) {
     post([this, ticket, r = std::move(result)]() mutable {
       process_->on_written(ticket, std::move(r));
@@ -63,11 +74,6 @@ UvHost::UvHost(Logger& logger, HostOptions options)
     uv_signal_start(&sighup_, on_signal, SIGHUP);
   }
 
-  std::uint64_t seed = options_.seed;
-  if (seed == 0) {
-    seed = origin_ns_ ^ (static_cast<std::uint64_t>(::getpid()) << 32) ^
-           static_cast<std::uint64_t>(wall().unix_ns);
-  }
   env_.emplace(node::Env{*this, *network_, *storage_, *this, *exec_, *this, *this, logger_, seed});
 }
 

@@ -33,8 +33,9 @@
 
 namespace praetor::io {
 
-// A socket to open: Channel::kHttp for the HTTP API, kRpc for server RPC (TCP), kGossipLan,
-// kGossipWan and kDns for UDP.
+// A socket to open: Channel::kHttp for the HTTP API; kRpc (server RPC), kGossipLanStream and
+// kGossipWanStream (push/pull) for TCP listeners of framed streams; kGossipLan, kGossipWan and
+// kDns for UDP. A gossip UDP socket and its stream listener may share a port number.
 struct Listener {
   node::Channel channel = node::Channel::kHttp;
   node::Endpoint endpoint;
@@ -45,6 +46,9 @@ struct HostOptions {
   std::string data_dir;  // empty: in-memory storage (dev mode)
   std::vector<Listener> listeners;
   HttpLimits http;
+  // Connection caps, timeouts and backoff. The host sets `clock` (its own) and `seed` (derived
+  // from `seed` below) itself.
+  NetworkOptions network;
   std::uint64_t seed = 0;      // 0: derived from the clock and the pid
   bool handle_signals = true;  // SIGINT/SIGTERM -> Process::stop, SIGHUP -> on_reload
   // SIGHUP and Control::request_reload: re-read the configuration and hand it to the process.

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "io/sockaddr.hpp"
@@ -14,9 +15,16 @@ constexpr std::size_t kReadBufferBytes = 64 * 1024;
 // a burst of DNS queries or gossip packets costs one wake-up.
 constexpr std::size_t kUdpBatchBytes = 8 * 64 * 1024;
 constexpr std::size_t kUdpMaxPayloadBytes = 65507;
-// Per-connection cap on frames waiting to connect or to drain into the kernel.
-constexpr std::size_t kRpcMaxQueuedBytes = 64 * 1024 * 1024;
 constexpr int kListenBacklog = 511;
+
+bool is_stream(node::Channel channel) {
+  return channel == node::Channel::kGossipLanStream || channel == node::Channel::kGossipWanStream;
+}
+
+// Consul's log prefixes: server RPC under "rpc", push/pull streams under "memberlist".
+std::string_view topic(node::Channel channel) {
+  return channel == node::Channel::kRpc ? "rpc" : "memberlist";
+}
 
 }  // namespace
 
@@ -26,23 +34,33 @@ struct UvNetwork::Udp {
   node::Channel channel = node::Channel::kGossipLan;
 };
 
-struct UvNetwork::RpcListener {
+struct UvNetwork::TcpListener {
   uv_tcp_t tcp{};
   UvNetwork* net = nullptr;
+  node::Channel channel = node::Channel::kRpc;
   node::Endpoint bound;
 };
 
-struct UvNetwork::RpcConnection {
+struct UvNetwork::Connection {
   uv_tcp_t tcp{};
   uv_connect_t connect_req{};
   UvNetwork* net = nullptr;
-  node::Endpoint peer;
+  node::Channel channel = node::Channel::kRpc;
+  node::Endpoint peer;  // an inbound connection's is the sender's ephemeral port
   bool inbound = false;
   bool connected = false;
   bool closing = false;
+  Instant opened;       // for the connect timeout
+  Instant last_active;  // the last frame sent or bytes received, for the idle timeout
   RpcFrameDecoder decoder;
   std::deque<Bytes> queued;  // payloads sent before the connection was established
-  std::size_t queued_bytes = 0;
+  std::size_t queued_bytes = 0;  // their bytes, frame headers included
+
+  Key key() const { return Key{channel, peer}; }
+  std::size_t queued_bytes_max() const {
+    return is_stream(channel) ? net->options_.stream_queued_bytes_max
+                              : net->options_.rpc_queued_bytes_max;
+  }
 };
 
 struct UvNetwork::UdpSend {
@@ -50,17 +68,28 @@ struct UvNetwork::UdpSend {
   Bytes data;
 };
 
-struct UvNetwork::RpcWrite {
+struct UvNetwork::TcpWrite {
   uv_write_t req{};
   Bytes frame;
 };
 
-UvNetwork::UvNetwork(uv_loop_t* loop, Logger& logger, FrameHandler handler)
+UvNetwork::UvNetwork(uv_loop_t* loop, Logger& logger, FrameHandler handler, NetworkOptions options)
     : loop_(loop),
       logger_(logger),
       handler_(std::move(handler)),
+      options_(std::move(options)),
+      rng_(options_.seed),
       read_buffer_(kReadBufferBytes),
-      udp_buffer_(kUdpBatchBytes) {}
+      udp_buffer_(kUdpBatchBytes) {
+  // A queue must hold at least one frame of the largest size, or such frames could never be sent.
+  constexpr std::size_t kLargestFrame = limits::kRpcMaxFrameBytes + kRpcFrameHeaderBytes;
+  PRAETOR_ASSERT(options_.rpc_queued_bytes_max >= kLargestFrame);
+  PRAETOR_ASSERT(options_.stream_queued_bytes_max >= kLargestFrame);
+  PRAETOR_ASSERT(options_.reconnect_backoff_min > Duration::zero());
+  PRAETOR_ASSERT(options_.reconnect_backoff_min <= options_.reconnect_backoff_max);
+  PRAETOR_ASSERT(options_.stream_idle_timeout > Duration::zero());
+  PRAETOR_ASSERT(options_.connect_timeout > Duration::zero());
+}
 
 UvNetwork::~UvNetwork() { PRAETOR_ASSERT_MSG(closed(), "UvNetwork destroyed with handles open"); }
 
@@ -68,14 +97,14 @@ Result<node::Endpoint> UvNetwork::listen(node::Channel channel, const node::Endp
   PRAETOR_ASSERT(!closing_);
   switch (channel) {
     case node::Channel::kRpc:
-      return listen_rpc(at);
+    case node::Channel::kGossipLanStream:
+    case node::Channel::kGossipWanStream:
+      return listen_tcp(channel, at);
     case node::Channel::kGossipLan:
     case node::Channel::kGossipWan:
     case node::Channel::kDns:
       return listen_udp(channel, at);
     case node::Channel::kHttp:
-    case node::Channel::kGossipLanStream:  // not yet: gossip streams over TCP
-    case node::Channel::kGossipWanStream:
       break;
   }
   return make_error(ErrorCode::kInvalidArgument, "HTTP listeners belong to the HTTP server");
@@ -107,25 +136,27 @@ Result<node::Endpoint> UvNetwork::listen_udp(node::Channel channel, const node::
   return bound ? *bound : at;
 }
 
-Result<node::Endpoint> UvNetwork::listen_rpc(const node::Endpoint& at) {
+Result<node::Endpoint> UvNetwork::listen_tcp(node::Channel channel, const node::Endpoint& at) {
   auto address = to_sockaddr(at);
   if (!address) return address.error();
-  auto* l = new RpcListener;
+  auto* l = new TcpListener;
   l->net = this;
+  l->channel = channel;
   uv_tcp_init(loop_, &l->tcp);
   l->tcp.data = l;
   int rc = uv_tcp_bind(&l->tcp, reinterpret_cast<const sockaddr*>(&*address), 0);
   if (rc == 0)
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), kListenBacklog, on_rpc_accept);
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), kListenBacklog, on_tcp_accept);
   if (rc != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp),
-             [](uv_handle_t* h) { delete static_cast<RpcListener*>(h->data); });
-    return make_error(ErrorCode::kIo, fmt::format("cannot listen for RPC on {}: {}", at.to_string(),
-                                                  uv_message(rc)));
+             [](uv_handle_t* h) { delete static_cast<TcpListener*>(h->data); });
+    return make_error(ErrorCode::kIo,
+                      fmt::format("cannot listen for {} on {}: {}", node::channel_name(channel),
+                                  at.to_string(), uv_message(rc)));
   }
   auto bound = tcp_local_endpoint(&l->tcp);
   l->bound = bound ? *bound : at;
-  rpc_listeners_.insert(l);
+  listeners_.insert(l);
   return l->bound;
 }
 
@@ -138,7 +169,9 @@ void UvNetwork::send(const node::Endpoint& to, node::Channel channel, Bytes payl
   }
   switch (channel) {
     case node::Channel::kRpc:
-      send_rpc(to, std::move(payload));
+    case node::Channel::kGossipLanStream:
+    case node::Channel::kGossipWanStream:
+      send_tcp(to, channel, std::move(payload));
       return;
     case node::Channel::kGossipLan:
     case node::Channel::kGossipWan:
@@ -146,8 +179,6 @@ void UvNetwork::send(const node::Endpoint& to, node::Channel channel, Bytes payl
       send_udp(to, channel, std::move(payload));
       return;
     case node::Channel::kHttp:
-    case node::Channel::kGossipLanStream:  // not yet: gossip streams over TCP
-    case node::Channel::kGossipWanStream:
       break;
   }
   logger_.warn("network", "dropping frame to {} on channel {}: not a network channel", to,
@@ -229,170 +260,315 @@ void UvNetwork::on_udp_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf
                 Bytes(data, data + static_cast<std::size_t>(nread)));
 }
 
-// --- RPC over TCP ----------------------------------------------------------------------------
+// --- TCP: RPC and gossip streams ------------------------------------------------------------
 
-UvNetwork::RpcConnection* UvNetwork::new_rpc_connection(const node::Endpoint& peer, bool inbound) {
-  auto* c = new RpcConnection;
+Instant UvNetwork::now() const {
+  if (options_.clock) return options_.clock();
+  return Instant::from_ns(static_cast<std::int64_t>(uv_hrtime()));
+}
+
+std::size_t UvNetwork::connection_count(node::Channel channel) const {
+  return static_cast<std::size_t>(std::count_if(
+      connections_.begin(), connections_.end(),
+      [channel](const Connection* c) { return c->channel == channel && !c->closing; }));
+}
+
+UvNetwork::Connection* UvNetwork::new_connection(node::Channel channel, const node::Endpoint& peer,
+                                                 bool inbound) {
+  auto* c = new Connection;
   c->net = this;
+  c->channel = channel;
   c->peer = peer;
   c->inbound = inbound;
+  c->opened = c->last_active = now();
   uv_tcp_init(loop_, &c->tcp);
   c->tcp.data = c;
   c->connect_req.data = c;
-  rpc_.insert(c);
+  connections_.insert(c);
+  if (is_stream(channel)) ++stream_connections_;
+  arm_sweep();
   return c;
 }
 
-void UvNetwork::register_rpc(RpcConnection* c) { rpc_by_peer_[c->peer] = c; }
-
-void UvNetwork::send_rpc(const node::Endpoint& to, Bytes payload) {
-  auto it = rpc_by_peer_.find(to);
-  RpcConnection* c = it == rpc_by_peer_.end() ? nullptr : it->second;
-  if (c == nullptr) {
-    auto address = to_sockaddr(to);
-    if (!address) {
-      logger_.warn("rpc", "dropping frame: {}", address.error().message);
-      return;
-    }
-    c = new_rpc_connection(to, false);
-    register_rpc(c);
-    int rc = uv_tcp_connect(&c->connect_req, &c->tcp, reinterpret_cast<const sockaddr*>(&*address),
-                            on_rpc_connect);
-    if (rc != 0) {
-      logger_.warn("rpc", "cannot connect to {}: {}", to, uv_message(rc));
-      close_rpc(*c, "connect failed");
-      return;
-    }
-  }
-  if (!c->connected) {
-    if (c->queued_bytes + payload.size() > kRpcMaxQueuedBytes) {
-      logger_.warn("rpc", "dropping frame to {}: {} bytes already queued", to, c->queued_bytes);
-      return;
-    }
-    c->queued_bytes += payload.size();
-    c->queued.push_back(std::move(payload));
-    return;
-  }
-  write_frame(*c, payload);
+bool UvNetwork::stream_cap_reached() const {
+  return stream_connections_ >= options_.stream_connections_max;
 }
 
-void UvNetwork::write_frame(RpcConnection& c, const Bytes& payload) {
-  auto* stream = reinterpret_cast<uv_stream_t*>(&c.tcp);
-  if (uv_stream_get_write_queue_size(stream) + payload.size() > kRpcMaxQueuedBytes) {
-    logger_.warn("rpc", "dropping frame to {}: the connection is backed up", c.peer);
+void UvNetwork::log_over_stream_cap(const node::Endpoint& peer, const char* what) {
+  ++stats_.stream_over_cap;
+  // A flood would repeat this per connection: warn once until the count has fallen well below.
+  auto level = stream_cap_warned_ ? LogLevel::kDebug : LogLevel::kWarn;
+  stream_cap_warned_ = true;
+  if (!logger_.enabled(level)) return;
+  logger_.log(level, "memberlist",
+              fmt::format("refusing to {} {}: {} stream connections are open, the limit", what,
+                          peer, stream_connections_));
+}
+
+UvNetwork::Connection* UvNetwork::open_connection(node::Channel channel,
+                                                  const node::Endpoint& to) {
+  Key key{channel, to};
+  auto backoff = backoff_.find(key);
+  if (backoff != backoff_.end()) {
+    Instant t = now();
+    if (t < backoff->second.retry_at) {
+      ++stats_.dropped_in_backoff;
+      logger_.debug(topic(channel), "dropping {} frame to {}: reconnecting in {}",
+                    node::channel_name(channel), to, backoff->second.retry_at - t);
+      return nullptr;
+    }
+  }
+  if (is_stream(channel) && stream_cap_reached()) {
+    log_over_stream_cap(to, "connect to");
+    return nullptr;
+  }
+  auto address = to_sockaddr(to);
+  if (!address) {
+    logger_.warn(topic(channel), "dropping {} frame: {}", node::channel_name(channel),
+                 address.error().message);
+    return nullptr;
+  }
+  Connection* c = new_connection(channel, to, false);
+  by_key_[key] = c;
+  ++stats_.connect_attempts;
+  int rc = uv_tcp_connect(&c->connect_req, &c->tcp, reinterpret_cast<const sockaddr*>(&*address),
+                          on_tcp_connect);
+  if (rc != 0) {
+    connect_failed(*c, uv_message(rc));
+    return nullptr;
+  }
+  return c;
+}
+
+void UvNetwork::send_tcp(const node::Endpoint& to, node::Channel channel, Bytes payload) {
+  auto it = by_key_.find(Key{channel, to});
+  Connection* c = it == by_key_.end() ? open_connection(channel, to) : it->second;
+  if (c == nullptr) return;
+  c->last_active = now();
+  if (c->connected) {
+    write_frame(*c, payload);
     return;
   }
-  auto* w = new RpcWrite;
+  std::size_t cost = kRpcFrameHeaderBytes + payload.size();
+  if (c->queued_bytes + cost > c->queued_bytes_max()) {
+    ++stats_.dropped_queue_full;
+    logger_.warn(topic(channel), "dropping {} frame to {}: {} bytes already queued",
+                 node::channel_name(channel), to, c->queued_bytes);
+    return;
+  }
+  c->queued_bytes += cost;
+  c->queued.push_back(std::move(payload));
+}
+
+void UvNetwork::write_frame(Connection& c, const Bytes& payload) {
+  auto* stream = reinterpret_cast<uv_stream_t*>(&c.tcp);
+  if (uv_stream_get_write_queue_size(stream) + kRpcFrameHeaderBytes + payload.size() >
+      c.queued_bytes_max()) {
+    ++stats_.dropped_queue_full;
+    logger_.warn(topic(c.channel), "dropping {} frame to {}: the connection is backed up",
+                 node::channel_name(c.channel), c.peer);
+    return;
+  }
+  auto* w = new TcpWrite;
   w->frame = encode_rpc_frame(payload);
   w->req.data = w;
   uv_buf_t buf =
       uv_buf_init(reinterpret_cast<char*>(w->frame.data()), static_cast<unsigned>(w->frame.size()));
-  int rc = uv_write(&w->req, stream, &buf, 1, on_rpc_write);
+  int rc = uv_write(&w->req, stream, &buf, 1, on_tcp_write);
   if (rc != 0) {
     delete w;
-    close_rpc(c, "write failed");
+    close_connection(c, "write failed", true);
   }
 }
 
-void UvNetwork::on_rpc_write(uv_write_t* req, int status) {
-  std::unique_ptr<RpcWrite> w(static_cast<RpcWrite*>(req->data));
-  auto* c = static_cast<RpcConnection*>(req->handle->data);
+void UvNetwork::on_tcp_write(uv_write_t* req, int status) {
+  std::unique_ptr<TcpWrite> w(static_cast<TcpWrite*>(req->data));
+  auto* c = static_cast<Connection*>(req->handle->data);
   if (status < 0 && !c->closing) {
-    c->net->logger_.debug("rpc", "write to {} failed: {}", c->peer, uv_message(status));
-    c->net->close_rpc(*c, "write failed");
+    c->net->logger_.debug(topic(c->channel), "write to {} failed: {}", c->peer,
+                          uv_message(status));
+    c->net->close_connection(*c, "write failed", true);
   }
 }
 
-void UvNetwork::on_rpc_connect(uv_connect_t* req, int status) {
-  auto* c = static_cast<RpcConnection*>(req->data);
+UvNetwork::Backoff& UvNetwork::note_failure(const Key& key) {
+  Instant t = now();
+  auto it = backoff_.find(key);
+  if (it == backoff_.end()) {
+    if (backoff_.size() >= options_.backoff_peers_max) {
+      // Forget the peers whose delay has passed (they lose only their doubling), else the first.
+      std::erase_if(backoff_, [t](const auto& entry) { return entry.second.retry_at <= t; });
+      if (backoff_.size() >= options_.backoff_peers_max) backoff_.erase(backoff_.begin());
+    }
+    it = backoff_.emplace(key, Backoff{}).first;
+  }
+  Backoff& b = it->second;
+  b.delay = b.delay == Duration::zero()
+                ? options_.reconnect_backoff_min
+                : std::min(b.delay * 2, options_.reconnect_backoff_max);
+  // Jitter down by up to half, so peers that lost the same server do not come back in step.
+  b.retry_at = t + rng_.between(b.delay / 2, b.delay);
+  return b;
+}
+
+void UvNetwork::connect_failed(Connection& c, const std::string& reason) {
+  ++stats_.connect_failures;
+  Backoff& b = note_failure(c.key());
+  // Peers retry every second while one is down: warn once, then keep it to debug.
+  auto level = b.warned ? LogLevel::kDebug : LogLevel::kWarn;
+  b.warned = true;
+  if (logger_.enabled(level)) {
+    logger_.log(level, topic(c.channel),
+                fmt::format("{} connect to {} failed: {}; dropping {} queued frames; next try "
+                            "in {}",
+                            node::channel_name(c.channel), c.peer, reason, c.queued.size(),
+                            b.retry_at - now()));
+  }
+  close_connection(c, "connect failed", false);
+}
+
+void UvNetwork::on_tcp_connect(uv_connect_t* req, int status) {
+  auto* c = static_cast<Connection*>(req->data);
   UvNetwork* net = c->net;
   if (c->closing) return;
   if (status < 0) {
-    // Peers retry every second while one is down: warn once, then keep it to debug.
-    bool first = net->unreachable_.insert(c->peer).second;
-    auto level = first ? LogLevel::kWarn : LogLevel::kDebug;
-    if (net->logger_.enabled(level)) {
-      net->logger_.log(level, "rpc",
-                       fmt::format("connect to {} failed: {}; dropping {} queued frames", c->peer,
-                                   uv_message(status), c->queued.size()));
-    }
-    net->close_rpc(*c, "connect failed");
+    net->connect_failed(*c, uv_message(status));
     return;
   }
-  net->unreachable_.erase(c->peer);
+  net->backoff_.erase(c->key());
   c->connected = true;
+  c->last_active = net->now();
   uv_tcp_nodelay(&c->tcp, 1);
   std::deque<Bytes> queued;
   queued.swap(c->queued);
   c->queued_bytes = 0;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_rpc_alloc, on_rpc_read);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_tcp_alloc, on_tcp_read);
   for (const auto& payload : queued) {
     if (c->closing) break;
     net->write_frame(*c, payload);
   }
 }
 
-void UvNetwork::on_rpc_accept(uv_stream_t* stream, int status) {
-  auto* l = static_cast<RpcListener*>(stream->data);
+void UvNetwork::on_tcp_accept(uv_stream_t* stream, int status) {
+  auto* l = static_cast<TcpListener*>(stream->data);
   UvNetwork* net = l->net;
   if (status < 0) {
-    net->logger_.warn("rpc", "accept on {} failed: {}", l->bound, uv_message(status));
+    net->logger_.warn(topic(l->channel), "accept on {} failed: {}", l->bound, uv_message(status));
     return;
   }
-  RpcConnection* c = net->new_rpc_connection(node::Endpoint{}, true);
+  // Decided before the new connection counts itself. Beyond the cap the connection is still
+  // accepted, so that it leaves the backlog, and closed at once.
+  bool over_cap = is_stream(l->channel) && net->stream_cap_reached();
+  Connection* c = net->new_connection(l->channel, node::Endpoint{}, true);
   int rc = uv_accept(stream, reinterpret_cast<uv_stream_t*>(&c->tcp));
   auto peer = rc == 0 ? tcp_peer_endpoint(&c->tcp) : Result<node::Endpoint>(node::Endpoint{});
   if (rc != 0 || !peer || net->closing_) {
-    net->close_rpc(*c, "accept failed");
+    net->close_connection(*c, "accept failed", false);
     return;
   }
   c->peer = *peer;
+  if (over_cap) {
+    net->log_over_stream_cap(c->peer, "accept a connection from");
+    net->close_connection(*c, "over the stream connection limit", false);
+    return;
+  }
   c->connected = true;
   uv_tcp_nodelay(&c->tcp, 1);
-  net->register_rpc(c);
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_rpc_alloc, on_rpc_read);
+  net->by_key_[c->key()] = c;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_tcp_alloc, on_tcp_read);
 }
 
-void UvNetwork::on_rpc_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
-  auto* c = static_cast<RpcConnection*>(handle->data);
+void UvNetwork::on_tcp_alloc(uv_handle_t* handle, std::size_t, uv_buf_t* buf) {
+  auto* c = static_cast<Connection*>(handle->data);
   auto& buffer = c->net->read_buffer_;
   *buf = uv_buf_init(buffer.data(), static_cast<unsigned>(buffer.size()));
 }
 
-void UvNetwork::on_rpc_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  auto* c = static_cast<RpcConnection*>(stream->data);
+void UvNetwork::on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* c = static_cast<Connection*>(stream->data);
   UvNetwork* net = c->net;
   if (c->closing) return;
   if (nread < 0) {
-    net->close_rpc(*c, nread == UV_EOF ? "closed by peer" : "read failed");
+    // An orderly close (a peer done with a push/pull, or shutting down) is not a failure.
+    bool eof = nread == UV_EOF;
+    net->close_connection(*c, eof ? "closed by peer" : "read failed", !eof);
     return;
   }
+  if (nread > 0) c->last_active = net->now();
   c->decoder.feed(
       ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
   while (!c->closing && !net->closing_) {
     auto frame = c->decoder.next();
     if (!frame) {
-      net->logger_.warn("rpc", "bad frame from {}: {}; closing the connection", c->peer,
-                        frame.error().message);
-      net->close_rpc(*c, "bad frame");
+      ++net->stats_.bad_frames;
+      net->logger_.warn(topic(c->channel), "bad {} frame from {}: {}; closing the connection",
+                        node::channel_name(c->channel), c->peer, frame.error().message);
+      net->close_connection(*c, "bad frame", true);
       return;
     }
     if (!frame->has_value()) return;
-    net->handler_(c->peer, node::Channel::kRpc, std::move(**frame));
+    net->handler_(c->peer, c->channel, std::move(**frame));
   }
 }
 
-void UvNetwork::close_rpc(RpcConnection& c, const char* why) {
+void UvNetwork::close_connection(Connection& c, const char* why, bool failed) {
   if (c.closing) return;
   c.closing = true;
-  logger_.debug("rpc", "closing connection to {}: {}", c.peer, why);
-  auto it = rpc_by_peer_.find(c.peer);
-  if (it != rpc_by_peer_.end() && it->second == &c) rpc_by_peer_.erase(it);
+  if (failed && !c.inbound) note_failure(c.key());
+  logger_.debug(topic(c.channel), "closing {} connection {} {}: {}", node::channel_name(c.channel),
+                c.inbound ? "from" : "to", c.peer, why);
+  auto it = by_key_.find(c.key());
+  if (it != by_key_.end() && it->second == &c) by_key_.erase(it);
+  if (is_stream(c.channel)) {
+    --stream_connections_;
+    if (stream_connections_ <= options_.stream_connections_max / 2) stream_cap_warned_ = false;
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&c.tcp), [](uv_handle_t* h) {
-    auto* conn = static_cast<RpcConnection*>(h->data);
-    conn->net->rpc_.erase(conn);
+    auto* conn = static_cast<Connection*>(h->data);
+    conn->net->connections_.erase(conn);
     delete conn;
   });
+}
+
+// --- Timeouts --------------------------------------------------------------------------------
+
+// One timer serves every connection: it runs while any is open, at a quarter of the shorter
+// timeout, so a connection outlives its timeout by at most a quarter of it.
+void UvNetwork::arm_sweep() {
+  if (closing_) return;
+  auto* handle = reinterpret_cast<uv_handle_t*>(&sweep_timer_);
+  if (!sweep_open_) {
+    uv_timer_init(loop_, &sweep_timer_);
+    sweep_timer_.data = this;
+    sweep_open_ = true;
+  }
+  if (uv_is_active(handle)) return;
+  Duration shortest = std::min(options_.stream_idle_timeout, options_.connect_timeout);
+  auto period = static_cast<std::uint64_t>(std::max<std::int64_t>(1, shortest.count_ms() / 4));
+  uv_timer_start(&sweep_timer_, on_sweep, period, period);
+}
+
+void UvNetwork::on_sweep(uv_timer_t* timer) { static_cast<UvNetwork*>(timer->data)->sweep(); }
+
+void UvNetwork::sweep() {
+  ++stats_.sweeps;
+  if (connections_.empty()) {
+    uv_timer_stop(&sweep_timer_);
+    return;
+  }
+  Instant t = now();
+  std::vector<Connection*> open(connections_.begin(), connections_.end());
+  for (Connection* c : open) {
+    if (c->closing) continue;
+    if (!c->connected && !c->inbound && t - c->opened >= options_.connect_timeout) {
+      // Closing the handle cancels the pending connect; its callback sees `closing` and returns.
+      connect_failed(*c, fmt::format("no answer within {}", options_.connect_timeout));
+    } else if (c->connected && is_stream(c->channel) &&
+               t - c->last_active >= options_.stream_idle_timeout) {
+      ++stats_.closed_idle;
+      close_connection(*c, "idle", false);
+    }
+  }
 }
 
 void UvNetwork::close() {
@@ -405,15 +581,20 @@ void UvNetwork::close() {
       delete udp;
     });
   }
-  for (RpcListener* l : rpc_listeners_) {
+  for (TcpListener* l : listeners_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), [](uv_handle_t* h) {
-      auto* listener = static_cast<RpcListener*>(h->data);
-      listener->net->rpc_listeners_.erase(listener);
+      auto* listener = static_cast<TcpListener*>(h->data);
+      listener->net->listeners_.erase(listener);
       delete listener;
     });
   }
-  std::vector<RpcConnection*> open(rpc_.begin(), rpc_.end());
-  for (RpcConnection* c : open) close_rpc(*c, "shutting down");
+  std::vector<Connection*> open(connections_.begin(), connections_.end());
+  for (Connection* c : open) close_connection(*c, "shutting down", false);
+  if (sweep_open_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), [](uv_handle_t* h) {
+      static_cast<UvNetwork*>(h->data)->sweep_open_ = false;
+    });
+  }
 }
 
 }  // namespace praetor::io

@@ -1,12 +1,30 @@
-// UvNetwork: node::Network on libuv. Gossip and DNS ride UDP datagrams; server RPC rides TCP
-// streams of checksummed frames (io/rpc_frame.hpp).
+// UvNetwork: node::Network on libuv. Gossip and DNS ride UDP datagrams; server RPC (kRpc) and the
+// gossip push/pull streams (kGossipLanStream, kGossipWanStream) ride TCP connections carrying
+// checksummed frames (io/rpc_frame.hpp), one frame per send.
 //
-// RPC connections are kept in one cache keyed by the remote endpoint, inbound and outbound alike,
-// so a reply sent to the `from` of a received frame goes back over the connection the frame came
-// in on. An outbound connection is opened on first send and reopened on the next send after it
-// fails; frames sent while it connects wait in a bounded queue. Delivery is best effort: frames
-// are dropped (and logged) when a connection fails or a queue is full, and a bad frame closes the
-// connection that carried it.
+// TCP connections are cached by (channel, remote endpoint), inbound and outbound alike, so RPC and
+// gossip streams never share a connection, and a reply sent to the `from` of a received frame goes
+// back over the connection the frame came in on (for an inbound connection `from` is the sender's
+// ephemeral port, not its listener). A frame is delivered with its connection's channel: an
+// accepted connection has its listener's channel, an outbound one the channel it was opened for.
+//
+// An outbound connection is opened on the first send to a (channel, endpoint) and reopened on a
+// later send after it closes; frames sent while it connects wait in a bounded queue. After a failed
+// connect, a connect that timed out, or an outbound connection that broke (a read or write error, a
+// bad frame; not an orderly close by the peer), that (channel, endpoint) is in backoff: no connect
+// is tried and frames sent to it are dropped (and counted) until a delay has passed. The delay
+// starts at reconnect_backoff_min, doubles on each further failure up to reconnect_backoff_max,
+// is jittered down by up to half, and is forgotten after a successful connect. The first failure
+// to reach a peer is a warning; repeats are debug lines until it has been reached again.
+//
+// Bounds: every frame <= limits::kRpcMaxFrameBytes; per connection, queued bytes (frames waiting
+// to connect or to drain into the kernel) <= the channel's *_queued_bytes_max, beyond which frames
+// are dropped; stream connections (both stream channels, inbound and outbound) <=
+// stream_connections_max: an accept beyond it is closed at once and a send that needs one more is
+// dropped; a stream connection idle for stream_idle_timeout is closed (push/pull is one exchange);
+// an outbound connect that has not completed within connect_timeout fails. Delivery is best
+// effort: frames are dropped when a connection fails or a queue is full, and a bad frame closes
+// the connection that carried it.
 #pragma once
 
 #include <uv.h>
@@ -16,69 +34,131 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <utility>
 #include <vector>
 
+#include "core/base/instant.hpp"
 #include "core/base/log.hpp"
+#include "core/base/rng.hpp"
 #include "core/node/env.hpp"
 #include "io/rpc_frame.hpp"
 
 namespace praetor::io {
+
+struct NetworkOptions {
+  // Open stream connections (kGossipLanStream and kGossipWanStream together, both directions).
+  std::size_t stream_connections_max = 128;
+  // A stream connection with no frame sent or received for this long is closed.
+  Duration stream_idle_timeout = Duration::seconds(30);
+  // An outbound TCP connect (any channel) not completed within this long fails (and backs off).
+  Duration connect_timeout = Duration::seconds(10);
+  // Bytes (frame headers included) waiting on one connection, to connect or to drain.
+  std::size_t rpc_queued_bytes_max = 64 * 1024 * 1024;
+  std::size_t stream_queued_bytes_max = 2 * (limits::kRpcMaxFrameBytes + kRpcFrameHeaderBytes);
+  Duration reconnect_backoff_min = Duration::milliseconds(100);
+  Duration reconnect_backoff_max = Duration::seconds(5);
+  // Peers remembered in backoff; beyond it the entries whose delay has passed are forgotten first.
+  std::size_t backoff_peers_max = 4096;
+  std::uint64_t seed = 1;          // the backoff jitter's Rng
+  std::function<Instant()> clock;  // empty: libuv's monotonic clock (tests pass a manual one)
+};
+
+// Counters since construction; read them on the loop thread.
+struct NetworkStats {
+  std::uint64_t connect_attempts = 0;    // outbound TCP connects started
+  std::uint64_t connect_failures = 0;    // ... that failed or timed out
+  std::uint64_t dropped_in_backoff = 0;  // frames dropped because their peer was in backoff
+  std::uint64_t dropped_queue_full = 0;  // frames dropped because their connection was backed up
+  std::uint64_t stream_over_cap = 0;     // accepts closed and sends dropped at the stream cap
+  std::uint64_t closed_idle = 0;         // stream connections closed for idleness
+  std::uint64_t bad_frames = 0;          // connections closed for a bad frame
+  std::uint64_t sweeps = 0;              // idle/connect-timeout sweeps run
+};
 
 class UvNetwork final : public node::Network {
  public:
   using FrameHandler =
       std::function<void(const node::Endpoint& from, node::Channel channel, Bytes payload)>;
 
-  UvNetwork(uv_loop_t* loop, Logger& logger, FrameHandler handler);
+  UvNetwork(uv_loop_t* loop, Logger& logger, FrameHandler handler, NetworkOptions options = {});
   ~UvNetwork() override;
   UvNetwork(const UvNetwork&) = delete;
   UvNetwork& operator=(const UvNetwork&) = delete;
 
-  // UDP for gossip and DNS, a TCP listener for kRpc. Returns the bound address.
+  // UDP for kGossipLan, kGossipWan and kDns; a TCP listener for kRpc, kGossipLanStream and
+  // kGossipWanStream (a stream listener may share its port number with the gossip UDP socket).
+  // Returns the bound address.
   Result<node::Endpoint> listen(node::Channel channel, const node::Endpoint& at);
   void send(const node::Endpoint& to, node::Channel channel, Bytes payload) override;
 
   void close();
-  bool closed() const { return udp_.empty() && rpc_listeners_.empty() && rpc_.empty(); }
-  // Open RPC connections (inbound and outbound); for tests.
-  std::size_t rpc_connection_count() const { return rpc_by_peer_.size(); }
+  bool closed() const {
+    return udp_.empty() && listeners_.empty() && connections_.empty() && !sweep_open_;
+  }
+  // Open TCP connections (inbound and outbound, connecting included) on a channel; for tests.
+  std::size_t connection_count(node::Channel channel) const;
+  std::size_t rpc_connection_count() const { return connection_count(node::Channel::kRpc); }
+  const NetworkStats& stats() const { return stats_; }
 
  private:
   struct Udp;
-  struct RpcListener;
-  struct RpcConnection;
+  struct TcpListener;
+  struct Connection;
   struct UdpSend;
-  struct RpcWrite;
+  struct TcpWrite;
+  struct Backoff {
+    Duration delay = Duration::zero();
+    Instant retry_at;
+    bool warned = false;
+  };
+  using Key = std::pair<node::Channel, node::Endpoint>;
 
+  Instant now() const;
   Result<node::Endpoint> listen_udp(node::Channel channel, const node::Endpoint& at);
-  Result<node::Endpoint> listen_rpc(const node::Endpoint& at);
+  Result<node::Endpoint> listen_tcp(node::Channel channel, const node::Endpoint& at);
   void send_udp(const node::Endpoint& to, node::Channel channel, Bytes payload);
-  void send_rpc(const node::Endpoint& to, Bytes payload);
+  void send_tcp(const node::Endpoint& to, node::Channel channel, Bytes payload);
   Udp* udp_for(node::Channel channel);
-  RpcConnection* new_rpc_connection(const node::Endpoint& peer, bool inbound);
-  void register_rpc(RpcConnection* c);
-  void write_frame(RpcConnection& c, const Bytes& payload);
-  void close_rpc(RpcConnection& c, const char* why);
+  Connection* new_connection(node::Channel channel, const node::Endpoint& peer, bool inbound);
+  Connection* open_connection(node::Channel channel, const node::Endpoint& to);
+  void write_frame(Connection& c, const Bytes& payload);
+  // `failed`: the close counts against the peer (backoff) when the connection is outbound.
+  void close_connection(Connection& c, const char* why, bool failed);
+  void connect_failed(Connection& c, const std::string& reason);
+  // Starts or lengthens the backoff of a (channel, peer) whose connection failed.
+  Backoff& note_failure(const Key& key);
+  bool stream_cap_reached() const;
+  void log_over_stream_cap(const node::Endpoint& peer, const char* what);
+  void arm_sweep();
+  void sweep();
 
   static void on_udp_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
   static void on_udp_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf,
                           const sockaddr* addr, unsigned flags);
-  static void on_rpc_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
-  static void on_rpc_accept(uv_stream_t* stream, int status);
-  static void on_rpc_connect(uv_connect_t* req, int status);
-  static void on_rpc_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  static void on_rpc_write(uv_write_t* req, int status);
+  static void on_tcp_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
+  static void on_tcp_accept(uv_stream_t* stream, int status);
+  static void on_tcp_connect(uv_connect_t* req, int status);
+  static void on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void on_tcp_write(uv_write_t* req, int status);
+  static void on_sweep(uv_timer_t* timer);
 
   uv_loop_t* loop_;
   Logger& logger_;
   FrameHandler handler_;
+  NetworkOptions options_;
+  Rng rng_;
+  NetworkStats stats_;
   std::map<node::Channel, Udp*> udp_;
-  std::set<RpcListener*> rpc_listeners_;
-  std::set<RpcConnection*> rpc_;                          // every open connection
-  std::map<node::Endpoint, RpcConnection*> rpc_by_peer_;  // the one used to send to a peer
-  std::set<node::Endpoint> unreachable_;  // peers whose last connect failed (warned once)
-  std::vector<char> read_buffer_;         // TCP reads
-  std::vector<char> udp_buffer_;          // UDP reads, several datagrams at once
+  std::set<TcpListener*> listeners_;
+  std::set<Connection*> connections_;   // every open connection
+  std::map<Key, Connection*> by_key_;   // the one used to send to a (channel, peer)
+  std::map<Key, Backoff> backoff_;      // peers whose last connection failed
+  std::size_t stream_connections_ = 0;  // open stream connections (not yet closing)
+  bool stream_cap_warned_ = false;
+  uv_timer_t sweep_timer_{};
+  bool sweep_open_ = false;
+  std::vector<char> read_buffer_;  // TCP reads
+  std::vector<char> udp_buffer_;   // UDP reads, several datagrams at once
   bool closing_ = false;
 };
 
