@@ -7,53 +7,79 @@
 
 namespace praetor::gossip {
 
+void BroadcastQueue::erase(std::uint64_t id) {
+  auto it = items_.find(id);
+  PRAETOR_ASSERT(it != items_.end());
+  order_.erase(Rank{it->second.transmits, id});
+  sizes_.erase(sizes_.find(it->second.message.size()));
+  if (!it->second.key.empty()) keyed_.erase(it->second.key);
+  items_.erase(it);
+}
+
 void BroadcastQueue::push(std::string key, Bytes framed_message) {
   if (!key.empty()) {
-    for (auto it = entries_.begin(); it != entries_.end();) {
-      it = (it->key == key) ? entries_.erase(it) : std::next(it);
-    }
+    auto old = keyed_.find(key);
+    if (old != keyed_.end()) erase(old->second);
   }
-  entries_.insert(Entry{0, next_id_++, std::move(key), std::move(framed_message)});
-  while (entries_.size() > capacity_) {
-    entries_.erase(std::prev(entries_.end()));  // most transmitted, oldest
+  const std::uint64_t id = next_id_++;
+  if (!key.empty()) keyed_.emplace(key, id);
+  sizes_.insert(framed_message.size());
+  order_.insert(Rank{0, id});
+  items_.emplace(id, Item{0, std::move(key), std::move(framed_message)});
+  while (order_.size() > capacity_) {
+    erase(std::prev(order_.end())->id);  // most transmitted, oldest
     ++dropped_;
   }
-  PRAETOR_ASSERT(entries_.size() <= capacity_);
+  PRAETOR_ASSERT(order_.size() <= capacity_);
 }
 
 std::vector<Bytes> BroadcastQueue::take(std::size_t overhead, std::size_t limit,
                                         int transmit_limit) {
   std::vector<Bytes> out;
-  std::vector<Entry> retaken;
+  std::vector<Rank> retaken;
   std::size_t used = 0;
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    const std::size_t cost = overhead + it->message.size();
+  for (auto it = order_.begin(); it != order_.end();) {
+    // Nothing left in the queue can fit any more.
+    if (sizes_.empty() || used + overhead + *sizes_.begin() > limit) break;
+    Item& item = items_.at(it->id);
+    const std::size_t cost = overhead + item.message.size();
     if (used + cost > limit) {
       ++it;
       continue;
     }
     used += cost;
-    out.push_back(it->message);
-    Entry e = *it;
-    it = entries_.erase(it);
-    ++e.transmits;
-    if (e.transmits < transmit_limit) retaken.push_back(std::move(e));
+    const Rank rank = *it;
+    it = order_.erase(it);
+    ++item.transmits;
+    if (item.transmits < transmit_limit) {
+      out.push_back(item.message);
+      retaken.push_back(Rank{item.transmits, rank.id});
+    } else {
+      out.push_back(std::move(item.message));
+      sizes_.erase(sizes_.find(out.back().size()));
+      if (!item.key.empty()) keyed_.erase(item.key);
+      items_.erase(rank.id);
+    }
   }
-  // Re-insert after the walk so an entry is never taken twice in one packet.
-  for (auto& e : retaken) entries_.insert(std::move(e));
+  // Re-rank after the walk so an entry is never taken twice in one packet.
+  for (const Rank& r : retaken) order_.insert(r);
   PRAETOR_ASSERT(used <= limit);
   return out;
 }
 
 void BroadcastQueue::prune(int transmit_limit) {
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    it = (it->transmits >= transmit_limit) ? entries_.erase(it) : std::next(it);
+  std::vector<std::uint64_t> done;
+  for (const Rank& r : order_) {
+    if (r.transmits >= transmit_limit) done.push_back(r.id);
   }
+  for (std::uint64_t id : done) erase(id);
 }
 
 void BroadcastQueue::check_invariants() const {
-  PRAETOR_ASSERT(entries_.size() <= capacity_);
-  for (const Entry& e : entries_) PRAETOR_ASSERT(e.id < next_id_);
+  PRAETOR_ASSERT(order_.size() <= capacity_);
+  PRAETOR_ASSERT(items_.size() == order_.size() && sizes_.size() == order_.size());
+  PRAETOR_ASSERT(keyed_.size() <= items_.size());
+  for (const Rank& r : order_) PRAETOR_ASSERT(r.id < next_id_);
 }
 
 }  // namespace praetor::gossip

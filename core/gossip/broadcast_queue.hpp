@@ -4,10 +4,13 @@
 // the freshest news. Least-transmitted messages go first, newest first among equals.
 //
 // Bounded: beyond `capacity` entries, the most-transmitted (oldest news) are dropped.
+// Costs: push and each message taken are O(log n); a take stops as soon as the smallest queued
+// message no longer fits, so a full packet does not walk the whole queue.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -30,28 +33,36 @@ class BroadcastQueue {
   // Retires everything that already reached a (smaller) limit: the limit falls as n shrinks.
   void prune(int transmit_limit);
 
-  std::size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
+  std::size_t size() const { return order_.size(); }
+  bool empty() const { return order_.empty(); }
   std::uint64_t dropped() const { return dropped_; }
   void check_invariants() const;
 
  private:
-  struct Entry {
+  // Position in the send order: fewest transmits first, then newest (highest id) first.
+  struct Rank {
     int transmits = 0;
-    std::uint64_t id = 0;  // higher is newer
-    std::string key;
-    Bytes message;
-    // Order: fewest transmits first, then newest first.
-    friend bool operator<(const Entry& a, const Entry& b) {
+    std::uint64_t id = 0;
+    friend bool operator<(const Rank& a, const Rank& b) {
       if (a.transmits != b.transmits) return a.transmits < b.transmits;
       return a.id > b.id;
     }
   };
+  struct Item {
+    int transmits = 0;
+    std::string key;
+    Bytes message;
+  };
+
+  void erase(std::uint64_t id);
 
   std::size_t capacity_;
   std::uint64_t next_id_ = 1;
   std::uint64_t dropped_ = 0;
-  std::set<Entry> entries_;
+  std::set<Rank> order_;
+  std::map<std::uint64_t, Item> items_;          // by id
+  std::map<std::string, std::uint64_t> keyed_;   // member name -> id of its message
+  std::multiset<std::size_t> sizes_;             // message sizes, for the early stop in take
 };
 
 }  // namespace praetor::gossip

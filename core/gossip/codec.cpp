@@ -204,7 +204,8 @@ PushNodeState read_push_node(Reader& r) {
 }
 
 // Smallest encoding of one PushNodeState: empty name, host, meta.
-constexpr std::size_t kMinPushNodeBytes = 2 + 2 + 2 + 4 + 4 + 1;
+constexpr std::size_t kMinPushNodeBytes = kPushNodeFixedBytes;
+static_assert(kPushNodeFixedBytes == 2 + 2 + 2 + 4 + 4 + 1);
 
 Message read_body(MessageType type, Reader& r) {
   switch (type) {

@@ -25,6 +25,9 @@ inline constexpr std::uint8_t kPacketMagic = 0xA7;
 inline constexpr std::uint8_t kWireVersion = 1;
 inline constexpr std::size_t kPacketHeaderBytes = 7;
 inline constexpr std::size_t kFrameOverheadBytes = 5;
+// One push/pull member entry without its variable parts: name length (2), host length (2),
+// port (2), meta length (4), incarnation (4), state (1).
+inline constexpr std::size_t kPushNodeFixedBytes = 15;
 
 // One message with its frame header (type, length): the unit the broadcast queue holds.
 Bytes encode_frame(const Message& message);

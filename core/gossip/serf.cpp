@@ -1,5 +1,7 @@
 #include "core/gossip/serf.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <type_traits>
 #include <utility>
@@ -12,7 +14,6 @@ namespace {
 
 constexpr std::string_view kLog = "serf";
 constexpr std::size_t kMaxEventsPerSlot = 64;
-constexpr Duration kStateRefreshInterval = Duration::seconds(1);
 
 Config with_tags(Config config, const Tags& tags) {
   config.meta = encode_tags(tags);
@@ -37,6 +38,8 @@ Serf::Serf(SerfConfig config, Rng rng, Logger& logger)
 // --- inputs -------------------------------------------------------------------------------
 
 void Serf::step(Instant now, const Address& from, ByteView packet, Transport transport) {
+  // A stream is a push/pull: a request is answered with our state, so it must be current.
+  if (transport == Transport::kStream && state_dirty_) refresh_user_state(now);
   swim_.step(now, from, packet, transport);
   pump(now);
 }
@@ -47,7 +50,8 @@ void Serf::advance_time(Instant now) {
     next_reap_at_ = now + config_.reap_interval;
     next_reconnect_at_ = now + config_.reconnect_interval;
   }
-  if (state_dirty_ && now >= next_state_refresh_) refresh_user_state(now);
+  // Our state is encoded only when a push/pull is about to carry it (O(members) each time).
+  if (state_dirty_ && swim_.push_pull_due(now)) refresh_user_state(now);
   swim_.advance_time(now);
   if (now >= leave_deadline_) on_leave_timer(now);
   if (now >= next_reap_at_) {
@@ -83,6 +87,32 @@ void Serf::leave(Instant now) {
   leave_deadline_ = now + config_.leave_propagate_delay;
   logger_.info(kLog, "{} is leaving: intent at ltime {}", name(), intent.ltime);
   pump(now);
+}
+
+Result<void> Serf::force_leave(Instant now, const std::string& node, bool prune) {
+  auto it = members_.find(node);
+  if (it == members_.end()) {
+    return make_error(ErrorCode::kNotFound, fmt::format("No node found with name '{}'", node));
+  }
+  if (node == name()) {
+    return make_error(ErrorCode::kInvalidArgument, "cannot force-leave the local node");
+  }
+  const LeaveIntent intent{clock_.time(), node};
+  clock_.increment();
+  handle_leave_intent(now, intent);
+  broadcast(intent);
+  it = members_.find(node);
+  if (prune && it != members_.end() &&
+      (it->second.status == SerfStatus::kLeft || it->second.status == SerfStatus::kFailed)) {
+    const SerfMember m = it->second;
+    members_.erase(it);
+    ++stats_.reaped;
+    state_dirty_ = true;
+    logger_.info(kLog, "{}: pruned member {}", name(), node);
+    emit(SerfEventKind::kMemberReap, m);
+  }
+  pump(now);
+  return ok();
 }
 
 void Serf::on_leave_timer(Instant now) {
@@ -131,9 +161,7 @@ SerfOutput Serf::take_output() { return std::exchange(output_, SerfOutput{}); }
 
 Instant Serf::next_deadline() const {
   if (!started_) return Instant::zero();
-  const Instant refresh = state_dirty_ ? next_state_refresh_ : Instant::never();
-  return std::min(
-      {swim_.next_deadline(), leave_deadline_, next_reap_at_, next_reconnect_at_, refresh});
+  return std::min({swim_.next_deadline(), leave_deadline_, next_reap_at_, next_reconnect_at_});
 }
 
 // --- translation of Swim's output -------------------------------------------------------
@@ -144,9 +172,8 @@ void Serf::pump(Instant now) {
   for (const Bytes& payload : out.user_messages) on_serf_message(now, payload);
   for (const RemoteUserState& s : out.user_states) merge_remote_state(now, s);
   for (OutboundPacket& p : out.packets) output_.packets.push_back(std::move(p));
-  // Re-encoding the whole state on every change would cost O(members) per packet in a large
-  // pool; anti-entropy tolerates state a second old, and joins refresh it first.
-  if (state_dirty_ && now >= next_state_refresh_) refresh_user_state(now);
+  // The push/pull user state is not re-encoded here: that costs O(members), so it happens only
+  // when a push/pull is about to carry it (step on a stream, advance_time when one is due, join).
   // Handling may have queued broadcasts or changed meta; nothing is sent until Swim's next
   // packet, so draining once per input is enough.
 }
@@ -378,7 +405,7 @@ void Serf::merge_remote_state(Instant now, const RemoteUserState& state) {
 }
 
 void Serf::refresh_user_state(Instant now) {
-  next_state_refresh_ = now + kStateRefreshInterval;
+  (void)now;
   SerfState state;
   state.member_ltime = clock_.time();
   state.event_ltime = event_clock_.time();

@@ -91,6 +91,11 @@ class Serf {
   void leave(Instant now);
   Result<void> user_event(Instant now, std::string name, Bytes payload);
   Result<void> set_tags(Instant now, Tags tags);
+  // serf's RemoveFailedNode (`force-leave`): announces a leave intent on behalf of `node`, so a
+  // failed member becomes left everywhere (and is reaped after the tombstone timeout instead of
+  // being reconnected to for reconnect_timeout). With prune the member is forgotten at once
+  // here. An alive member receiving it refutes it.
+  Result<void> force_leave(Instant now, const std::string& node, bool prune);
 
   // Outputs.
   SerfOutput take_output();
@@ -152,8 +157,7 @@ class Serf {
   Instant next_reap_at_ = Instant::zero();
   Instant next_reconnect_at_ = Instant::zero();
   bool started_ = false;
-  bool state_dirty_ = true;
-  Instant next_state_refresh_ = Instant::zero();
+  bool state_dirty_ = true;  // members or events changed since the user state was encoded
 };
 
 }  // namespace praetor::gossip

@@ -615,16 +615,20 @@ PushPull Swim::local_state(bool join, bool response) const {
   PushPull state;
   state.join = join;
   state.response = response;
-  // Stay under the stream cap: stop adding members before the encoding could exceed it.
-  constexpr std::size_t kPerNodeMax = kMaxNameBytes + kMaxHostBytes + kMaxMetaBytes + 32;
+  // Stay under the stream cap, counting each member's exact encoded size (name, host and meta
+  // with their lengths, port, incarnation, state): 10,000 members with short names and a few
+  // tags take well under 1 MiB.
   std::size_t budget = kMaxStreamBytes - kPacketHeaderBytes - kFrameOverheadBytes - 16;
   if (user_state_.size() <= budget / 2) {
     state.user_state = user_state_;
     budget -= user_state_.size();
   }
+  state.nodes.reserve(members_.size());
   for (const auto& [name, m] : members_) {
-    if (budget < kPerNodeMax) break;
-    budget -= kPerNodeMax;
+    const std::size_t cost = kPushNodeFixedBytes + m.name.size() + m.address.host.size() +
+                             m.meta.size();
+    if (budget < cost) break;
+    budget -= cost;
     state.nodes.push_back(PushNodeState{m.name, m.address, m.meta, m.incarnation, m.state});
   }
   return state;

@@ -135,6 +135,9 @@ class Swim {
   std::size_t broadcast_queue_size() const { return broadcasts_.size(); }
   std::size_t num_alive() const;
   bool leaving() const { return leaving_; }
+  // Whether advance_time(now) would start a periodic push/pull (the layer above refreshes the
+  // user state it carries first).
+  bool push_pull_due(Instant now) const { return started_ && !leaving_ && now >= next_push_pull_at_; }
   void check_invariants() const;
 
  private:
