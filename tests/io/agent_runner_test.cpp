@@ -9,6 +9,7 @@ TEST(AgentRunner, ListensForHttpOnEveryClientAddress) {
   node::AgentConfig config;
   config.client_addr = {"127.0.0.1 127.0.0.2", "::1"};
   config.ports.http = 8500;
+  config.ports.serf_lan = -1;  // HTTP only, for this test
   auto listeners = agent_listeners(config);
   ASSERT_EQ(listeners.size(), 3u);
   EXPECT_EQ(listeners[0].channel, node::Channel::kHttp);
@@ -25,12 +26,20 @@ TEST(AgentRunner, ServersListenForRpcOnTheBindAddress) {
   config.bind_addr = "127.0.0.5";
   config.ports.server = 8305;
   auto listeners = agent_listeners(config);
-  ASSERT_EQ(listeners.size(), 2u);
+  ASSERT_EQ(listeners.size(), 6u);
   EXPECT_EQ(listeners[0].channel, node::Channel::kHttp);
   EXPECT_EQ(listeners[1].channel, node::Channel::kRpc);
   EXPECT_EQ(listeners[1].endpoint.to_string(), "127.0.0.5:8305");
-  config.server = false;  // clients only dial servers
-  EXPECT_EQ(agent_listeners(config).size(), 1u);
+  // Gossip: UDP and TCP on the LAN port, and on servers the WAN port.
+  EXPECT_EQ(listeners[2], (io::Listener{node::Channel::kGossipLan, {"127.0.0.5", 8301}}));
+  EXPECT_EQ(listeners[3], (io::Listener{node::Channel::kGossipLanStream, {"127.0.0.5", 8301}}));
+  EXPECT_EQ(listeners[4], (io::Listener{node::Channel::kGossipWan, {"127.0.0.5", 8302}}));
+  EXPECT_EQ(listeners[5], (io::Listener{node::Channel::kGossipWanStream, {"127.0.0.5", 8302}}));
+  config.server = false;  // clients dial servers and gossip in the LAN pool only
+  listeners = agent_listeners(config);
+  ASSERT_EQ(listeners.size(), 3u);
+  EXPECT_EQ(listeners[1].channel, node::Channel::kGossipLan);
+  EXPECT_EQ(listeners[2].channel, node::Channel::kGossipLanStream);
 }
 
 TEST(AgentRunner, BannerNamesTheKeySettings) {

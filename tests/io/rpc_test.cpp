@@ -2,6 +2,8 @@
 // gossip datagrams over UDP, and a corrupt frame that closes its connection.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "io/rpc_frame.hpp"
 #include "io/uv_host.hpp"
 #include "tests/io/test_util.hpp"
@@ -127,6 +129,32 @@ TEST(UvNetwork, SendingToNobodyIsDroppedAndReconnectWorks) {
   HostThread a(a_process, net_options());
   auto at_a = a_process.frames.wait_for(1);
   EXPECT_EQ(at_a, (std::vector<std::string>{"rpc:pong:ping-after"}));
+}
+
+TEST(UvNetwork, GossipStreamRoundTripBetweenTwoHosts) {
+  FrameProcess b_process;
+  HostOptions b_options;
+  b_options.listeners = {Listener{node::Channel::kGossipLan, {"127.0.0.1", 0}},
+                         Listener{node::Channel::kGossipLanStream, {"127.0.0.1", 0}}};
+  HostThread b(b_process, b_options);
+  node::Endpoint b_udp = b.endpoint(0);
+  node::Endpoint b_stream = b.endpoint(1);
+
+  FrameProcess a_process;
+  a_process.on_start = [&](node::Env& env) {
+    env.network.send(b_stream, node::Channel::kGossipLanStream, to_bytes("ping-stream"));
+    env.network.send(b_udp, node::Channel::kGossipLan, to_bytes("ping-udp"));
+  };
+  HostThread a(a_process, net_options());
+  auto at_b = b_process.frames.wait_for(2);
+  std::sort(at_b.begin(), at_b.end());
+  EXPECT_EQ(at_b, (std::vector<std::string>{"gossip-lan-stream:ping-stream", "gossip-lan:ping-udp"}));
+  // b answered each on its channel; the stream reply rode a's connection (a has no stream
+  // listener to connect to).
+  auto at_a = a_process.frames.wait_for(2);
+  std::sort(at_a.begin(), at_a.end());
+  EXPECT_EQ(at_a, (std::vector<std::string>{"gossip-lan-stream:pong:ping-stream",
+                                            "gossip-lan:pong:ping-udp"}));
 }
 
 }  // namespace
