@@ -16,6 +16,9 @@ constexpr std::size_t kReadBufferBytes = 64 * 1024;
 constexpr std::size_t kUdpBatchBytes = 8 * 64 * 1024;
 constexpr std::size_t kUdpMaxPayloadBytes = 65507;
 constexpr int kListenBacklog = 511;
+// Closed inbound connections remembered, so that a late reply to one is dropped rather than sent
+// by connecting to the sender's ephemeral port (which would be refused, and back off, for nothing).
+constexpr std::size_t kClosedInboundRemembered = 1024;
 
 bool is_stream(node::Channel channel) {
   return channel == node::Channel::kGossipLanStream || channel == node::Channel::kGossipWanStream;
@@ -51,7 +54,9 @@ struct UvNetwork::Connection {
   bool connected = false;
   bool closing = false;
   Instant opened;       // for the connect timeout
-  Instant last_active;  // the last frame sent or bytes received, for the idle timeout
+  // The last whole frame sent or received, for the idle timeout: a peer trickling bytes of a
+  // frame does not keep a stream connection (and its frame buffer) open.
+  Instant last_active;
   RpcFrameDecoder decoder;
   std::deque<Bytes> queued;  // payloads sent before the connection was established
   std::size_t queued_bytes = 0;  // their bytes, frame headers included
@@ -308,6 +313,13 @@ void UvNetwork::log_over_stream_cap(const node::Endpoint& peer, const char* what
 UvNetwork::Connection* UvNetwork::open_connection(node::Channel channel,
                                                   const node::Endpoint& to) {
   Key key{channel, to};
+  if (closed_inbound_.count(key) != 0) {
+    // `to` is the ephemeral port of a connection that has closed; nothing listens there.
+    ++stats_.dropped_closed_inbound;
+    logger_.debug(topic(channel), "dropping {} frame to {}: the connection it answers has closed",
+                  node::channel_name(channel), to);
+    return nullptr;
+  }
   auto backoff = backoff_.find(key);
   if (backoff != backoff_.end()) {
     Instant t = now();
@@ -474,6 +486,7 @@ void UvNetwork::on_tcp_accept(uv_stream_t* stream, int status) {
   }
   c->connected = true;
   uv_tcp_nodelay(&c->tcp, 1);
+  net->closed_inbound_.erase(c->key());  // the port number came round again
   net->by_key_[c->key()] = c;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_tcp_alloc, on_tcp_read);
 }
@@ -494,7 +507,6 @@ void UvNetwork::on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
     net->close_connection(*c, eof ? "closed by peer" : "read failed", !eof);
     return;
   }
-  if (nread > 0) c->last_active = net->now();
   c->decoder.feed(
       ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
   while (!c->closing && !net->closing_) {
@@ -507,6 +519,7 @@ void UvNetwork::on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
       return;
     }
     if (!frame->has_value()) return;
+    c->last_active = net->now();
     net->handler_(c->peer, c->channel, std::move(**frame));
   }
 }
@@ -519,6 +532,7 @@ void UvNetwork::close_connection(Connection& c, const char* why, bool failed) {
                 c.inbound ? "from" : "to", c.peer, why);
   auto it = by_key_.find(c.key());
   if (it != by_key_.end() && it->second == &c) by_key_.erase(it);
+  if (c.inbound && c.connected) remember_closed_inbound(c.key());
   if (is_stream(c.channel)) {
     --stream_connections_;
     if (stream_connections_ <= options_.stream_connections_max / 2) stream_cap_warned_ = false;
@@ -528,6 +542,15 @@ void UvNetwork::close_connection(Connection& c, const char* why, bool failed) {
     conn->net->connections_.erase(conn);
     delete conn;
   });
+}
+
+void UvNetwork::remember_closed_inbound(const Key& key) {
+  if (!closed_inbound_.insert(key).second) return;
+  closed_inbound_order_.push_back(key);
+  while (closed_inbound_order_.size() > kClosedInboundRemembered) {
+    closed_inbound_.erase(closed_inbound_order_.front());
+    closed_inbound_order_.pop_front();
+  }
 }
 
 // --- Timeouts --------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 // TCP connections are cached by (channel, remote endpoint), inbound and outbound alike, so RPC and
 // gossip streams never share a connection, and a reply sent to the `from` of a received frame goes
 // back over the connection the frame came in on (for an inbound connection `from` is the sender's
-// ephemeral port, not its listener). A frame is delivered with its connection's channel: an
+// ephemeral port, not its listener; once that connection has closed, frames to it are dropped,
+// never sent by connecting to that port). A frame is delivered with its connection's channel: an
 // accepted connection has its listener's channel, an outbound one the channel it was opened for.
 //
 // An outbound connection is opened on the first send to a (channel, endpoint) and reopened on a
@@ -17,14 +18,15 @@
 // is jittered down by up to half, and is forgotten after a successful connect. The first failure
 // to reach a peer is a warning; repeats are debug lines until it has been reached again.
 //
-// Bounds: every frame <= limits::kRpcMaxFrameBytes; per connection, queued bytes (frames waiting
-// to connect or to drain into the kernel) <= the channel's *_queued_bytes_max, beyond which frames
-// are dropped; stream connections (both stream channels, inbound and outbound) <=
-// stream_connections_max: an accept beyond it is closed at once and a send that needs one more is
-// dropped; a stream connection idle for stream_idle_timeout is closed (push/pull is one exchange);
-// an outbound connect that has not completed within connect_timeout fails. Delivery is best
-// effort: frames are dropped when a connection fails or a queue is full, and a bad frame closes
-// the connection that carried it.
+// Bounds: every frame <= limits::kRpcMaxFrameBytes. Per connection, queued bytes (frames waiting
+// to connect or to drain into the kernel) <= the channel's *_queued_bytes_max; beyond it frames
+// are dropped. Stream connections (both stream channels, inbound and outbound) <=
+// stream_connections_max: an accept beyond it is closed at once, a send that needs one more is
+// dropped. A stream connection that has not sent or received a whole frame for
+// stream_idle_timeout is closed (push/pull is one exchange, and a peer trickling bytes does not
+// hold its frame buffer open). An outbound connect not completed within connect_timeout fails.
+// Delivery is best effort: frames are dropped when a connection fails or a queue is full, and a
+// bad frame closes the connection that carried it.
 #pragma once
 
 #include <uv.h>
@@ -72,6 +74,7 @@ struct NetworkStats {
   std::uint64_t stream_over_cap = 0;     // accepts closed and sends dropped at the stream cap
   std::uint64_t closed_idle = 0;         // stream connections closed for idleness
   std::uint64_t bad_frames = 0;          // connections closed for a bad frame
+  std::uint64_t dropped_closed_inbound = 0;  // replies to an inbound connection that had closed
   std::uint64_t sweeps = 0;              // idle/connect-timeout sweeps run
 };
 
@@ -129,6 +132,7 @@ class UvNetwork final : public node::Network {
   Backoff& note_failure(const Key& key);
   bool stream_cap_reached() const;
   void log_over_stream_cap(const node::Endpoint& peer, const char* what);
+  void remember_closed_inbound(const Key& key);
   void arm_sweep();
   void sweep();
 
@@ -153,6 +157,8 @@ class UvNetwork final : public node::Network {
   std::set<Connection*> connections_;   // every open connection
   std::map<Key, Connection*> by_key_;   // the one used to send to a (channel, peer)
   std::map<Key, Backoff> backoff_;      // peers whose last connection failed
+  std::set<Key> closed_inbound_;        // recently closed inbound connections, bounded
+  std::deque<Key> closed_inbound_order_;  // ... oldest first
   std::size_t stream_connections_ = 0;  // open stream connections (not yet closing)
   bool stream_cap_warned_ = false;
   uv_timer_t sweep_timer_{};

@@ -172,14 +172,15 @@ std::size_t count_payload(const std::vector<Frame>& frames, std::string_view pay
       frames.begin(), frames.end(), [&](const Frame& f) { return f.payload == payload; }));
 }
 
-void round_trip_on(Channel channel) {
+// `large_bytes`: the third frame's size (several TCP reads' worth, up to the largest frame).
+void round_trip_on(Channel channel, std::size_t large_bytes) {
   SCOPED_TRACE(node::channel_name(channel));
   Loop loop;
   Peer b(loop);
   Endpoint b_stream = b.listen(channel);
   Peer a(loop);  // no listener at all: b's reply can only come back over a's own connection
 
-  std::string large(limits::kRpcMaxFrameBytes, '\0');
+  std::string large(large_bytes, '\0');
   for (std::size_t i = 0; i < large.size(); ++i) large[i] = static_cast<char>('a' + i % 26);
   a.send(b_stream, channel, "push-1");
   a.send(b_stream, channel, "push-2");
@@ -209,11 +210,11 @@ void round_trip_on(Channel channel) {
 }
 
 TEST(UvNetworkStreams, LanStreamRoundTripRepliesOverTheArrivingConnection) {
-  round_trip_on(Channel::kGossipLanStream);
+  round_trip_on(Channel::kGossipLanStream, limits::kRpcMaxFrameBytes);
 }
 
 TEST(UvNetworkStreams, WanStreamRoundTripRepliesOverTheArrivingConnection) {
-  round_trip_on(Channel::kGossipWanStream);
+  round_trip_on(Channel::kGossipWanStream, 300 * 1024 + 7);
 }
 
 TEST(UvNetworkStreams, RpcAndStreamFramesToOneHostUseSeparateConnections) {
@@ -387,6 +388,47 @@ TEST(UvNetworkStreams, IdleStreamConnectionsCloseAndRpcConnectionsStay) {
   EXPECT_EQ(a.stats().dropped_in_backoff, 0u);
   ASSERT_TRUE(loop.run_until([&] { return b.frames.size() == 4; }));
   EXPECT_EQ(b.frames[3].payload, "again");
+}
+
+TEST(UvNetworkStreams, ATricklingPeerDoesNotKeepAStreamConnectionOpen) {
+  Loop loop;
+  NetworkOptions options;
+  options.stream_idle_timeout = Duration::milliseconds(200);
+  Peer b(loop, options);
+  Endpoint b_stream = b.listen(Channel::kGossipLanStream);
+
+  std::string frame = frame_bytes("never finished");
+  Client slow(b_stream.port);
+  slow.send(frame.substr(0, 10));
+  ASSERT_TRUE(loop.run_until([&] { return b.connections(Channel::kGossipLanStream) == 1; }));
+  loop.advance(Duration::milliseconds(150));
+  slow.send(frame.substr(10, 4));  // bytes, but not a whole frame
+  std::uint64_t sweeps = b.stats().sweeps;
+  ASSERT_TRUE(loop.run_until([&] { return b.stats().sweeps >= sweeps + 2; }));
+  EXPECT_EQ(b.connections(Channel::kGossipLanStream), 1u);
+  loop.advance(Duration::milliseconds(50));
+  ASSERT_TRUE(loop.run_until([&] { return b.connections(Channel::kGossipLanStream) == 0; }));
+  EXPECT_EQ(b.stats().closed_idle, 1u);
+  EXPECT_TRUE(b.frames.empty());
+  EXPECT_TRUE(slow.closed_by_peer());
+}
+
+TEST(UvNetworkStreams, AReplyToAClosedInboundConnectionIsDropped) {
+  Loop loop;
+  Peer b(loop);
+  Endpoint b_stream = b.listen(Channel::kGossipLanStream);
+  {
+    Client once(b_stream.port);
+    once.send(frame_bytes("push"));
+  }
+  ASSERT_TRUE(loop.run_until([&] {
+    return b.frames.size() == 1 && b.connections(Channel::kGossipLanStream) == 0;
+  }));
+  // Nothing listens on the sender's ephemeral port: no connect is tried, nothing backs off.
+  b.send(b.frames[0].from, Channel::kGossipLanStream, "late reply");
+  EXPECT_EQ(b.stats().connect_attempts, 0u);
+  EXPECT_EQ(b.stats().dropped_closed_inbound, 1u);
+  EXPECT_EQ(b.stats().dropped_in_backoff, 0u);
 }
 
 TEST(UvNetworkStreams, QueuedBytesPerConnectionAreBounded) {
