@@ -329,13 +329,30 @@ void HttpServer::send_error(Connection& c, int status, const std::string& messag
 }
 
 void HttpServer::write(Connection& c, std::string data, bool close_after, bool completes_response) {
+  auto* stream = reinterpret_cast<uv_stream_t*>(&c.tcp);
+  if (completes_response && !close_after && c.input.empty() &&
+      uv_stream_get_write_queue_size(stream) == 0) {
+    // The common keep-alive case: the socket takes the whole response at once, and nothing
+    // pipelined waits to be parsed, so the connection is idle again without a write request, its
+    // callback and the poller changes libuv makes for it. Nothing here calls back into the
+    // handler, so answering stays free of re-entrancy.
+    uv_buf_t buf = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
+    const int n = uv_try_write(stream, &buf, 1);
+    if (n == static_cast<int>(data.size())) {
+      c.state = State::kIdle;
+      arm_timer(c, limits_.idle_timeout);
+      start_reading(c);
+      return;
+    }
+    if (n > 0) data.erase(0, static_cast<std::size_t>(n));  // uv_write sends the rest
+  }
   auto* w = new WriteRequest;
   w->data = std::move(data);
   w->close_after = close_after;
   w->completes_response = completes_response;
   w->req.data = w;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c.tcp), &buf, 1, on_write);
+  int rc = uv_write(&w->req, stream, &buf, 1, on_write);
   if (rc != 0) {
     delete w;
     close_connection(c);

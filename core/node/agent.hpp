@@ -88,6 +88,10 @@ class Agent final : public Process {
   void start_server(const StoredFiles& files);
   void drive_raft();
   void finish_ready(raft::Ready ready);
+  // Before a Ready's batch is durable (syncing) or without one: what need not wait for it.
+  void start_ready(raft::Ready& ready, bool syncing, const raft::HardState& durable);
+  void take_reads(raft::Ready& ready);
+  void send_raft_message(const raft::Message& m);
   void apply_committed(const raft::Entry& entry);
   void on_role_change(const raft::SoftState& soft);
   void maybe_compact();

@@ -101,6 +101,7 @@ Result<RaftStorage::Recovered> RaftStorage::recover(const StoredFiles& files,
     }
   }
   storage.hard_state_ = state.hard_state;
+  storage.written_hard_state_ = state.hard_state;
   if (state.hard_state.commit.value() > snapshot_index + state.entries.size()) {
     // Commit is advisory (Raft re-learns it); never trust it beyond the stored log.
     state.hard_state.commit = LogIndex(snapshot_index + state.entries.size());
@@ -109,6 +110,16 @@ Result<RaftStorage::Recovered> RaftStorage::recover(const StoredFiles& files,
 }
 
 std::optional<WriteBatch> RaftStorage::persist(const raft::Ready& ready) {
+  // Only what a crash must not forget needs a write: a snapshot, entries, a term or a vote. A
+  // commit index alone is advisory (recovery clamps it to the stored log and Raft re-learns it
+  // from the leader), so it is only remembered and goes out with the next batch: a Ready that
+  // just moves the commit index costs no write and no fsync (etcd's MustSync rule, minus even the
+  // unsynced write).
+  const bool must_sync = ready.snapshot.has_value() || !ready.entries.empty() ||
+                         (ready.hard_state && (ready.hard_state->term != hard_state_.term ||
+                                               ready.hard_state->vote != hard_state_.vote));
+  if (ready.hard_state) hard_state_ = *ready.hard_state;
+  if (!must_sync) return std::nullopt;
   WriteBatch batch;
   batch.sync = true;
   std::vector<wal::Record> records;
@@ -116,8 +127,8 @@ std::optional<WriteBatch> RaftStorage::persist(const raft::Ready& ready) {
     auto ops = write_snapshot_ops(*ready.snapshot, /*reset_log=*/true);
     batch.ops.insert(batch.ops.end(), ops.begin(), ops.end());
   }
-  if (ready.hard_state && !(*ready.hard_state == hard_state_)) {
-    hard_state_ = *ready.hard_state;
+  if (!(hard_state_ == written_hard_state_)) {
+    written_hard_state_ = hard_state_;
     records.push_back(record(kHardState, raft::encode_hard_state(hard_state_)));
   }
   for (const auto& e : ready.entries) records.push_back(record(kEntry, raft::encode_entry(e)));
@@ -127,7 +138,7 @@ std::optional<WriteBatch> RaftStorage::persist(const raft::Ready& ready) {
     if (!ready.entries.empty()) last = std::max(last, ready.entries.back().index.value());
     batch.ops.insert(batch.ops.end(), ops.begin(), ops.end());
   }
-  if (batch.ops.empty()) return std::nullopt;
+  PRAETOR_ASSERT(!batch.ops.empty());
   return batch;
 }
 
@@ -139,6 +150,7 @@ std::vector<WriteOp> RaftStorage::write_snapshot_ops(const raft::Snapshot& snaps
   // A fresh segment opens with the hard state, so that older segments may go.
   writer_.roll();
   std::vector<wal::Record> records{record(kHardState, raft::encode_hard_state(hard_state_))};
+  written_hard_state_ = hard_state_;
   if (reset_log) records.push_back(record(kLogReset, raft::encode_snapshot_meta(snapshot.meta)));
   auto appended = writer_.append(records);
   segment_last_index_[writer_.current_segment()] = 0;

@@ -33,11 +33,13 @@ class RaftStorage {
   static Result<Recovered> recover(const StoredFiles& files, wal::Options options = {});
 
   // The synced batch for one Ready (snapshot, hard state, entries), or nullopt when the Ready
-  // has nothing durable. The host writes it before sending the Ready's messages.
+  // has nothing a crash must not forget (a commit index alone is kept for the next batch). The
+  // host writes it before sending the Ready's acknowledgements and votes.
   std::optional<WriteBatch> persist(const raft::Ready& ready);
   // After raft.compact(index, data): persist the snapshot and drop covered segments.
   WriteBatch save_snapshot(const raft::Snapshot& snapshot);
 
+  // The latest hard state; its term and vote are always in the last batch persist() returned.
   const raft::HardState& hard_state() const { return hard_state_; }
   std::size_t segments() const { return segment_last_index_.size(); }
 
@@ -46,7 +48,8 @@ class RaftStorage {
   std::vector<WriteOp> write_snapshot_ops(const raft::Snapshot& snapshot, bool reset_log);
 
   wal::Writer writer_;
-  raft::HardState hard_state_;
+  raft::HardState hard_state_;          // the latest the Raft core reported
+  raft::HardState written_hard_state_;  // the last one written to the WAL
   // Highest entry index stored in each live segment (0 when it holds none).
   std::map<std::uint64_t, std::uint64_t> segment_last_index_;
 };

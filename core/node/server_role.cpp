@@ -114,44 +114,91 @@ std::size_t Agent::raft_peer_count() const {
   return members == 0 ? 0 : members - 1;
 }
 
+namespace {
+
+// Raft thesis §10.2.1: a leader may send its log to followers while it writes the same entries
+// to its own disk, because the core counts the leader toward a commit quorum only once advance()
+// reports them durable. So a leader's appends and heartbeats need not wait for its fsync, as long
+// as this Ready does not change the term or vote they are sent under (those must be durable
+// first: a vote or a term must never be forgotten after a message that relied on it). Everything
+// else (votes, acknowledgements of appends and snapshots) waits for the fsync.
+bool may_send_before_sync(const raft::Ready& ready, const raft::HardState& durable,
+                          const raft::Message& m) {
+  if (ready.snapshot) return false;
+  if (ready.hard_state &&
+      (ready.hard_state->term != durable.term || ready.hard_state->vote != durable.vote)) {
+    return false;
+  }
+  return m.term == durable.term &&
+         (m.kind == raft::MessageKind::kAppend || m.kind == raft::MessageKind::kHeartbeat);
+}
+
+}  // namespace
+
 void Agent::drive_raft() {
   if (!raft_) return;
   while (!ready_in_flight_ && !stopping_ && raft_->has_ready()) {
     raft::Ready ready = raft_->take_ready();
     std::optional<WriteBatch> batch;
-    if (persist_raft_) batch = raft_storage_->persist(ready);
+    raft::HardState durable;
+    if (persist_raft_) {
+      durable = raft_storage_->hard_state();  // term and vote as of the last synced batch
+      batch = raft_storage_->persist(ready);
+    }
     if (batch) {
-      // Nothing is sent or applied until the batch is durable: on_written finishes this Ready.
+      PRAETOR_ASSERT(batch->sync);
+      // Group commit: while this batch syncs, new proposals gather in Raft for the next Ready.
+      // What does not depend on this batch's durability happens now; on_written finishes the
+      // Ready (the rest of the messages, advance).
+      start_ready(ready, /*syncing=*/true, durable);
       ready_ticket_ = next_ticket_;
       next_ticket_ = next_ticket_.next();
       ready_in_flight_ = std::move(ready);
       env_->storage.write(std::move(*batch), ready_ticket_);
       break;
     }
+    start_ready(ready, /*syncing=*/false, durable);
     finish_ready(std::move(ready));
   }
   arm_timer();
 }
 
-void Agent::finish_ready(raft::Ready ready) {
-  if (ready.snapshot) {
-    auto restored = fsm_.restore(ready.snapshot->data);
-    // The leader's snapshot passed its checksum and decoded there; failing here means we would
-    // diverge.
-    PRAETOR_ASSERT_MSG(restored.has_value(), "installing snapshot {} failed: {}",
-                       ready.snapshot->meta.index, restored ? "" : restored.error().message);
+void Agent::send_raft_message(const raft::Message& m) {
+  auto address = address_of(m.to);
+  if (!address) {
+    env_->logger.debug("raft", "no address for node {}: dropped {}", m.to,
+                       raft::message_kind_name(m.kind));
+    return;
   }
-  if (ready.role) on_role_change(*ready.role);
+  send_rpc(*address, RaftPayload{raft::encode_message(m)});
+}
+
+void Agent::start_ready(raft::Ready& ready, bool syncing, const raft::HardState& durable) {
+  // A snapshot must be installed before anything else of its Ready: finish_ready does it all.
+  if (ready.snapshot) return;
+  if (ready.role) {
+    on_role_change(*ready.role);
+    ready.role.reset();
+  }
+  std::vector<raft::Message> later;
   for (raft::Message& m : ready.messages) {
-    auto address = address_of(m.to);
-    if (!address) {
-      env_->logger.debug("raft", "no address for node {}: dropped {}", m.to,
-                         raft::message_kind_name(m.kind));
-      continue;
+    if (!syncing || may_send_before_sync(ready, durable, m)) {
+      send_raft_message(m);
+    } else {
+      later.push_back(std::move(m));
     }
-    send_rpc(*address, RaftPayload{raft::encode_message(m)});
   }
+  ready.messages = std::move(later);
+  // Committed entries are durable on a quorum whatever this node's own write is doing, so they
+  // are applied and their requests answered now (acknowledged after a majority fsynced them).
+  // advance() still reports them applied only with the whole Ready.
   for (const raft::Entry& e : ready.committed) apply_committed(e);
+  take_reads(ready);
+  serve_ready_reads();
+  if (!ready.committed.empty()) wake_parked(env_->clock.now(), false);
+}
+
+void Agent::take_reads(raft::Ready& ready) {
   for (const raft::ReadState& r : ready.reads) {
     if (auto it = reads_.find(r.id.value()); it != reads_.end()) it->second.index = r.index;
   }
@@ -161,7 +208,28 @@ void Agent::finish_ready(raft::Ready ready) {
       reads_.erase(it);
     }
   }
-  if (ready.snapshot) snapshot_index_ = ready.snapshot->meta.index;
+  ready.reads.clear();
+  ready.reads_aborted.clear();
+}
+
+void Agent::finish_ready(raft::Ready ready) {
+  if (!ready.snapshot) {
+    // start_ready did the rest: what is left are the messages that waited for the sync.
+    for (const raft::Message& m : ready.messages) send_raft_message(m);
+    raft_->advance(ready);
+    maybe_compact();
+    return;
+  }
+  auto restored = fsm_.restore(ready.snapshot->data);
+  // The leader's snapshot passed its checksum and decoded there; failing here means we would
+  // diverge.
+  PRAETOR_ASSERT_MSG(restored.has_value(), "installing snapshot {} failed: {}",
+                     ready.snapshot->meta.index, restored ? "" : restored.error().message);
+  if (ready.role) on_role_change(*ready.role);
+  for (const raft::Message& m : ready.messages) send_raft_message(m);
+  for (const raft::Entry& e : ready.committed) apply_committed(e);
+  take_reads(ready);
+  snapshot_index_ = ready.snapshot->meta.index;
   raft_->advance(ready);
   maybe_compact();
   serve_ready_reads();

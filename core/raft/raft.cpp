@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
+#include <utility>
 
 #include "core/base/assert.hpp"
 #include "core/raft/codec.hpp"
@@ -600,6 +602,28 @@ void Raft::broadcast_append() {
   }
 }
 
+void Raft::flush_appends() {
+  const bool append = std::exchange(append_pending_, false);
+  const bool notice = std::exchange(commit_notice_pending_, false);
+  if (role_ != Role::kLeader) return;
+  // Appends already queued for this Ready carry the commit index as it is now: any index up to
+  // the leader's commit is true of the entries an append carries (the follower takes the minimum
+  // with the last entry it matched), and later is better.
+  std::set<NodeId> has_append;
+  for (Message& m : msgs_) {
+    if (m.kind != MessageKind::kAppend || m.term != term_) continue;
+    m.commit = std::max(m.commit, log_.committed());
+    has_append.insert(m.to);
+  }
+  for (auto& [node, pr] : progress_) {
+    (void)pr;
+    if (append) {
+      while (send_append(node, false)) has_append.insert(node);
+    }
+    if (notice && has_append.count(node) == 0) send_append(node, true);
+  }
+}
+
 void Raft::broadcast_heartbeat() {
   for (const auto& [node, pr] : progress_) {
     Message m;
@@ -706,11 +730,9 @@ void Raft::after_commit_advanced(Instant now) {
     reads_waiting_commit_.clear();
     start_read_round(std::move(reads));
   }
-  // Tell followers the new commit index promptly, piggybacked on (possibly empty) appends.
-  for (auto& [node, pr] : progress_) {
-    (void)pr;
-    send_append(node, true);
-  }
+  // Tell followers the new commit index promptly, piggybacked on (possibly empty) appends when
+  // the Ready is taken, so that many acknowledgements cost one notice per follower.
+  commit_notice_pending_ = true;
   if (!is_voter() && log_.membership_index() <= log_.committed()) {
     logger_->info(kSubsystem, "node {}: removed from configuration, stepping down", id());
     become_follower(now, term_, kNoNode);
@@ -770,7 +792,9 @@ Result<LogIndex> Raft::propose(Instant now, Bytes command) {
                       fmt::format("too many pending proposals ({})", pending));
   }
   append_entry(EntryType::kNormal, std::move(command));
-  broadcast_append();
+  // Replicated when the Ready is taken: all proposals since the last Ready travel together in
+  // one append per follower (group commit on the wire, not only on disk).
+  append_pending_ = true;
   return log_.last_index();
 }
 
@@ -927,7 +951,8 @@ Result<void> Raft::compact(LogIndex index, Bytes snapshot_data) {
 
 bool Raft::has_ready() const {
   if (ready_in_flight_) return false;
-  return SoftState{role_, term_, leader_} != last_soft_state_ ||
+  return append_pending_ || commit_notice_pending_ ||
+         SoftState{role_, term_, leader_} != last_soft_state_ ||
          HardState{term_, vote_, log_.committed()} != last_hard_state_ || log_.has_unstable() ||
          snapshot_to_install_.has_value() || !msgs_.empty() || log_.has_committed_to_apply() ||
          !reads_ready_.empty() || !reads_aborted_.empty();
@@ -935,6 +960,7 @@ bool Raft::has_ready() const {
 
 Ready Raft::take_ready() {
   PRAETOR_ASSERT_MSG(!ready_in_flight_, "take_ready() before advance() of the previous Ready");
+  flush_appends();
   Ready r;
   const SoftState soft{role_, term_, leader_};
   if (soft != last_soft_state_) r.role = last_soft_state_ = soft;

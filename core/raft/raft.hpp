@@ -41,6 +41,9 @@
 //     matched whose entry is from its current term; earlier entries commit indirectly. To get an
 //     entry of its term committed promptly, a new leader appends a no-op.
 //   * The leader counts its own log toward a quorum only once the host has persisted it (advance).
+//   * Proposals are replicated when the next Ready is taken: everything proposed since the last
+//     Ready goes out in one append per follower (within the per-follower window), and a commit
+//     index that moved reaches each follower once, on that append or on an empty one.
 //   * Leadership transfer (thesis §3.10): the leader stops taking proposals, brings the target up
 //     to date, sends TimeoutNow; the target campaigns at once and voters ignore their lease for a
 //     transfer vote. The attempt is abandoned after an election timeout.
@@ -161,6 +164,7 @@ class Raft {
   void on_heartbeat_timeout(Instant now);
   void on_check_quorum_timeout(Instant now);
   void broadcast_append();
+  void flush_appends();
   void broadcast_heartbeat();
   bool send_append(NodeId to, bool allow_empty);
   void send_snapshot_chunk(NodeId to, Progress& pr);
@@ -223,6 +227,10 @@ class Raft {
   HardState last_hard_state_;
   SoftState last_soft_state_;
   bool ready_in_flight_ = false;
+  // Leader: proposals appended since the last Ready (replicated when it is taken), and a commit
+  // index that moved and must reach every follower.
+  bool append_pending_ = false;
+  bool commit_notice_pending_ = false;
 };
 
 }  // namespace praetor::raft

@@ -11,8 +11,13 @@
 //      be sent for state that could be lost in a crash). Delivery is best effort. Every message
 //      carries the node's current term (or term+1 for pre-votes): older ones are dropped when
 //      the Ready is built, so no acknowledgement outlives a truncation.
+//      One exception (Raft thesis §10.2.1): a leader's Append and Heartbeat messages may be sent
+//      while 2 is in progress, provided the Ready changes neither term nor vote, because the
+//      core counts the leader's own entries toward a commit only once advance() reports them
+//      durable. The leader's disk write and its followers' then overlap.
 //   4. committed: apply to the state machine in order, each exactly once. They always follow the
-//      snapshot of the same Ready (if any) and are persisted by step 2 at the latest.
+//      snapshot of the same Ready (if any). A committed entry is durable on a quorum, so it may
+//      be applied (and its client answered) before 2 completes on this node.
 //   5. reads: serve each read once the state machine's applied index >= its index.
 //      reads_aborted: answer with an error (leadership was lost before confirmation).
 //   6. role: informational (logs, metrics, routing of client requests to the leader).

@@ -58,6 +58,43 @@ TEST(RaftStorage, ANonDurableReadyWritesNothing) {
   EXPECT_FALSE(r.storage.persist(ready));
 }
 
+TEST(RaftStorage, ACommitIndexAloneIsNotSyncedButGoesOutWithTheNextBatch) {
+  StoredFiles files;
+  auto r = recover_ok(files);
+  raft::Ready a;
+  a.hard_state = raft::HardState{Term(1), NodeId(1), LogIndex(0)};
+  a.entries = {entry(1, 1), entry(1, 2)};
+  apply_ops(files, *r.storage.persist(a));
+  raft::Ready commit_only;
+  commit_only.hard_state = raft::HardState{Term(1), NodeId(1), LogIndex(2)};
+  EXPECT_FALSE(r.storage.persist(commit_only));
+  EXPECT_EQ(r.storage.hard_state().commit, LogIndex(2));
+  EXPECT_EQ(recover_ok(files).state.hard_state.commit, LogIndex(0));
+  raft::Ready b;
+  b.entries = {entry(1, 3)};
+  auto batch = r.storage.persist(b);
+  ASSERT_TRUE(batch);
+  EXPECT_TRUE(batch->sync);
+  apply_ops(files, *batch);
+  auto back = recover_ok(files);
+  EXPECT_EQ(back.state.hard_state, (raft::HardState{Term(1), NodeId(1), LogIndex(2)}));
+  EXPECT_EQ(indexes(back.state), (std::vector<std::uint64_t>{1, 2, 3}));
+}
+
+TEST(RaftStorage, ANewTermOrVoteIsSynced) {
+  auto r = recover_ok({});
+  raft::Ready term;
+  term.hard_state = raft::HardState{Term(3), NodeId(0), LogIndex(0)};
+  auto batch = r.storage.persist(term);
+  ASSERT_TRUE(batch);
+  EXPECT_TRUE(batch->sync);
+  raft::Ready vote;
+  vote.hard_state = raft::HardState{Term(3), NodeId(2), LogIndex(0)};
+  batch = r.storage.persist(vote);
+  ASSERT_TRUE(batch);
+  EXPECT_TRUE(batch->sync);
+}
+
 TEST(RaftStorage, LaterEntriesOverwriteTheSuffix) {
   StoredFiles files;
   auto r = recover_ok(files);
