@@ -1,7 +1,7 @@
 // UvNetwork's TCP side, driven on a libuv loop in the test thread with a manual clock: gossip
 // stream round trips and replies over the arriving connection, RPC and streams kept apart, bad
 // frames, the stream connection cap, idle and connect timeouts, queue bounds, and reconnect
-// backoff. Every wait runs the loop until a condition holds (or 5 s pass, which fails the test).
+// backoff. Every wait runs the loop until a condition holds (or 20 s pass, which fails the test).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -70,9 +70,10 @@ class Loop {
   }
   uv_loop_t* get() { return &loop_; }
 
-  // Runs the loop until `done` holds; false if it still does not after 5 s.
+  // Runs the loop until `done` holds; false if it still does not after 20 s (a guard against a
+  // hang on a loaded machine, not a timing assumption).
   bool run_until(const std::function<bool()>& done) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (!done()) {
       if (std::chrono::steady_clock::now() > deadline) return false;
       uv_run(&loop_, UV_RUN_ONCE);
@@ -433,15 +434,18 @@ TEST(UvNetworkStreams, AReplyToAClosedInboundConnectionIsDropped) {
 
 TEST(UvNetworkStreams, QueuedBytesPerConnectionAreBounded) {
   Loop loop;
-  Peer b(loop);
-  Endpoint b_stream = b.listen(Channel::kGossipWanStream);
   Peer a(loop);  // default bound: two of the largest frames
+  ClosedPort port;
 
+  // All three wait for the connect (which will be refused): the third does not fit.
   std::string large(limits::kRpcMaxFrameBytes, 'q');
-  for (int i = 0; i < 3; ++i) a.send(b_stream, Channel::kGossipWanStream, large);
-  EXPECT_EQ(a.stats().dropped_queue_full, 1u);  // all three wait for the connect; one is dropped
-  ASSERT_TRUE(loop.run_until([&] { return b.frames.size() == 2; }));
-  EXPECT_EQ(b.frames[0].payload.size(), limits::kRpcMaxFrameBytes);
+  for (int i = 0; i < 3; ++i) a.send(port.endpoint(), Channel::kGossipWanStream, large);
+  EXPECT_EQ(a.stats().dropped_queue_full, 1u);
+  a.send(port.endpoint(), Channel::kRpc, large);  // another connection, another queue
+  EXPECT_EQ(a.stats().dropped_queue_full, 1u);
+  ASSERT_TRUE(loop.run_until([&] { return a.stats().connect_failures == 2; }));
+  EXPECT_EQ(a.logger().warnings_containing("dropping 2 queued frames"), 1);
+  EXPECT_EQ(a.logger().warnings_containing("dropping 1 queued frames"), 1);
 }
 
 TEST(UvNetworkBackoff, ConnectsToAFailedPeerOnlyAfterABackoffThatDoublesAndResets) {
@@ -516,12 +520,15 @@ TEST(UvNetworkBackoff, AConnectThatHangsTimesOutAndBacksOff) {
   NetworkOptions options;
   options.connect_timeout = Duration::milliseconds(200);
   Peer a(loop, options);
-  // A listener that never accepts, with its queue (backlog 0: one connection) full: the kernel
-  // drops further handshakes, so a connect to it neither completes nor fails.
+  // A listener that never accepts, with its accept queue full (Linux queues backlog + 1, so two
+  // connections for a backlog of 1): the kernel drops further handshakes, so a connect to it
+  // neither completes nor fails.
   ClosedPort port;
-  port.listen(0);
-  Client filler(port.endpoint().port);
-  ASSERT_TRUE(filler.connected());
+  port.listen(1);
+  Client filler_1(port.endpoint().port);
+  Client filler_2(port.endpoint().port);
+  ASSERT_TRUE(filler_1.connected());
+  ASSERT_TRUE(filler_2.connected());
 
   a.send(port.endpoint(), Channel::kGossipLanStream, "push");
   EXPECT_EQ(a.stats().connect_attempts, 1u);
