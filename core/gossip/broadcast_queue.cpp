@@ -38,15 +38,20 @@ std::vector<Bytes> BroadcastQueue::take(std::size_t overhead, std::size_t limit,
   std::vector<Bytes> out;
   std::vector<Rank> retaken;
   std::size_t used = 0;
+  int misses = 0;
   for (auto it = order_.begin(); it != order_.end();) {
     // Nothing left in the queue can fit any more.
     if (sizes_.empty() || used + overhead + *sizes_.begin() > limit) break;
     Item& item = items_.at(it->id);
     const std::size_t cost = overhead + item.message.size();
     if (used + cost > limit) {
+      // A nearly full packet stops looking after a few misses instead of walking a queue of
+      // thousands for a message small enough (memberlist also fills the tail best-effort).
+      if (++misses >= kMaxMisses) break;
       ++it;
       continue;
     }
+    misses = 0;
     used += cost;
     const Rank rank = *it;
     it = order_.erase(it);

@@ -5,7 +5,8 @@
 //
 // Bounded: beyond `capacity` entries, the most-transmitted (oldest news) are dropped.
 // Costs: push and each message taken are O(log n); a take stops as soon as the smallest queued
-// message no longer fits, so a full packet does not walk the whole queue.
+// message no longer fits, or after 32 messages in a row that are too big for the space left, so
+// a full packet does not walk the whole queue.
 #pragma once
 
 #include <cstddef>
@@ -55,6 +56,8 @@ class BroadcastQueue {
   };
 
   void erase(std::uint64_t id);
+
+  static constexpr int kMaxMisses = 32;  // consecutive messages too big for the space left
 
   std::size_t capacity_;
   std::uint64_t next_id_ = 1;

@@ -48,6 +48,9 @@ struct Config {
   Duration gossip_to_the_dead_time = Duration::seconds(30);
   Duration dead_node_reclaim_time = Duration::zero();  // 0: a name's address never changes
   int awareness_max_multiplier = 8;
+  // memberlist's TCP ping (DisableTcpPings = false): when the direct ping times out, the probe
+  // also pings the target over a stream, so lost datagrams alone do not make it suspect.
+  bool tcp_pings = true;
   std::size_t max_packet_bytes = limits::kGossipMaxPacketBytes;
 
   static Config lan(std::string name, Address address);

@@ -63,24 +63,25 @@ void Swim::step(Instant now, const Address& from, ByteView packet, Transport tra
                   decoded.error().message);
     return;
   }
-  for (Message& m : *decoded) handle_message(now, from, std::move(m));
+  for (Message& m : *decoded) handle_message(now, from, transport, std::move(m));
 }
 
-void Swim::handle_message(Instant now, const Address& from, Message message) {
+void Swim::handle_message(Instant now, const Address& from, Transport transport,
+                          Message message) {
   std::visit(
       [&](auto&& m) {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, Ping>) {
-          handle_ping(from, m);
+          handle_ping(from, transport, m);
         } else if constexpr (std::is_same_v<T, IndirectPing>) {
           handle_indirect_ping(now, from, m);
         } else if constexpr (std::is_same_v<T, Ack>) {
-          handle_ack(now, m);
+          handle_ack(now, transport, m);
         } else if constexpr (std::is_same_v<T, Nack>) {
           handle_nack(m);
         } else if constexpr (std::is_same_v<T, Suspect>) {
           if (!valid_name(m.node) || !valid_name(m.from)) return void(++stats_.rejected_messages);
-          on_suspect(now, m);
+          on_suspect(now, m, &from);
         } else if constexpr (std::is_same_v<T, Alive>) {
           if (!valid_name(m.node) || m.address.host.empty()) {
             return void(++stats_.rejected_messages);
@@ -88,7 +89,7 @@ void Swim::handle_message(Instant now, const Address& from, Message message) {
           on_alive(now, m);
         } else if constexpr (std::is_same_v<T, Dead>) {
           if (!valid_name(m.node) || !valid_name(m.from)) return void(++stats_.rejected_messages);
-          on_dead(now, m);
+          on_dead(now, m, &from);
         } else if constexpr (std::is_same_v<T, UserMessage>) {
           output_.user_messages.push_back(std::move(m.payload));
         } else {
@@ -98,10 +99,15 @@ void Swim::handle_message(Instant now, const Address& from, Message message) {
       std::move(message));
 }
 
-void Swim::handle_ping(const Address& from, const Ping& ping) {
+void Swim::handle_ping(const Address& from, Transport transport, const Ping& ping) {
   // A ping meant for a previous owner of our address is not ours to answer.
   if (!ping.target.empty() && ping.target != config_.name) {
     ++stats_.rejected_messages;
+    return;
+  }
+  // A fallback ping came over a stream; its ack goes back the same way.
+  if (transport == Transport::kStream) {
+    send_stream(from, Ack{ping.seq});
     return;
   }
   send(from, {encode_frame(Ack{ping.seq})});
@@ -117,10 +123,15 @@ void Swim::handle_indirect_ping(Instant now, const Address& from, const Indirect
   send(request.target_address, {encode_frame(Ping{seq, request.target})});
 }
 
-void Swim::handle_ack(Instant now, const Ack& ack) {
+void Swim::handle_ack(Instant now, Transport transport, const Ack& ack) {
   (void)now;
   if (probe_ && probe_->seq == ack.seq) {
     ++stats_.acks_received;
+    if (transport == Transport::kStream) {
+      ++stats_.fallback_acks;
+      logger_.debug(kLog, "{} reached {} over a stream only: datagrams may be lost",
+                    config_.name, probe_->target);
+    }
     awareness_.apply_delta(-1);  // a probe that succeeds is evidence of our own health
     probe_.reset();
     return;
@@ -298,9 +309,13 @@ void Swim::on_alive(Instant now, const Alive& alive, bool bootstrap) {
   }
 }
 
-void Swim::on_suspect(Instant now, const Suspect& suspect) {
+void Swim::on_suspect(Instant now, const Suspect& suspect, const Address* sender) {
   Member* m = find(suspect.node);
-  if (m == nullptr || suspect.incarnation < m->incarnation) return;
+  if (m == nullptr) return;
+  if (suspect.incarnation < m->incarnation) {
+    correct_stale_news(*m, sender);
+    return;
+  }
   auto timer = suspicions_.find(suspect.node);
   if (timer != suspicions_.end()) {
     // Lifeguard: an independent accuser shortens the timeout; spread the confirmation on.
@@ -334,9 +349,13 @@ void Swim::on_suspect(Instant now, const Suspect& suspect) {
                suspect.from, suspect.incarnation);
 }
 
-void Swim::on_dead(Instant now, const Dead& dead) {
+void Swim::on_dead(Instant now, const Dead& dead, const Address* sender) {
   Member* m = find(dead.node);
-  if (m == nullptr || dead.incarnation < m->incarnation) return;
+  if (m == nullptr) return;
+  if (dead.incarnation < m->incarnation) {
+    correct_stale_news(*m, sender);
+    return;
+  }
   suspicions_.erase(dead.node);
   if (!claim_overrides(MemberState::kDead, dead.incarnation, m->state, m->incarnation)) return;
   if (dead.node == config_.name && !leaving_) {
@@ -351,6 +370,16 @@ void Swim::on_dead(Instant now, const Dead& dead) {
   logger_.info(kLog, "{} marks {} as {} (from {})", config_.name, dead.node,
                m->state == MemberState::kLeft ? "left" : "failed", dead.from);
   emit(MemberEventKind::kLeave, *m);
+}
+
+void Swim::correct_stale_news(const Member& m, const Address* sender) {
+  // The sender accuses an incarnation the member has already refuted: the refutation missed it
+  // (gossip is probabilistic). Tell it directly instead of letting its suspicion run out, or it
+  // would declare a healthy member dead. Only alive news corrects, and only the packet's sender
+  // hears it, one datagram per stale message.
+  if (sender == nullptr || m.state != MemberState::kAlive || leaving_) return;
+  ++stats_.stale_corrections;
+  send(*sender, {encode_frame(Alive{m.incarnation, m.name, m.address, m.meta})});
 }
 
 void Swim::refute(Incarnation accused) {
@@ -407,6 +436,12 @@ void Swim::on_probe_timeout(Instant now) {
     ++stats_.indirect_probes_sent;
     send(peer->address,
          {encode_frame(IndirectPing{probe_->seq, target->name, target->address, true})});
+  }
+  // memberlist's TCP fallback: the same ping over a stream, whose ack comes back the same way.
+  // A member that lost datagrams but is reachable is not suspected.
+  if (config_.tcp_pings) {
+    ++stats_.fallback_pings;
+    send_stream(target->address, Ping{probe_->seq, target->name});
   }
 }
 
@@ -556,16 +591,29 @@ void Swim::reset_probe_order(Instant now) {
 
 std::vector<const Member*> Swim::random_members(std::size_t k, const std::string& exclude,
                                                 Instant now, bool include_recent_dead) {
-  std::vector<const Member*> eligible;
-  for (const auto& [name, m] : members_) {
-    if (name == config_.name || name == exclude) continue;
-    bool ok = m.state == MemberState::kAlive;
-    if (include_recent_dead) {
-      ok = m.state == MemberState::kAlive || m.state == MemberState::kSuspect ||
+  auto eligible_member = [&](const Member& m) {
+    if (m.name == config_.name || m.name == exclude) return false;
+    if (!include_recent_dead) return m.state == MemberState::kAlive;
+    return m.state == MemberState::kAlive || m.state == MemberState::kSuspect ||
            (m.state == MemberState::kDead &&
             now - m.state_change <= config_.gossip_to_the_dead_time);
+  };
+  // Large pools: draw random slots of the probe order (memberlist's kRandomNodes, at most 3n
+  // draws) instead of scanning every member several times a second. Small pools, and large
+  // ones where the draws came up short, take a uniform sample of a full scan.
+  if (members_.size() > kScanMembersMax) {
+    std::vector<const Member*> picked;
+    for (std::size_t draw = 0; draw < 3 * probe_order_.size() && picked.size() < k; ++draw) {
+      const Member* m = find(probe_order_[rng_.uniform(probe_order_.size())]);
+      if (m == nullptr || !eligible_member(*m)) continue;
+      if (std::find(picked.begin(), picked.end(), m) != picked.end()) continue;
+      picked.push_back(m);
     }
-    if (ok) eligible.push_back(&m);
+    if (picked.size() == k) return picked;
+  }
+  std::vector<const Member*> eligible;
+  for (const auto& [name, m] : members_) {
+    if (eligible_member(m)) eligible.push_back(&m);
   }
   // Partial Fisher-Yates: the first k slots become a uniform sample.
   const std::size_t take = std::min(k, eligible.size());

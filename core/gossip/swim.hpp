@@ -98,6 +98,9 @@ struct SwimStats {
   std::uint64_t push_pulls_timed_out = 0;
   std::uint64_t relays_dropped = 0;
   std::uint64_t members_refused = 0;  // over kMaxMembers
+  std::uint64_t fallback_pings = 0;     // stream pings after a failed direct ping
+  std::uint64_t fallback_acks = 0;      // probes saved by the stream ping
+  std::uint64_t stale_corrections = 0;  // alive sent back to a sender of refuted news
 };
 
 class Swim {
@@ -158,17 +161,19 @@ class Swim {
   };
 
   void start(Instant now);
-  void handle_message(Instant now, const Address& from, Message message);
-  void handle_ping(const Address& from, const Ping& ping);
+  void handle_message(Instant now, const Address& from, Transport transport, Message message);
+  void handle_ping(const Address& from, Transport transport, const Ping& ping);
   void handle_indirect_ping(Instant now, const Address& from, const IndirectPing& request);
-  void handle_ack(Instant now, const Ack& ack);
+  void handle_ack(Instant now, Transport transport, const Ack& ack);
   void handle_nack(const Nack& nack);
   void handle_push_pull(Instant now, const Address& from, PushPull push_pull);
 
   // memberlist's aliveNode / suspectNode / deadNode.
   void on_alive(Instant now, const Alive& alive, bool bootstrap = false);
-  void on_suspect(Instant now, const Suspect& suspect);
-  void on_dead(Instant now, const Dead& dead);
+  // `sender`: the packet's source when the claim came from the network (null otherwise).
+  void on_suspect(Instant now, const Suspect& suspect, const Address* sender = nullptr);
+  void on_dead(Instant now, const Dead& dead, const Address* sender = nullptr);
+  void correct_stale_news(const Member& m, const Address* sender);
   void refute(Incarnation accused);
   void merge_remote_state(Instant now, const PushPull& remote);
 
@@ -196,6 +201,9 @@ class Swim {
   PushPull local_state(bool join, bool response) const;
   void emit(MemberEventKind kind, const Member& member, Address conflicting = {});
   int transmit_limit() const;
+
+  // Up to this many members, random_members scans them all; beyond, it samples.
+  static constexpr std::size_t kScanMembersMax = 64;
 
   Config config_;
   Rng rng_;
