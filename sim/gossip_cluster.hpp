@@ -56,7 +56,7 @@ class GossipCluster {
     std::uint64_t seed = 1;
     Duration latency_min = Duration::milliseconds(1);
     Duration latency_max = Duration::milliseconds(5);
-    double loss = 0.0;  // datagrams only; streams model TCP and are reliable unless partitioned
+    double loss = 0.0;  // datagrams are dropped; streams (TCP) are delayed by retransmissions
     Logger* logger = nullptr;       // where the cores log; nothing when null
     bool check_invariants = true;   // after every input (O(members): off for the big runs)
   };
@@ -331,7 +331,16 @@ class GossipCluster {
       ++dropped_;
       return;
     }
-    const Duration latency = rng_.between(options_.latency_min, options_.latency_max);
+    Duration latency = rng_.between(options_.latency_min, options_.latency_max);
+    if (packet.transport == gossip::Transport::kStream && options_.loss > 0) {
+      // A stream is TCP: a lost segment arrives after a retransmission timeout (200 ms,
+      // doubling), so loss delays streams instead of dropping them.
+      Duration rto = Duration::milliseconds(200);
+      for (int attempt = 0; attempt < 8 && rng_.chance(options_.loss); ++attempt) {
+        latency = latency + rto;
+        rto = rto * 2;
+      }
+    }
     queue_.push(Delivery{now_ + latency, next_seq_++, it->second, from, std::move(packet)});
   }
 

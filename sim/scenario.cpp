@@ -12,6 +12,8 @@ Scenario kv_smoke_scenario();
 Scenario kv_cluster_scenario();
 Scenario kv_cluster_stale_reads_scenario();
 #endif
+Scenario gossip_scale_scenario();  // scenario_gossip.cpp
+Scenario gossip_loss_scenario();
 
 std::vector<NodeOptions> single_node() {
   NodeOptions node;
@@ -158,6 +160,8 @@ std::vector<Scenario> build_registry() {
   out.push_back(kv_cluster_scenario());
   out.push_back(kv_cluster_stale_reads_scenario());
 #endif
+  out.push_back(gossip_scale_scenario());
+  out.push_back(gossip_loss_scenario());
   return out;
 }
 

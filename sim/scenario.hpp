@@ -20,6 +20,8 @@ struct ScenarioOptions {
   std::uint64_t seed = 1;
   std::FILE* trace_out = nullptr;  // print the trace here while running
   std::uint64_t max_steps = 0;     // stop after this many events (0: no cap)
+  std::uint64_t nodes = 0;         // cluster size for scenarios that scale (0: their default)
+  std::uint64_t minutes = 0;       // simulated span for scenarios that take one (0: default)
 };
 
 struct ScenarioResult {

@@ -3,6 +3,9 @@
 //   praetor-sim --list
 //   praetor-sim run --scenario kv-smoke --seed N [--trace] [--steps M]
 //   praetor-sim sweep --scenario kv-smoke --seeds 1000 [--start S]
+//   praetor-sim run --scenario gossip-scale --nodes 10000 --seed 1
+//
+// --nodes N and --minutes M reach the scenarios that scale (the gossip ones); others ignore them.
 //
 // `run` ends with "seed=N trace=<16 hex> verdict=pass|fail"; a failure also prints its reasons and
 // the command that replays it. Exit status: 0 pass, 1 fail, 2 usage error.
@@ -27,7 +30,8 @@ constexpr std::string_view kUsage =
     "usage:\n"
     "  praetor-sim --list\n"
     "  praetor-sim run --scenario NAME --seed N [--trace] [--steps M]\n"
-    "  praetor-sim sweep --scenario NAME --seeds COUNT [--start S]\n";
+    "  praetor-sim sweep --scenario NAME --seeds COUNT [--start S]\n"
+    "  (run and sweep also take --nodes N and --minutes M for the scenarios that scale)\n";
 
 struct Args {
   std::string command;
@@ -36,6 +40,8 @@ struct Args {
   std::uint64_t seeds = 100;
   std::uint64_t start = 1;
   std::uint64_t steps = 0;
+  std::uint64_t nodes = 0;
+  std::uint64_t minutes = 0;
   bool trace = false;
   bool list = false;
 };
@@ -75,6 +81,10 @@ std::optional<Args> parse_args(int argc, char** argv) {
       if (!number(args.start)) return std::nullopt;
     } else if (a == "--steps") {
       if (!number(args.steps)) return std::nullopt;
+    } else if (a == "--nodes") {
+      if (!number(args.nodes)) return std::nullopt;
+    } else if (a == "--minutes") {
+      if (!number(args.minutes)) return std::nullopt;
     } else if (args.command.empty() && (a == "run" || a == "sweep" || a == "list")) {
       args.command = std::string(a);
       if (a == "list") args.list = true;
@@ -86,20 +96,26 @@ std::optional<Args> parse_args(int argc, char** argv) {
   return args;
 }
 
-void print_failure(const Scenario& s, std::uint64_t seed, const ScenarioResult& r) {
+void print_failure(const Scenario& s, std::uint64_t seed, const ScenarioResult& r,
+                   const Args& args) {
   for (const auto& f : r.failures) fmt::print("failure: {}\n", f);
-  fmt::print("replay: praetor-sim run --scenario {} --seed {}\n", s.name, seed);
+  std::string extra;
+  if (args.nodes != 0) extra += fmt::format(" --nodes {}", args.nodes);
+  if (args.minutes != 0) extra += fmt::format(" --minutes {}", args.minutes);
+  fmt::print("replay: praetor-sim run --scenario {} --seed {}{}\n", s.name, seed, extra);
 }
 
 int run_one(const Scenario& s, const Args& args) {
   ScenarioOptions options;
   options.seed = *args.seed;
   options.max_steps = args.steps;
+  options.nodes = args.nodes;
+  options.minutes = args.minutes;
   options.trace_out = args.trace ? stdout : nullptr;
   ScenarioResult r = s.run(options);
   fmt::print("faults: {}\n", r.faults);
   fmt::print("result: {} steps={} end={}\n", r.summary, r.steps, r.end);
-  if (!r.pass) print_failure(s, options.seed, r);
+  if (!r.pass) print_failure(s, options.seed, r, args);
   fmt::print("seed={} trace={} verdict={}\n", options.seed, praetor::sim::format_hash(r.trace_hash),
              r.pass ? "pass" : "fail");
   return r.pass ? 0 : 1;
@@ -111,10 +127,12 @@ int sweep(const Scenario& s, const Args& args) {
     ScenarioOptions options;
     options.seed = seed;
     options.max_steps = args.steps;
+    options.nodes = args.nodes;
+    options.minutes = args.minutes;
     ScenarioResult r = s.run(options);
     if (!r.pass) {
       fmt::print("faults: {}\nresult: {}\n", r.faults, r.summary);
-      print_failure(s, seed, r);
+      print_failure(s, seed, r, args);
       fmt::print("seed={} trace={} verdict=fail\n", seed, praetor::sim::format_hash(r.trace_hash));
       fmt::print("sweep: {} of {} seeds passed before the failure\n", i, args.seeds);
       return 1;

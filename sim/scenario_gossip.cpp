@@ -1,0 +1,294 @@
+// Gossip scenarios for praetor-sim: Serf LAN pools of N nodes on the gossip driver
+// (sim/gossip_cluster.hpp), for the scale figures in docs/benchmarks.md and the long runs of the
+// gossip properties that do not belong in the default test run.
+//
+//   gossip-scale  N nodes join, converge, run steady for a minute (load), then one crashes
+//                 (detection time at every member against the Lifeguard bound).
+//   gossip-loss   one simulated hour (or --minutes) at each of 0, 5, 10, 20 and 30 % datagram
+//                 loss: healthy members marked failed (must be 0 up to 10 %), suspicions, refutes.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/gossip/suspicion.hpp"
+#include "sim/gossip_cluster.hpp"
+#include "sim/scenario.hpp"
+
+namespace praetor::sim {
+namespace {
+
+using gossip::Serf;
+using gossip::SerfConfig;
+using gossip::SerfEvent;
+using gossip::SerfEventKind;
+using gossip::SerfStatus;
+using Pool = GossipCluster<Serf>;
+
+// What a Consul client announces, minus its 36-byte node id: small but not empty.
+gossip::Tags scale_tags() { return {{"role", "node"}, {"dc", "dc1"}}; }
+
+Pool make_pool(std::size_t n, std::uint64_t seed, bool check_invariants) {
+  Pool::Options o;
+  o.nodes = n;
+  o.seed = seed;
+  o.check_invariants = check_invariants;
+  return Pool(o, [](std::size_t i) {
+    SerfConfig c = SerfConfig::lan(gossip_node_name(i), gossip_node_address(i));
+    c.tags = scale_tags();
+    return c;
+  });
+}
+
+// Alive-member counts per node kept from Serf's events, so that convergence of N nodes is known
+// without walking N member maps after every step.
+struct AliveCounter {
+  std::vector<std::int64_t> alive;
+  std::size_t complete = 0;  // nodes whose count equals the target
+  std::int64_t target = 0;
+  std::uint64_t false_failures = 0;
+  std::size_t victim = SIZE_MAX;  // the crashed node, whose failure is expected
+
+  void bump(std::size_t i, std::int64_t delta) {
+    const bool was = alive[i] == target;
+    alive[i] += delta;
+    const bool is = alive[i] == target;
+    if (was && !is) --complete;
+    if (!was && is) ++complete;
+  }
+  void retarget(std::int64_t t) {
+    target = t;
+    complete = static_cast<std::size_t>(
+        std::count_if(alive.begin(), alive.end(), [&](std::int64_t a) { return a == t; }));
+  }
+  void on_event(std::size_t i, const SerfEvent& e) {
+    switch (e.kind) {
+      case SerfEventKind::kMemberJoin:
+        bump(i, 1);
+        break;
+      case SerfEventKind::kMemberFailed:
+        if (e.member.name != gossip_node_name(victim)) ++false_failures;
+        bump(i, -1);
+        break;
+      case SerfEventKind::kMemberLeave:
+        bump(i, -1);
+        break;
+      default:
+        break;
+    }
+  }
+};
+
+// Every live node lists exactly the live nodes as alive (walks every member map: O(N^2)).
+bool fully_converged(Pool& c) {
+  std::size_t live = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) live += !c.crashed(i);
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    if (c.crashed(i)) continue;
+    std::size_t alive = 0;
+    for (const auto& [name, m] : c.node(i).members()) alive += m.status == SerfStatus::kAlive;
+    if (alive != live) return false;
+  }
+  return true;
+}
+
+std::uint64_t messages_sent(const Pool& c) {
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) total += c.traffic(i).packets + c.traffic(i).streams;
+  return total;
+}
+std::uint64_t bytes_sent(const Pool& c) {
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    total += c.traffic(i).packet_bytes + c.traffic(i).stream_bytes;
+  }
+  return total;
+}
+
+ScenarioResult run_gossip_scale(const ScenarioOptions& o) {
+  const std::size_t n = o.nodes == 0 ? 100 : static_cast<std::size_t>(o.nodes);
+  ScenarioResult result;
+  Pool c = make_pool(n, o.seed, n <= 200);
+  Rng rng(o.seed ^ 0x5ca1e);
+  AliveCounter counter;
+  counter.alive.assign(n, 0);
+  counter.retarget(static_cast<std::int64_t>(n));
+  c.on_event = [&](std::size_t i, Instant, const SerfEvent& e) { counter.on_event(i, e); };
+  // The local member's own join event came out of the constructor before the hook was set.
+  for (std::size_t i = 0; i < n; ++i) counter.bump(i, 1);
+
+  // Joins: each node joins a random node that joined before it, at a steady rate of 50 per
+  // second (at least two seconds), as agents of a large datacenter come up.
+  const Duration join_window =
+      std::max(Duration::seconds(2), Duration::milliseconds(static_cast<std::int64_t>(n) * 20));
+  std::vector<Instant> at;
+  for (std::size_t i = 1; i < n; ++i) {
+    at.push_back(Instant::zero() + join_window * static_cast<std::int64_t>(i) /
+                                       static_cast<std::int64_t>(n));
+  }
+  for (std::size_t i = 1; i < n; ++i) {
+    c.run_until(at[i - 1]);
+    c.join(i, static_cast<std::size_t>(rng.uniform(i)));
+  }
+  const Instant joined = c.now();
+  const Duration converge_limit = Duration::minutes(30);
+  const bool converged = c.run_until_true(joined + converge_limit, [&] {
+    return counter.complete == n;
+  });
+  const Duration convergence = c.now() - joined;
+  if (!converged) {
+    result.failures.push_back(fmt::format("no convergence within {} after the last join ({} of {} "
+                                          "nodes list everyone)",
+                                          converge_limit, counter.complete, n));
+  } else if (!fully_converged(c)) {
+    result.failures.push_back("event counts say converged, member lists disagree");
+  }
+
+  // Steady state: once the news of the joins has been retransmitted out of every broadcast
+  // queue (or after five minutes), one minute of load with nothing happening.
+  const Instant settled_by = c.now() + Duration::minutes(5);
+  c.run_until_true(settled_by, [&] {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (c.node(i).swim().broadcast_queue_size() != 0) return false;
+    }
+    return true;
+  });
+  const Duration settle = c.now() - joined - convergence;
+  const std::uint64_t msgs_before = messages_sent(c);
+  const std::uint64_t bytes_before = bytes_sent(c);
+  const Duration steady = Duration::seconds(60);
+  c.run_for(steady);
+  const double node_seconds = static_cast<double>(n) * steady.seconds_f();
+  const double msgs_per_node_s = static_cast<double>(messages_sent(c) - msgs_before) / node_seconds;
+  const double bytes_per_node_s = static_cast<double>(bytes_sent(c) - bytes_before) / node_seconds;
+
+  // Crash detection: one node dies; every other member must mark it failed within the maximum
+  // suspicion timeout plus one pass of round-robin probing.
+  const std::size_t victim = 1 + static_cast<std::size_t>(rng.uniform(n - 1));
+  counter.victim = victim;
+  std::vector<Instant> failed_at(n, Instant::never());
+  c.on_event = [&](std::size_t i, Instant t, const SerfEvent& e) {
+    counter.on_event(i, e);
+    if (e.kind == SerfEventKind::kMemberFailed && e.member.name == gossip_node_name(victim) &&
+        failed_at[i] == Instant::never()) {
+      failed_at[i] = t;
+    }
+  };
+  counter.retarget(static_cast<std::int64_t>(n - 1));
+  const Instant crash = c.now();
+  c.crash(victim);
+  const gossip::Config& cfg = c.node(0).swim().config();
+  const Duration min_timeout =
+      gossip::suspicion_timeout(cfg.suspicion_mult, n, cfg.probe_interval);
+  const Duration max_timeout = min_timeout * cfg.suspicion_max_timeout_mult;
+  const Duration bound = max_timeout + cfg.probe_interval * static_cast<std::int64_t>(n);
+  c.run_until_true(crash + bound, [&] { return counter.complete == n - 1; });
+  std::vector<double> detect;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i == victim) continue;
+    if (failed_at[i] == Instant::never()) continue;
+    detect.push_back((failed_at[i] - crash).seconds_f());
+  }
+  std::sort(detect.begin(), detect.end());
+  if (detect.size() != n - 1) {
+    result.failures.push_back(fmt::format("{} of {} members marked the crashed node failed within {}",
+                                          detect.size(), n - 1, bound));
+  }
+  if (counter.false_failures != 0) {
+    result.failures.push_back(
+        fmt::format("{} failure marks of healthy members", counter.false_failures));
+  }
+  auto pct = [&](double q) {
+    if (detect.empty()) return -1.0;
+    return detect[std::min(detect.size() - 1, static_cast<std::size_t>(q * detect.size()))];
+  };
+  result.summary = fmt::format(
+      "gossip-scale nodes={} joins over {:.1f}s; convergence {:.1f}s after the last join; "
+      "queues drained {:.1f}s later; steady load {:.2f} msgs/node/s, {:.0f} bytes/node/s; crash detected by all {} members: "
+      "first {:.1f}s median {:.1f}s last {:.1f}s (suspicion min {:.1f}s max {:.1f}s, bound {:.1f}s)",
+      n, join_window.seconds_f(), convergence.seconds_f(), settle.seconds_f(), msgs_per_node_s, bytes_per_node_s,
+      detect.size(), pct(0), pct(0.5), detect.empty() ? -1.0 : detect.back(),
+      min_timeout.seconds_f(), max_timeout.seconds_f(), bound.seconds_f());
+  result.pass = result.failures.empty();
+  result.end = c.now();
+  result.steps = c.delivered();
+  result.trace_hash = c.trace_hash();
+  return result;
+}
+
+ScenarioResult run_gossip_loss(const ScenarioOptions& o) {
+  const std::size_t n = o.nodes == 0 ? 50 : static_cast<std::size_t>(o.nodes);
+  const std::int64_t minutes = o.minutes == 0 ? 60 : static_cast<std::int64_t>(o.minutes);
+  ScenarioResult result;
+  std::string lines;
+  std::uint64_t hash = 0;
+  for (double loss : {0.0, 0.05, 0.10, 0.20, 0.30}) {
+    Pool c = make_pool(n, o.seed, n <= 50);
+    for (std::size_t i = 1; i < n; ++i) {
+      c.run_until(Instant::zero() + Duration::milliseconds(20) * static_cast<std::int64_t>(i));
+      c.join(i, static_cast<std::size_t>(c.rng().uniform(i)));
+    }
+    if (!c.run_until_true(c.now() + Duration::minutes(10), [&] { return fully_converged(c); })) {
+      result.failures.push_back(fmt::format("loss={:.2f}: no convergence before the loss", loss));
+      continue;
+    }
+    std::uint64_t failed = 0;
+    std::uint64_t flaps = 0;  // a member that had been marked failed comes back
+    c.on_event = [&](std::size_t, Instant, const SerfEvent& e) {
+      failed += e.kind == SerfEventKind::kMemberFailed;
+      flaps += e.kind == SerfEventKind::kMemberJoin;
+    };
+    std::vector<std::uint64_t> suspicions0(n), refutes0(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      suspicions0[i] = c.node(i).swim().stats().suspicions_raised;
+      refutes0[i] = c.node(i).swim().stats().refutes;
+    }
+    c.set_loss(loss);
+    c.run_for(Duration::minutes(minutes));
+    c.set_loss(0);
+    std::uint64_t suspicions = 0, refutes = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      suspicions += c.node(i).swim().stats().suspicions_raised - suspicions0[i];
+      refutes += c.node(i).swim().stats().refutes - refutes0[i];
+    }
+    const bool healed =
+        c.run_until_true(c.now() + Duration::minutes(5), [&] { return fully_converged(c); });
+    const double hours = static_cast<double>(minutes) / 60.0;
+    lines += fmt::format(
+        "\n  n={} loss={:2.0f}%: healthy members marked failed {:.1f}/h (rejoined {}), "
+        "suspicions {:.1f}/h, refutes {:.1f}/h{}",
+        n, loss * 100, static_cast<double>(failed) / hours, flaps,
+        static_cast<double>(suspicions) / hours, static_cast<double>(refutes) / hours,
+        healed ? "" : " (not converged 5 min after the loss stopped)");
+    if (loss <= 0.10 + 1e-9 && failed != 0) {
+      result.failures.push_back(
+          fmt::format("loss={:.2f}: {} healthy members marked failed", loss, failed));
+    }
+    if (!healed) {
+      result.failures.push_back(fmt::format("loss={:.2f}: no convergence after the loss", loss));
+    }
+    hash ^= c.trace_hash() + 0x9e3779b97f4a7c15ULL + (hash << 6) + (hash >> 2);
+  }
+  result.summary = fmt::format("gossip-loss nodes={} minutes={} per loss level{}", n, minutes, lines);
+  result.pass = result.failures.empty();
+  result.trace_hash = hash;
+  return result;
+}
+
+}  // namespace
+
+Scenario gossip_scale_scenario() {
+  return {"gossip-scale",
+          "Serf LAN pool of --nodes N (default 100): join, convergence, load, crash detection",
+          false, run_gossip_scale};
+}
+
+Scenario gossip_loss_scenario() {
+  return {"gossip-loss",
+          "Serf LAN pool of --nodes N (default 50), --minutes M (default 60) at each of 0-30 % "
+          "loss: no healthy member marked failed up to 10 %",
+          false, run_gossip_loss};
+}
+
+}  // namespace praetor::sim
