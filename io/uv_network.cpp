@@ -53,12 +53,12 @@ struct UvNetwork::Connection {
   bool inbound = false;
   bool connected = false;
   bool closing = false;
-  Instant opened;       // for the connect timeout
+  Instant opened;  // for the connect timeout
   // The last whole frame sent or received, for the idle timeout: a peer trickling bytes of a
   // frame does not keep a stream connection (and its frame buffer) open.
   Instant last_active;
   RpcFrameDecoder decoder;
-  std::deque<Bytes> queued;  // payloads sent before the connection was established
+  std::deque<Bytes> queued;      // payloads sent before the connection was established
   std::size_t queued_bytes = 0;  // their bytes, frame headers included
 
   Key key() const { return Key{channel, peer}; }
@@ -310,8 +310,7 @@ void UvNetwork::log_over_stream_cap(const node::Endpoint& peer, const char* what
                           peer, stream_connections_));
 }
 
-UvNetwork::Connection* UvNetwork::open_connection(node::Channel channel,
-                                                  const node::Endpoint& to) {
+UvNetwork::Connection* UvNetwork::open_connection(node::Channel channel, const node::Endpoint& to) {
   Key key{channel, to};
   if (closed_inbound_.count(key) != 0) {
     // `to` is the ephemeral port of a connection that has closed; nothing listens there.
@@ -397,8 +396,7 @@ void UvNetwork::on_tcp_write(uv_write_t* req, int status) {
   std::unique_ptr<TcpWrite> w(static_cast<TcpWrite*>(req->data));
   auto* c = static_cast<Connection*>(req->handle->data);
   if (status < 0 && !c->closing) {
-    c->net->logger_.debug(topic(c->channel), "write to {} failed: {}", c->peer,
-                          uv_message(status));
+    c->net->logger_.debug(topic(c->channel), "write to {} failed: {}", c->peer, uv_message(status));
     c->net->close_connection(*c, "write failed", true);
   }
 }
@@ -415,9 +413,8 @@ UvNetwork::Backoff& UvNetwork::note_failure(const Key& key) {
     it = backoff_.emplace(key, Backoff{}).first;
   }
   Backoff& b = it->second;
-  b.delay = b.delay == Duration::zero()
-                ? options_.reconnect_backoff_min
-                : std::min(b.delay * 2, options_.reconnect_backoff_max);
+  b.delay = b.delay == Duration::zero() ? options_.reconnect_backoff_min
+                                        : std::min(b.delay * 2, options_.reconnect_backoff_max);
   // Jitter down by up to half, so peers that lost the same server do not come back in step.
   b.retry_at = t + rng_.between(b.delay / 2, b.delay);
   return b;
@@ -614,9 +611,8 @@ void UvNetwork::close() {
   std::vector<Connection*> open(connections_.begin(), connections_.end());
   for (Connection* c : open) close_connection(*c, "shutting down", false);
   if (sweep_open_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), [](uv_handle_t* h) {
-      static_cast<UvNetwork*>(h->data)->sweep_open_ = false;
-    });
+    uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_),
+             [](uv_handle_t* h) { static_cast<UvNetwork*>(h->data)->sweep_open_ = false; });
   }
 }
 

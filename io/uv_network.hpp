@@ -75,7 +75,7 @@ struct NetworkStats {
   std::uint64_t closed_idle = 0;         // stream connections closed for idleness
   std::uint64_t bad_frames = 0;          // connections closed for a bad frame
   std::uint64_t dropped_closed_inbound = 0;  // replies to an inbound connection that had closed
-  std::uint64_t sweeps = 0;              // idle/connect-timeout sweeps run
+  std::uint64_t sweeps = 0;                  // idle/connect-timeout sweeps run
 };
 
 class UvNetwork final : public node::Network {
@@ -154,12 +154,12 @@ class UvNetwork final : public node::Network {
   NetworkStats stats_;
   std::map<node::Channel, Udp*> udp_;
   std::set<TcpListener*> listeners_;
-  std::set<Connection*> connections_;   // every open connection
-  std::map<Key, Connection*> by_key_;   // the one used to send to a (channel, peer)
-  std::map<Key, Backoff> backoff_;      // peers whose last connection failed
-  std::set<Key> closed_inbound_;        // recently closed inbound connections, bounded
+  std::set<Connection*> connections_;     // every open connection
+  std::map<Key, Connection*> by_key_;     // the one used to send to a (channel, peer)
+  std::map<Key, Backoff> backoff_;        // peers whose last connection failed
+  std::set<Key> closed_inbound_;          // recently closed inbound connections, bounded
   std::deque<Key> closed_inbound_order_;  // ... oldest first
-  std::size_t stream_connections_ = 0;  // open stream connections (not yet closing)
+  std::size_t stream_connections_ = 0;    // open stream connections (not yet closing)
   bool stream_cap_warned_ = false;
   uv_timer_t sweep_timer_{};
   bool sweep_open_ = false;

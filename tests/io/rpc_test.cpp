@@ -148,7 +148,8 @@ TEST(UvNetwork, GossipStreamRoundTripBetweenTwoHosts) {
   HostThread a(a_process, net_options());
   auto at_b = b_process.frames.wait_for(2);
   std::sort(at_b.begin(), at_b.end());
-  EXPECT_EQ(at_b, (std::vector<std::string>{"gossip-lan-stream:ping-stream", "gossip-lan:ping-udp"}));
+  EXPECT_EQ(at_b,
+            (std::vector<std::string>{"gossip-lan-stream:ping-stream", "gossip-lan:ping-udp"}));
   // b answered each on its channel; the stream reply rode a's connection (a has no stream
   // listener to connect to).
   auto at_a = a_process.frames.wait_for(2);

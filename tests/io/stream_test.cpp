@@ -60,7 +60,7 @@ class Loop {
   Loop() {
     EXPECT_EQ(uv_loop_init(&loop_), 0);
     uv_timer_init(&loop_, &ticker_);
-    uv_timer_start(&ticker_, [](uv_timer_t*) {}, 5, 5);
+    uv_timer_start(&ticker_, tick, 5, 5);
   }
   ~Loop() {
     uv_close(reinterpret_cast<uv_handle_t*>(&ticker_), nullptr);
@@ -85,6 +85,8 @@ class Loop {
   void advance(Duration d) { now_ = now_ + d; }
 
  private:
+  static void tick(uv_timer_t*) {}
+
   uv_loop_t loop_{};
   uv_timer_t ticker_{};
   Instant now_ = Instant::from_ns(1'000'000'000);
@@ -422,9 +424,8 @@ TEST(UvNetworkStreams, AReplyToAClosedInboundConnectionIsDropped) {
     Client once(b_stream.port);
     once.send(frame_bytes("push"));
   }
-  ASSERT_TRUE(loop.run_until([&] {
-    return b.frames.size() == 1 && b.connections(Channel::kGossipLanStream) == 0;
-  }));
+  ASSERT_TRUE(loop.run_until(
+      [&] { return b.frames.size() == 1 && b.connections(Channel::kGossipLanStream) == 0; }));
   // Nothing listens on the sender's ephemeral port: no connect is tried, nothing backs off.
   b.send(b.frames[0].from, Channel::kGossipLanStream, "late reply");
   EXPECT_EQ(b.stats().connect_attempts, 0u);
