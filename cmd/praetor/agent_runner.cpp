@@ -69,11 +69,24 @@ std::vector<io::Listener> agent_listeners(const node::AgentConfig& config) {
                        node::Endpoint{host, static_cast<std::uint16_t>(config.ports.http)}});
     }
   }
-  // Servers take RPC from each other (Raft, hellos, forwarded requests) and from clients.
+  // Servers take RPC from each other (Raft, forwarded requests) and from clients.
   if (config.server && config.ports.server >= 0) {
     out.push_back(io::Listener{
         node::Channel::kRpc,
         node::Endpoint{config.bind_addr, static_cast<std::uint16_t>(config.ports.server)}});
+  }
+  // Gossip: every agent in the LAN pool, servers also in the WAN pool; UDP for SWIM's packets,
+  // TCP on the same port for push/pull state exchanges.
+  auto gossip = [&](node::Channel packets, node::Channel streams, int port) {
+    const node::Endpoint at{config.bind_addr, static_cast<std::uint16_t>(port)};
+    out.push_back(io::Listener{packets, at});
+    out.push_back(io::Listener{streams, at});
+  };
+  if (config.ports.serf_lan > 0) {
+    gossip(node::Channel::kGossipLan, node::Channel::kGossipLanStream, config.ports.serf_lan);
+  }
+  if (config.server && config.ports.serf_wan > 0) {
+    gossip(node::Channel::kGossipWan, node::Channel::kGossipWanStream, config.ports.serf_wan);
   }
   return out;
 }

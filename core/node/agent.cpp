@@ -49,14 +49,16 @@ void Agent::start(Env& env) {
     return;
   }
   restore_identity(*files);
+  forward_nonce_ = rng_.next_u64();
   env.logger.info("agent", "Node name: \"{}\", node id: {}, datacenter: \"{}\"",
                   config_.node_name, node_id_, config_.datacenter);
-  if (!config_.server) {
-    // Client agents forward to servers, which they learn through gossip (a later issue).
-    env.logger.warn("agent", "client mode: no servers known yet; requests needing a server will fail");
-    return;
+  if (config_.server) {
+    start_server(*files);
+    if (stopping_) return;
   }
-  start_server(*files);
+  // Every agent gossips; a client learns the servers it forwards to from the LAN pool.
+  start_gossip(*files);
+  arm_timer();
 }
 
 void Agent::restore_identity(const StoredFiles& files) {
@@ -134,8 +136,9 @@ void Agent::wake_parked(Instant now, bool expired_only) {
 }
 
 void Agent::arm_timer() {
-  Instant earliest = raft_ ? raft_->next_deadline() : Instant::never();
-  earliest = std::min(earliest, next_hello_);
+  Instant earliest = raft_ && !stopping_ ? raft_->next_deadline() : Instant::never();
+  earliest = std::min(earliest, gossip_deadline());
+  earliest = std::min(earliest, next_no_leader_log_);
   for (const auto& [fid, f] : forwards_out_) earliest = std::min(earliest, f.deadline);
   for (const auto& [id, parked] : parked_) earliest = std::min(earliest, parked.deadline);
   if (earliest != armed_) {
@@ -171,18 +174,33 @@ void Agent::decorate(HttpResponse& response, std::uint64_t index) const {
 }
 
 void Agent::on_frame(const Endpoint& from, Channel channel, Bytes payload) {
-  if (channel == Channel::kRpc && config_.server && !stopping_) {
-    auto frame = decode_rpc(payload);
-    if (!frame) {
-      env_->logger.warn("agent", "dropped a malformed rpc frame from {}: {}", from,
-                        frame.error().message);
+  switch (channel) {
+    case Channel::kGossipLan:
+    case Channel::kGossipWan:
+    case Channel::kGossipLanStream:
+    case Channel::kGossipWanStream:
+      // Gossip keeps running while a graceful leave spreads. (The catalog and Raft invariants
+      // are checked after their own inputs; gossip frames are the bulk of all inputs.)
+      if (!stopping_ || leaving_) on_gossip_frame(from, channel, std::move(payload));
       return;
-    }
-    on_rpc(from, std::move(*frame));
-    if (config_.check_invariants_each_input) check_invariants();
-    return;
+    case Channel::kRpc:
+      if (!stopping_) {
+        auto frame = decode_rpc(payload);
+        if (!frame) {
+          env_->logger.warn("agent", "dropped a malformed rpc frame from {}: {}", from,
+                            frame.error().message);
+          return;
+        }
+        // Clients only take answers to what they forwarded.
+        if (!config_.server && !std::holds_alternative<ForwardResponse>(*frame)) return;
+        on_rpc(from, std::move(*frame));
+        if (config_.check_invariants_each_input) check_invariants();
+      }
+      return;
+    case Channel::kDns:
+    case Channel::kHttp:
+      break;
   }
-  // Gossip lands with its issue.
   env_->logger.debug("agent", "dropped {} byte frame on {} from {}", payload.size(),
                      channel_name(channel), from);
 }
@@ -206,15 +224,24 @@ void Agent::on_written(Ticket ticket, Result<void> result) {
 
 void Agent::on_wake(Instant now) {
   armed_ = Instant::never();
-  if (stopping_) return;
+  if (stopping_) {
+    if (leaving_) gossip_wake(now);
+    if (!stopping_ || leaving_) arm_timer();
+    return;
+  }
   if (raft_ && raft_->next_deadline() <= now) {
     raft_->advance_time(now);
     drive_raft();
   }
-  if (next_hello_ <= now) send_hellos(now);
+  gossip_wake(now);
+  if (stopping_) return;  // a failed join gave up
+  refresh_gossip_tags(now);
+  maybe_bootstrap_expect();
+  log_no_leader(now);
   reconcile_servers(now);
   expire_forwards(now);
   wake_parked(now, true);
+  if (config_.check_invariants_each_input) check_invariants();
 }
 
 void Agent::on_check_result(CheckRunId id, ExecResult result) {
@@ -233,8 +260,12 @@ void Agent::on_client_request(RequestId id, HttpRequest request) {
 
 void Agent::stop(StopReason reason) {
   if (stopping_) return;
-  (void)reason;  // leave_on_terminate / skip_leave_on_interrupt arrive with gossip
   stopping_ = true;
+  // Consul's rules: `leave` always leaves; SIGTERM leaves when leave_on_terminate (clients by
+  // default); SIGINT leaves unless skip_leave_on_interrupt (servers skip by default).
+  const bool leave = reason == StopReason::kLeave ||
+                     (reason == StopReason::kTerminate && config_.leave_on_terminate_effective()) ||
+                     (reason == StopReason::kInterrupt && !config_.skip_leave_on_interrupt_effective());
   env_->logger.info("agent", "Requesting shutdown");
   // Parked long-polls get their answer now rather than a dropped connection.
   for (auto& [id, parked] : parked_) parked.deadline = Instant::zero();
@@ -248,6 +279,21 @@ void Agent::stop(StopReason reason) {
     respond(pending.request, HttpResponse::text(503, "Agent is shutting down"));
   }
   pending_.clear();
+  for (Pool* pool : {&lan_, &wan_}) {
+    for (const auto& w : pool->join_waits) {
+      if (w.request != RequestId(0)) respond(w.request, HttpResponse::text(503, "Agent is shutting down"));
+    }
+    pool->join_waits.clear();
+  }
+  if (leave && lan_.serf) {
+    begin_leave(env_->clock.now());
+    return;
+  }
+  finish_stop();
+}
+
+void Agent::finish_stop() {
+  leaving_ = false;
   env_->logger.info("agent", "shutdown complete");
   env_->control.shutdown(0);
 }

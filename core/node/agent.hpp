@@ -16,6 +16,7 @@
 
 #include "core/base/rng.hpp"
 #include "core/catalog/fsm.hpp"
+#include "core/gossip/serf.hpp"
 #include "core/node/config.hpp"
 #include "core/node/process.hpp"
 #include "core/node/raft_storage.hpp"
@@ -25,6 +26,23 @@
 namespace praetor::node {
 
 inline constexpr std::string_view kVersion = "0.1.0";
+
+// Raft knows servers by 64-bit ids; agents are known by UUIDs. A server's Raft id is a stable
+// hash of its node id (never 0, which Raft reserves for "nobody").
+NodeId raft_node_id(std::string_view node_uuid);
+
+// A server as the agent knows it: from its LAN gossip tags, or from the peers file a server
+// keeps so that Raft can reach its peers before gossip has found them again after a restart.
+struct ServerInfo {
+  std::string name;
+  std::string node_id;      // UUID
+  std::string datacenter;
+  std::string address;      // "ip:port" of its server RPC
+  std::uint64_t raft_id = 0;
+  std::uint32_t bootstrap_expect = 0;
+  bool bootstrapped = false;  // has Raft state (the raft_state gossip tag)
+  friend bool operator==(const ServerInfo&, const ServerInfo&) = default;
+};
 
 class Agent final : public Process {
  public:
@@ -53,6 +71,9 @@ class Agent final : public Process {
   const raft::Raft* raft() const { return raft_ ? &*raft_ : nullptr; }
   // Whether the server with this node id (UUID) is in the Raft configuration.
   bool raft_has_member(std::string_view node_uuid) const;
+  // The gossip pools (nullptr when not running: the WAN pool runs on servers only).
+  const gossip::Serf* lan() const { return lan_.serf ? &*lan_.serf : nullptr; }
+  const gossip::Serf* wan() const { return wan_.serf ? &*wan_.serf : nullptr; }
   void check_invariants() const;
 
  private:
@@ -99,10 +120,55 @@ class Agent final : public Process {
   std::size_t raft_peer_count() const;
   void restore_raft(raft::PersistentState state);
 
+  // gossip_role.cpp: the LAN and WAN Serf pools, joins, leave, member events.
+  struct Pool {
+    bool wan = false;
+    std::optional<gossip::Serf> serf;
+    Channel packets = Channel::kGossipLan;
+    Channel streams = Channel::kGossipLanStream;
+    std::vector<gossip::Address> retry_join;  // retried until one join succeeds
+    Duration retry_interval = Duration::seconds(30);
+    int retry_max = 0;      // 0: forever
+    int retry_attempts = 0;
+    Instant next_retry = Instant::never();
+    std::size_t retry_members = 0;  // alive members when the last attempt started
+    // PUT /v1/agent/join waits for the joined address to show up alive.
+    struct JoinWait {
+      RequestId request;
+      gossip::Address address;
+      Instant deadline;
+    };
+    std::vector<JoinWait> join_waits;
+    Instant snapshot_due = Instant::never();  // the member snapshot is rewritten then
+    gossip::Tags tags;                        // as last announced
+  };
+  void start_gossip(const StoredFiles& files);
+  void start_pool(Pool& pool, const StoredFiles& files, Instant now);
+  void on_gossip_frame(const Endpoint& from, Channel channel, Bytes payload);
+  void drive_gossip(Pool& pool, Instant now);
+  void on_serf_event(Pool& pool, const gossip::SerfEvent& event, Instant now);
+  gossip::Tags gossip_tags(bool wan) const;
+  void refresh_gossip_tags(Instant now);
+  void attempt_retry_join(Pool& pool, Instant now);
+  std::vector<gossip::Address> join_addresses(const std::vector<std::string>& list,
+                                              int default_port) const;
+  void answer_join_waits(Pool& pool, Instant now);
+  void save_member_snapshot(Pool& pool);
+  std::optional<ServerInfo> server_from_member(const gossip::SerfMember& m) const;
+  bool server_alive(NodeId id) const;
+  void handle_join(RequestId id, const HttpRequest& request);
+  void handle_force_leave(RequestId id, const HttpRequest& request);
+  std::string members_json(bool wan) const;
+  std::vector<std::string> known_datacenters() const;
+  void gossip_wake(Instant now);
+  Instant gossip_deadline() const;
+  void begin_leave(Instant now);
+  void finish_stop();
+
   // cluster.cpp: servers finding each other, Raft transport, forwarding to the leader.
   void on_rpc(const Endpoint& from, RpcFrame frame);
   void send_rpc(const std::string& address, const RpcFrame& frame);
-  void send_hellos(Instant now);
+  void log_no_leader(Instant now);
   void merge_server(const ServerInfo& info);
   void maybe_bootstrap_expect();
   void save_servers();
@@ -110,6 +176,9 @@ class Agent final : public Process {
   ServerInfo self_info() const;
   bool needs_leader(const HttpRequest& request) const;
   void forward_to_leader(RequestId id, HttpRequest request);
+  bool needs_server(const HttpRequest& request) const;
+  void forward_to_server(RequestId id, HttpRequest request);
+  void forward(RequestId id, HttpRequest request, const std::string& to, bool from_client);
   void fail_forwards(std::string_view why);
   void expire_forwards(Instant now);
   void start_consistent_read(RequestId id, HttpRequest request);
@@ -145,11 +214,13 @@ class Agent final : public Process {
   std::map<LogIndex, Pending> pending_;
   NodeId known_leader_;
 
-  // Servers known by Raft id (self included), from hellos and the persisted peers file.
+  // Servers of our datacenter known by Raft id, from LAN gossip and the persisted peers file.
   std::map<NodeId, ServerInfo> servers_;
-  Instant next_hello_ = Instant::never();
-  Instant next_no_leader_log_ = Instant::zero();
-  std::map<NodeId, Instant> heard_;  // when each server last said hello to us directly
+  Instant next_no_leader_log_ = Instant::never();
+  Pool lan_;
+  Pool wan_;
+  bool leaving_ = false;  // a graceful leave is under way: gossip runs until it is done
+  Instant leave_deadline_ = Instant::never();
   // Requests this follower forwarded to the leader, by forward id.
   struct ForwardOut {
     RequestId request;
@@ -159,8 +230,9 @@ class Agent final : public Process {
   std::uint64_t next_forward_id_ = 1;
   // Requests the leader took from followers: where to send the answer.
   struct ForwardIn {
-    std::string origin;  // the follower's server RPC address
+    std::string origin;  // the sender's address (answers go back over its connection)
     std::uint64_t forward_id = 0;
+    bool from_client = false;  // a client agent's request: may be forwarded on to the leader
   };
   std::map<RequestId, ForwardIn> forwards_in_;
   // Forwarded requests already taken, so that a duplicated frame is not executed twice (a CAS

@@ -1,6 +1,7 @@
-// Servers finding each other and talking: hellos over server RPC (start_join / retry_join
-// addresses until gossip takes over discovery), Raft messages, bootstrap_expect, requests that a
-// follower forwards to the leader, and ?consistent reads through Raft's ReadIndex.
+// Servers finding each other and talking: the servers LAN gossip reports (gossip_role.cpp feeds
+// merge_server), Raft messages over server RPC, bootstrap_expect, requests that clients forward
+// to a server and followers to the leader, ?consistent reads through Raft's ReadIndex, and the
+// leader's autopilot.
 #include <fmt/format.h>
 
 #include <charconv>
@@ -14,18 +15,18 @@ namespace praetor::node {
 namespace {
 
 constexpr std::string_view kServersFile = "raft/peers";
-constexpr Duration kHelloIntervalSeeking = Duration::seconds(1);
-constexpr Duration kHelloIntervalSettled = Duration::seconds(30);
+constexpr Duration kNoLeaderLogInterval = Duration::seconds(30);
 // How long a follower waits for the leader's answer beyond the request's own blocking wait.
 // An answer that does not come (the leader crashed, the connection broke) is reported as a 500
 // and the client retries: the write may or may not have committed, as with any lost reply.
 constexpr Duration kForwardTimeout = Duration::seconds(10);
 constexpr std::uint64_t kForwardedRequestBit = std::uint64_t{1} << 63;
 constexpr std::size_t kMaxSeenForwards = 65536;
-// Autopilot: a learner within this many entries of the leader is promoted; a server counts as
-// alive for joining when it greeted us within kAliveWithin.
+// Autopilot: a learner within this many entries of the leader is promoted.
 constexpr std::uint64_t kPromoteLag = 64;
-constexpr Duration kAliveWithin = Duration::seconds(3);
+// A server must stay failed this long before autopilot removes it: a partition or a restart is
+// not a death, and removal only trades one missing voter for a smaller configuration.
+constexpr Duration kDeadServerGrace = Duration::minutes(5);
 
 }  // namespace
 
@@ -58,39 +59,24 @@ void Agent::send_rpc(const std::string& address, const RpcFrame& frame) {
   env_->network.send(*endpoint, Channel::kRpc, encode_rpc(frame));
 }
 
-void Agent::send_hellos(Instant now) {
-  Hello hello;
-  hello.self = self_info();
-  for (const auto& [id, info] : servers_) {
-    if (id != raft_id_) hello.known.push_back(info);
+void Agent::log_no_leader(Instant now) {
+  if (!raft_ || known_leader_ != raft::kNoNode || stopping_) {
+    next_no_leader_log_ = Instant::never();
+    return;
   }
-  // Join addresses name hosts; until gossip lands the server RPC port is assumed the same as
-  // ours on every server (Consul's default layout).
-  std::set<std::string> targets;
-  for (const auto* list : {&config_.start_join, &config_.retry_join}) {
-    for (const std::string& a : *list) {
-      auto e = parse_endpoint(a, static_cast<std::uint16_t>(config_.ports.server));
-      if (e) targets.insert(Endpoint{e->host, static_cast<std::uint16_t>(config_.ports.server)}
-                                .to_string());
-    }
+  if (next_no_leader_log_ == Instant::never()) {
+    next_no_leader_log_ = now + kNoLeaderLogInterval;
+    return;
   }
-  for (const auto& [id, info] : servers_) {
-    if (id != raft_id_) targets.insert(info.address);
-  }
-  targets.erase(server_address());
-  for (const std::string& t : targets) send_rpc(t, hello);
-  const bool settled = known_leader_ != raft::kNoNode;
-  next_hello_ = now + (settled ? kHelloIntervalSettled : kHelloIntervalSeeking);
-  if (!settled && now >= next_no_leader_log_) {
-    // Consul keeps saying this while a server waits for a leader; so do we, every 30 s.
-    env_->logger.error("agent", "failed to sync remote state: No cluster leader");
-    next_no_leader_log_ = now + kHelloIntervalSettled;
-  }
+  if (now < next_no_leader_log_) return;
+  // Consul keeps saying this while a server waits for a leader; so do we, every 30 s.
+  env_->logger.error("agent", "failed to sync remote state: No cluster leader");
+  next_no_leader_log_ = now + kNoLeaderLogInterval;
 }
 
 void Agent::merge_server(const ServerInfo& info) {
   if (info.raft_id == 0 || NodeId(info.raft_id) == raft_id_) return;
-  if (info.datacenter != config_.datacenter) return;  // WAN federation is another issue
+  if (info.datacenter != config_.datacenter) return;  // other datacenters live in the WAN pool
   auto [it, inserted] = servers_.try_emplace(NodeId(info.raft_id), info);
   if (inserted) {
     env_->logger.info("agent", "server {} ({}) found at {}", info.name, info.node_id,
@@ -113,7 +99,7 @@ void Agent::save_servers() {
   }
   WriteBatch batch;
   batch.ops.push_back({WriteOp::Kind::kReplace, std::string(kServersFile), to_bytes(text), 0});
-  batch.sync = false;  // rediscovered through hellos if lost
+  batch.sync = false;  // rediscovered through gossip if lost
   env_->storage.write(std::move(batch), next_ticket_);
   next_ticket_ = next_ticket_.next();
 }
@@ -132,7 +118,7 @@ void Agent::load_servers(const StoredFiles& files) {
       fields.push_back(line.substr(0, sp));
       line = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
     }
-    if (fields.size() != 4) continue;  // damaged line: hellos will rediscover the server
+    if (fields.size() != 4) continue;  // damaged line: gossip will rediscover the server
     ServerInfo info;
     auto [p, ec] = std::from_chars(fields[0].data(), fields[0].data() + fields[0].size(),
                                    info.raft_id);
@@ -147,9 +133,10 @@ void Agent::load_servers(const StoredFiles& files) {
 
 void Agent::maybe_bootstrap_expect() {
   if (!raft_ || self_info().bootstrapped || config_.bootstrap_expect <= 1) return;
-  if (ready_in_flight_) return;  // retried at the next hello
+  if (ready_in_flight_) return;  // retried at the next member event or wake-up
   std::set<NodeId> voters{raft_id_};
   for (const auto& [id, info] : servers_) {
+    if (!server_alive(id)) continue;  // Consul counts the alive servers of the LAN pool
     if (info.bootstrapped) {
       env_->logger.info("agent", "existing Raft cluster found through {}; waiting to be added",
                         info.name);
@@ -192,21 +179,6 @@ void Agent::on_rpc(const Endpoint& from, RpcFrame frame) {
     if (!raft_ || message->to != raft_id_) return;
     raft_->step(now, *message);
     drive_raft();
-  } else if (auto* hello = std::get_if<Hello>(&frame)) {
-    merge_server(hello->self);
-    if (hello->self.raft_id != 0) heard_[NodeId(hello->self.raft_id)] = now;
-    for (const auto& info : hello->known) merge_server(info);
-    if (!hello->reply) {
-      Hello reply;
-      reply.self = self_info();
-      reply.reply = true;
-      for (const auto& [id, info] : servers_) {
-        if (id != raft_id_) reply.known.push_back(info);
-      }
-      send_rpc(hello->self.address, reply);
-    }
-    maybe_bootstrap_expect();
-    reconcile_servers(now);
   } else if (auto* request = std::get_if<ForwardRequest>(&frame)) {
     const auto key = std::make_pair(request->sender_nonce, request->forward_id);
     if (seen_forwards_.contains(key)) {
@@ -231,7 +203,7 @@ void Agent::on_rpc(const Endpoint& from, RpcFrame frame) {
     // The answer goes back to where the request came from: the host routes a frame to `from`
     // over the connection it arrived on (the follower's outbound port is not its listener).
     const std::string origin = from.to_string();
-    forwards_in_[id] = ForwardIn{origin, request->forward_id};
+    forwards_in_[id] = ForwardIn{origin, request->forward_id, request->from_client};
     route(id, std::move(http));
   } else if (auto* response = std::get_if<ForwardResponse>(&frame)) {
     auto it = forwards_out_.find(response->forward_id);
@@ -256,17 +228,45 @@ bool Agent::needs_leader(const HttpRequest& request) const {
   return !(request.method == "GET" && request.has_query("stale"));
 }
 
+bool Agent::needs_server(const HttpRequest& request) const {
+  if (config_.server) return false;
+  const std::string& p = request.path;
+  return p.starts_with("/v1/kv/") || p == "/v1/kv" || p.starts_with("/v1/status/") ||
+         p.starts_with("/v1/operator/") || p.starts_with("/v1/catalog/");
+}
+
 void Agent::forward_to_leader(RequestId id, HttpRequest request) {
-  if (id.value() & kForwardedRequestBit) {
-    // Forwarded to us, but we are not the leader (any more): never forward twice.
-    respond(id, HttpResponse::text(500, "No cluster leader"));
-    return;
+  bool may_forward = (id.value() & kForwardedRequestBit) == 0;
+  if (!may_forward) {
+    // Forwarded to us: a client's request may go on to the leader; a follower's may not (it
+    // believed we lead, and we do not any more): never forward twice between servers.
+    auto in = forwards_in_.find(id);
+    may_forward = in != forwards_in_.end() && in->second.from_client;
   }
   auto leader = address_of(known_leader_);
-  if (known_leader_ == raft::kNoNode || !leader) {
+  if (!may_forward || known_leader_ == raft::kNoNode || !leader) {
     respond(id, HttpResponse::text(500, "No cluster leader"));
     return;
   }
+  forward(id, std::move(request), *leader, false);
+}
+
+void Agent::forward_to_server(RequestId id, HttpRequest request) {
+  // Consul's client agents pick a server from the LAN pool; we pick an alive one at random
+  // (seeded: replayable in the simulator), so load spreads and a dead one is passed over.
+  std::vector<const ServerInfo*> alive;
+  for (const auto& [sid, info] : servers_) {
+    if (server_alive(sid)) alive.push_back(&info);
+  }
+  if (alive.empty()) {
+    respond(id, HttpResponse::text(500, "No known Consul servers"));
+    return;
+  }
+  const ServerInfo* target = alive[rng_.uniform(alive.size())];
+  forward(id, std::move(request), target->address, true);
+}
+
+void Agent::forward(RequestId id, HttpRequest request, const std::string& to, bool from_client) {
   const std::uint64_t fid = next_forward_id_++;
   Duration wait = Duration::zero();
   if (request.query_value("index").value_or("0") != "0") {
@@ -278,7 +278,9 @@ void Agent::forward_to_leader(RequestId id, HttpRequest request) {
     wait = std::min(wait, Duration::milliseconds(limits::kBlockingWaitMaxMs));
     wait = wait + wait / 16;
   }
-  forwards_out_[fid] = ForwardOut{id, env_->clock.now() + wait + kForwardTimeout};
+  // A client's request may take two hops (client -> server -> leader): give it two timeouts.
+  const Duration timeout = from_client ? kForwardTimeout * 2 : kForwardTimeout;
+  forwards_out_[fid] = ForwardOut{id, env_->clock.now() + wait + timeout};
   ForwardRequest f;
   f.sender_nonce = forward_nonce_;
   f.forward_id = fid;
@@ -286,7 +288,8 @@ void Agent::forward_to_leader(RequestId id, HttpRequest request) {
   f.path = std::move(request.path);
   f.query = std::move(request.query);
   f.body = std::move(request.body);
-  send_rpc(*leader, f);
+  f.from_client = from_client;
+  send_rpc(to, f);
   arm_timer();
 }
 
@@ -337,13 +340,19 @@ void Agent::serve_ready_reads() {
 
 namespace praetor::node {
 
-// The leader's autopilot, in its simplest safe form: a server of this datacenter that greets the
-// leader and is not in the Raft configuration joins as a learner (non-voter) and is promoted once
-// its log has caught up; a member whose name or address a new server now claims (a server that
-// was rebuilt with a wiped data_dir) is removed first. Raft allows one change in flight and only
-// after a commit in the leader's term; a refused change is simply tried again later.
+// The leader's autopilot, after Consul's leader reconciliation and autopilot:
+//   - a server of this datacenter that is alive in the LAN pool and not in the Raft
+//     configuration joins as a learner (non-voter) and is promoted once its log has caught up;
+//   - a member whose name or address a new server now claims (a server rebuilt with a wiped
+//     data_dir) is removed first;
+//   - a server that left the LAN pool gracefully, or was reaped, is removed;
+//   - a server failed for longer than kDeadServerGrace is removed when the voters left alive
+//     still form a majority of the smaller configuration (Consul's cleanup_dead_servers and its
+//     quorum guard); if it comes back, it is alive again and is added back like any new server.
+// Raft allows one change in flight and only after a commit in the leader's term; a refused
+// change is simply tried again at the next wake-up or member event.
 void Agent::reconcile_servers(Instant now) {
-  if (!is_leader()) return;
+  if (!is_leader() || !lan_.serf) return;
   const raft::Status status = raft_->status();
   auto propose = [&](raft::MembershipChange::Kind kind, NodeId node, std::string_view what) {
     auto index = raft_->propose_membership(now, raft::MembershipChange{kind, node});
@@ -361,10 +370,41 @@ void Agent::reconcile_servers(Instant now) {
       return;
     }
   }
+  const auto& members = lan_.serf->members();
+  auto gossip_status = [&](NodeId id) -> std::optional<gossip::SerfStatus> {
+    auto info = servers_.find(id);
+    if (info == servers_.end()) return std::nullopt;
+    auto m = members.find(info->second.name);
+    if (m == members.end()) return std::nullopt;
+    return m->second.status;
+  };
+  // Servers that left (or were reaped after leaving or failing: the name is gone from the pool
+  // but was there before; servers_ only holds servers we heard of).
+  for (NodeId member : status.membership.all()) {
+    if (member == raft_id_) continue;
+    auto info = servers_.find(member);
+    if (info == servers_.end()) continue;
+    auto st = gossip_status(member);
+    if (st == gossip::SerfStatus::kLeft) {
+      propose(raft::MembershipChange::Kind::kRemove, member, "removing departed");
+      return;
+    }
+  }
+  std::size_t alive_voters = 0;
+  for (NodeId voter : status.membership.voters) {
+    if (voter == raft_id_ || server_alive(voter)) ++alive_voters;
+  }
+  for (NodeId voter : status.membership.voters) {
+    if (voter == raft_id_ || gossip_status(voter) != gossip::SerfStatus::kFailed) continue;
+    const auto& m = members.at(servers_.at(voter).name);
+    const std::size_t voters_after = status.membership.voters.size() - 1;
+    if (m.leave_time + kDeadServerGrace <= now && alive_voters >= voters_after / 2 + 1) {
+      propose(raft::MembershipChange::Kind::kRemove, voter, "removing failed");
+      return;
+    }
+  }
   for (const auto& [id, info] : servers_) {
-    if (status.membership.contains(id) || info.bootstrapped) continue;
-    auto heard = heard_.find(id);
-    if (heard == heard_.end() || heard->second + kAliveWithin < now) continue;
+    if (status.membership.contains(id) || !server_alive(id)) continue;
     for (NodeId member : status.membership.all()) {
       if (member == raft_id_ || member == id) continue;
       auto old = servers_.find(member);

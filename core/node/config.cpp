@@ -220,6 +220,31 @@ constexpr Field<AgentConfig> kPerformanceFields[] = {
     {"rpc_hold_timeout", ignore<AgentConfig>},
 };
 
+template <auto Pool>
+constexpr Field<AgentConfig> kGossipFields[] = {
+    {"gossip_nodes",
+     [](Reader& r, const Json& v, const std::string& p, AgentConfig& c) {
+       int n = 0;
+       if (r.read_int(v, p, n, 1, 64)) (c.*Pool).gossip_nodes = n;
+     }},
+    {"gossip_interval", [](Reader& r, const Json& v, const std::string& p,
+                           AgentConfig& c) { r.read(v, p, (c.*Pool).gossip_interval); }},
+    {"probe_interval", [](Reader& r, const Json& v, const std::string& p,
+                          AgentConfig& c) { r.read(v, p, (c.*Pool).probe_interval); }},
+    {"probe_timeout", [](Reader& r, const Json& v, const std::string& p,
+                         AgentConfig& c) { r.read(v, p, (c.*Pool).probe_timeout); }},
+    {"retransmit_mult",
+     [](Reader& r, const Json& v, const std::string& p, AgentConfig& c) {
+       int n = 0;
+       if (r.read_int(v, p, n, 1, 100)) (c.*Pool).retransmit_mult = n;
+     }},
+    {"suspicion_mult",
+     [](Reader& r, const Json& v, const std::string& p, AgentConfig& c) {
+       int n = 0;
+       if (r.read_int(v, p, n, 1, 100)) (c.*Pool).suspicion_mult = n;
+     }},
+};
+
 constexpr Field<AgentConfig> kUiFields[] = {
     {"enabled", set_value<AgentConfig, &AgentConfig::ui_enabled>},
     {"dir", ignore_with_warning<AgentConfig>},
@@ -426,6 +451,8 @@ constexpr Field<AgentConfig> kAgentFields[] = {
     {"retry_max", set_int<A, &A::retry_max, 0, INT32_MAX>},
     {"retry_max_wan", set_int<A, &A::retry_max_wan, 0, INT32_MAX>},
     {"rejoin_after_leave", set_value<A, &A::rejoin_after_leave>},
+    {"gossip_lan", nested<kGossipFields<&A::gossip_lan>>},
+    {"gossip_wan", nested<kGossipFields<&A::gossip_wan>>},
     {"leave_on_terminate", set_value<A, &A::leave_on_terminate>},
     {"skip_leave_on_interrupt", set_value<A, &A::skip_leave_on_interrupt>},
     // Logging and process.

@@ -84,6 +84,17 @@ struct DnsConfig {
   std::uint32_t soa_min_ttl = 0;
 };
 
+// Consul's gossip_lan / gossip_wan blocks: memberlist timers. Unset fields keep the LAN or WAN
+// preset (core/gossip/config.hpp).
+struct GossipTuning {
+  std::optional<int> gossip_nodes;
+  std::optional<Duration> gossip_interval;
+  std::optional<Duration> probe_interval;
+  std::optional<Duration> probe_timeout;
+  std::optional<int> retransmit_mult;
+  std::optional<int> suspicion_mult;
+};
+
 struct AgentConfig {
   // Identity.
   std::string node_name;           // "node_name" or the seed's "node"; -node
@@ -115,6 +126,7 @@ struct AgentConfig {
   int retry_max = 0;
   int retry_max_wan = 0;
   bool rejoin_after_leave = false;
+  GossipTuning gossip_lan, gossip_wan;
   std::optional<bool> leave_on_terminate;      // default: true for clients, false for servers
   std::optional<bool> skip_leave_on_interrupt; // default: true for servers, false for clients
 

@@ -72,6 +72,10 @@ void Agent::route(RequestId id, HttpRequest request) {
     respond(id, HttpResponse::text(500, "No path to datacenter"));
     return;
   }
+  if (needs_server(request)) {
+    forward_to_server(id, std::move(request));
+    return;
+  }
   if (needs_leader(request) && !is_leader()) {
     forward_to_leader(id, std::move(request));
     return;
@@ -285,35 +289,6 @@ void Agent::handle_status(RequestId id, const HttpRequest& request) {
   respond(id, std::move(response));
 }
 
-std::string Agent::member_json() const {
-  json tags = {{"role", config_.server ? "consul" : "node"},
-               {"dc", config_.datacenter},
-               {"segment", ""},
-               {"id", node_id_},
-               {"vsn", "2"},
-               {"vsn_min", "2"},
-               {"vsn_max", "3"},
-               {"build", fmt::format("{}:praetor", kVersion)}};
-  if (config_.server) {
-    tags["port"] = std::to_string(config_.ports.server);
-    tags["raft_vsn"] = "3";
-    tags["wan_join_port"] = std::to_string(config_.ports.serf_wan);
-    if (config_.bootstrap || config_.dev) tags["bootstrap"] = "1";
-    if (config_.bootstrap_expect > 0) tags["expect"] = std::to_string(config_.bootstrap_expect);
-  }
-  json m = {{"Name", config_.node_name},
-            {"Addr", advertise_address()},
-            {"Port", config_.ports.serf_lan},
-            {"Tags", tags},
-            {"Status", 1},
-            {"ProtocolMin", 1},
-            {"ProtocolMax", 5},
-            {"ProtocolCur", 2},
-            {"DelegateMin", 2},
-            {"DelegateMax", 5},
-            {"DelegateCur", 4}};
-  return m.dump();
-}
 
 std::string Agent::agent_self_json() const {
   const std::string leader = leader_address().value_or("");
@@ -353,7 +328,7 @@ std::string Agent::agent_self_json() const {
         {"leader", is_leader() ? "true" : "false"},
         {"leader_addr", leader},
         {"bootstrap", config_.bootstrap || config_.dev ? "true" : "false"},
-        {"known_datacenters", "1"}}},
+        {"known_datacenters", std::to_string(known_datacenters().size())}}},
       {"raft",
        {{"state", raft_ ? std::string(raft::role_name(raft_->role())) : "none"},
         {"term", raft_ ? std::to_string(raft_->term().value()) : "0"},
@@ -373,11 +348,14 @@ void Agent::handle_agent(RequestId id, const HttpRequest& request) {
   if (path == "/v1/agent/self" && get) {
     response = HttpResponse::json(200, agent_self_json());
   } else if (path == "/v1/agent/members" && get) {
-    if (request.has_query("wan") && !config_.server) {
-      response = HttpResponse::json(200, "[]");
-    } else {
-      response = HttpResponse::json(200, "[" + member_json() + "]");
-    }
+    const bool wan = request.has_query("wan") && request.query_value("wan") != "0";
+    response = HttpResponse::json(200, members_json(wan));
+  } else if (path.starts_with("/v1/agent/join/")) {
+    handle_join(id, request);
+    return;
+  } else if (path.starts_with("/v1/agent/force-leave/")) {
+    handle_force_leave(id, request);
+    return;
   } else if (path == "/v1/agent/reload" && put) {
     env_->control.request_reload();
     response = HttpResponse::text(200, "");
@@ -466,7 +444,7 @@ void Agent::handle_catalog(RequestId id, const HttpRequest& request) {
       respond(id, method_not_allowed(request));
       return;
     }
-    HttpResponse response = HttpResponse::json(200, json::array({config_.datacenter}).dump());
+    HttpResponse response = HttpResponse::json(200, json(known_datacenters()).dump());
     decorate(response, fsm_.applied_index().value());
     respond(id, std::move(response));
     return;

@@ -7,9 +7,8 @@
 namespace praetor::node {
 namespace {
 
-constexpr std::uint16_t kRpcVersion = 1;
-constexpr std::size_t kMaxName = 512;
-constexpr std::size_t kMaxServers = 256;
+// Version 2: Hello retired (discovery is gossip's), ForwardRequest gained from_client.
+constexpr std::uint16_t kRpcVersion = 2;
 constexpr std::size_t kMaxPairs = 256;
 
 template <typename Archive>
@@ -32,36 +31,14 @@ void pairs(Archive& ar, std::vector<std::pair<std::string, std::string>>& v) {
 }
 
 template <typename Archive>
-void body(Archive& ar, ServerInfo& s) {
-  str(ar, s.name, kMaxName);
-  str(ar, s.node_id, kMaxName);
-  str(ar, s.datacenter, kMaxName);
-  str(ar, s.address, kMaxName);
-  ar(s.raft_id, s.bootstrap_expect);
-  codec::BoundedBool b{s.bootstrapped};
-  ar(b);
-}
-
-template <typename Archive>
-void body(Archive& ar, Hello& h) {
-  body(ar, h.self);
-  if constexpr (Archive::is_loading::value) {
-    h.known.resize(codec::load_size(ar, kMaxServers));
-  } else {
-    ar(cereal::make_size_tag(static_cast<cereal::size_type>(h.known.size())));
-  }
-  for (auto& s : h.known) body(ar, s);
-  codec::BoundedBool reply{h.reply};
-  ar(reply);
-}
-
-template <typename Archive>
 void body(Archive& ar, ForwardRequest& f) {
   ar(f.sender_nonce, f.forward_id);
   str(ar, f.method, 16);
   str(ar, f.path, limits::kHttpMaxHeaderBytes);
   pairs(ar, f.query);
   str(ar, f.body, limits::kHttpMaxBodyBytes);
+  codec::BoundedBool from_client{f.from_client};
+  ar(from_client);
 }
 
 template <typename Archive>
@@ -86,8 +63,7 @@ Result<RpcFrame> decode_body(ByteView rest) {
 RpcKind kind_of(const RpcFrame& frame) {
   switch (frame.index()) {
     case 0: return RpcKind::kRaft;
-    case 1: return RpcKind::kHello;
-    case 2: return RpcKind::kForwardRequest;
+    case 1: return RpcKind::kForwardRequest;
     default: return RpcKind::kForwardResponse;
   }
 }
@@ -128,7 +104,6 @@ Result<RpcFrame> decode_rpc(ByteView payload) {
   ByteView rest = payload.subspan(3);
   switch (static_cast<RpcKind>(payload[0])) {
     case RpcKind::kRaft: return RpcFrame(RaftPayload{Bytes(rest.begin(), rest.end())});
-    case RpcKind::kHello: return decode_body<Hello>(rest);
     case RpcKind::kForwardRequest: return decode_body<ForwardRequest>(rest);
     case RpcKind::kForwardResponse: return decode_body<ForwardResponse>(rest);
   }

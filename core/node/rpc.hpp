@@ -18,33 +18,14 @@ namespace praetor::node {
 
 enum class RpcKind : std::uint8_t {
   kRaft = 1,
-  kHello = 2,
+  // 2 was Hello (server discovery before gossip); retired.
   kForwardRequest = 3,
   kForwardResponse = 4,
 };
 
-// What a server tells the servers it meets: who it is and whom it knows. Servers exchange these
-// on join (start_join / retry_join addresses) and pass on what they learn, so bootstrap_expect
-// sees the whole set; gossip replaces this discovery later.
-struct ServerInfo {
-  std::string name;
-  std::string node_id;      // UUID
-  std::string datacenter;
-  std::string address;      // "ip:port" of its server RPC
-  std::uint64_t raft_id = 0;
-  std::uint32_t bootstrap_expect = 0;
-  bool bootstrapped = false;  // has Raft state (persisted or bootstrapped)
-  friend bool operator==(const ServerInfo&, const ServerInfo&) = default;
-};
-
-struct Hello {
-  ServerInfo self;
-  std::vector<ServerInfo> known;
-  bool reply = false;  // a reply is not answered again
-  friend bool operator==(const Hello&, const Hello&) = default;
-};
-
-// A client request a follower hands to the leader, and the leader's answer.
+// A client request handed to another agent, and its answer: a client agent hands requests that
+// need a server to one it learned through gossip; a follower hands requests that need the leader
+// to the leader. A request is forwarded at most twice (client -> server -> leader).
 struct ForwardRequest {
   std::uint64_t sender_nonce = 0;  // random per process: forward ids restart with the process
   std::uint64_t forward_id = 0;
@@ -52,6 +33,7 @@ struct ForwardRequest {
   std::string path;
   std::vector<std::pair<std::string, std::string>> query;
   std::string body;
+  bool from_client = false;  // sent by a client agent: the server may forward it to the leader
   friend bool operator==(const ForwardRequest&, const ForwardRequest&) = default;
 };
 
@@ -68,7 +50,7 @@ struct RaftPayload {
   friend bool operator==(const RaftPayload&, const RaftPayload&) = default;
 };
 
-using RpcFrame = std::variant<RaftPayload, Hello, ForwardRequest, ForwardResponse>;
+using RpcFrame = std::variant<RaftPayload, ForwardRequest, ForwardResponse>;
 
 Bytes encode_rpc(const RpcFrame& frame);
 Result<RpcFrame> decode_rpc(ByteView payload);

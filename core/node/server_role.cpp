@@ -9,13 +9,6 @@
 namespace praetor::node {
 namespace {
 
-// Raft node ids are 64-bit numbers; agents are known by UUIDs. The id is a stable hash of the
-// node id (never 0, which Raft reserves for "nobody").
-NodeId raft_node_id(std::string_view node_uuid) {
-  const std::uint64_t h = fnv1a64(node_uuid);
-  return NodeId(h == 0 ? 1 : h);
-}
-
 raft::Config raft_config(const AgentConfig& config, NodeId id) {
   raft::Config rc;
   rc.id = id;
@@ -29,10 +22,14 @@ raft::Config raft_config(const AgentConfig& config, NodeId id) {
 
 }  // namespace
 
+NodeId raft_node_id(std::string_view node_uuid) {
+  const std::uint64_t h = fnv1a64(node_uuid);
+  return NodeId(h == 0 ? 1 : h);
+}
+
 void Agent::start_server(const StoredFiles& files) {
   auto& log = env_->logger;
   raft_id_ = raft_node_id(node_id_);
-  forward_nonce_ = rng_.next_u64();
   persist_raft_ = !config_.dev;
   auto recovered = RaftStorage::recover(persist_raft_ ? files : StoredFiles{});
   if (!recovered) {
@@ -77,8 +74,6 @@ void Agent::start_server(const StoredFiles& files) {
     log.info("agent", "waiting for {} servers (bootstrap_expect) or an existing cluster",
              config_.bootstrap_expect);
   }
-  const Instant now = env_->clock.now();
-  send_hellos(now);
   maybe_bootstrap_expect();
   drive_raft();
 }

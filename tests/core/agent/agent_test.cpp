@@ -287,11 +287,48 @@ TEST_F(AgentTest, NodeIdIsAUuidStableForASeed) {
   EXPECT_EQ(again.node_id(), id);
 }
 
-TEST_F(AgentTest, LeaveAnswersThenShutsDown) {
+TEST_F(AgentTest, LeaveAnswersThenShutsDownOnceTheLeaveHasSpread) {
   auto r = call("PUT", "/v1/agent/leave");
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(rec_.exit_code, 0);
+  // The leave intent and SWIM's leave go out first; the agent stops after they had time to
+  // spread, and refuses requests meanwhile.
+  EXPECT_FALSE(rec_.exit_code.has_value());
   EXPECT_EQ(call("GET", "/v1/kv/a").status, 503);
+  ASSERT_NE(agent_->lan(), nullptr);
+  EXPECT_NE(agent_->lan()->leave_phase(), gossip::LeavePhase::kNone);
+  const Instant start = rec_.now_;
+  for (int i = 0; i < 100 && !rec_.exit_code; ++i) {
+    ASSERT_LT(rec_.wake, Instant::never());
+    rec_.now_ = std::max(rec_.now_, rec_.wake);
+    agent_->on_wake(rec_.now_);
+  }
+  EXPECT_EQ(rec_.exit_code, 0);
+  EXPECT_EQ(agent_->lan()->leave_phase(), gossip::LeavePhase::kDone);
+  EXPECT_LE(rec_.now_ - start, Duration::seconds(5));
+}
+
+TEST_F(AgentTest, InterruptStopsAServerWithoutLeaving) {
+  // Servers default to skip_leave_on_interrupt: SIGINT stops at once, no leave.
+  agent_->stop(StopReason::kInterrupt);
+  EXPECT_EQ(rec_.exit_code, 0);
+  EXPECT_EQ(agent_->lan()->leave_phase(), gossip::LeavePhase::kNone);
+}
+
+TEST(AgentStop, ClientsLeaveOnTerminateAndServersDoNot) {
+  for (bool server : {false, true}) {
+    RecordingEnv rec;
+    AgentConfig config = dev_defaults();
+    config.dev = false;
+    config.server = server;
+    config.bootstrap = server;
+    config.data_dir = "/unused";
+    Agent agent(config);
+    Env env = rec.env();
+    agent.start(env);
+    agent.stop(StopReason::kTerminate);
+    EXPECT_EQ(agent.lan()->leave_phase() != gossip::LeavePhase::kNone, !server) << server;
+    EXPECT_EQ(rec.exit_code.has_value(), server) << server;
+  }
 }
 
 TEST_F(AgentTest, ReloadAsksTheHost) {

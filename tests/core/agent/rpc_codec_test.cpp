@@ -7,14 +7,11 @@ namespace praetor::node {
 namespace {
 
 TEST(RpcCodec, RoundTripsEveryFrame) {
-  Hello hello;
-  hello.self = ServerInfo{"s1", "0c1f2e3d-4b5a-4c6d-8e7f-001122334455", "shenzhen",
-                          "127.0.0.2:8300", 42, 3, true};
-  hello.known.push_back(ServerInfo{"s2", "id2", "shenzhen", "127.0.0.3:8300", 7, 3, false});
-  hello.reply = true;
-  ForwardRequest request{9, 12, "PUT", "/v1/kv/a b", {{"cas", "3"}, {"flags", ""}}, "value"};
+  ForwardRequest request{9, 12, "PUT", "/v1/kv/a b", {{"cas", "3"}, {"flags", ""}}, "value",
+                         false};
+  ForwardRequest from_client{9, 13, "GET", "/v1/status/leader", {}, "", true};
   ForwardResponse response{12, 200, {{"X-Consul-Index", "5"}}, "true"};
-  const std::vector<RpcFrame> frames = {RaftPayload{to_bytes("raft bytes")}, hello, request,
+  const std::vector<RpcFrame> frames = {RaftPayload{to_bytes("raft bytes")}, request, from_client,
                                         response};
   for (const auto& frame : frames) {
     Bytes wire = encode_rpc(frame);
@@ -39,10 +36,18 @@ TEST(RpcCodec, RejectsBadHeadersAndTrailingBytes) {
   EXPECT_FALSE(decode_rpc(trailing));
 }
 
-TEST(RpcCodec, RejectsTooManyKnownServers) {
-  Hello hello;
-  for (int i = 0; i < 300; ++i) hello.known.push_back(ServerInfo{"n", "i", "dc", "a", 1, 0, false});
-  EXPECT_FALSE(decode_rpc(encode_rpc(hello)));
+TEST(RpcCodec, RejectsTooManyQueryPairs) {
+  ForwardRequest request;
+  for (int i = 0; i < 300; ++i) request.query.emplace_back("k", "v");
+  EXPECT_FALSE(decode_rpc(encode_rpc(request)));
+  request.query.resize(256);
+  EXPECT_TRUE(decode_rpc(encode_rpc(request)));
+}
+
+TEST(RpcCodec, TheRetiredHelloKindIsRejected) {
+  Bytes wire = encode_rpc(ForwardResponse{1, 200, {}, "x"});
+  wire[0] = 2;  // Hello, before gossip took over discovery
+  EXPECT_FALSE(decode_rpc(wire));
 }
 
 RC_GTEST_PROP(RpcCodec, GarbageNeverCrashes, (const std::vector<std::uint8_t>& garbage)) {
@@ -57,10 +62,9 @@ namespace praetor::node {
 namespace {
 
 TEST(RpcCodec, ABooleanByteOtherThanZeroOrOneIsRejected) {
-  Hello hello;
-  hello.self.bootstrapped = true;
-  Bytes wire = encode_rpc(hello);
-  // The last byte is `reply`; the one before the (empty) known list's size tag is `bootstrapped`.
+  ForwardRequest request{1, 2, "GET", "/v1/kv/a", {}, "", true};
+  Bytes wire = encode_rpc(request);
+  // The last byte is `from_client`.
   wire.back() = 14;
   EXPECT_FALSE(decode_rpc(wire));
   wire.back() = 1;
