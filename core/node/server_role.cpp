@@ -132,6 +132,16 @@ bool may_send_before_sync(const raft::Ready& ready, const raft::HardState& durab
 
 void Agent::drive_raft() {
   if (!raft_) return;
+  if (ready_in_flight_ && !stopping_) {
+    // Our write is still syncing, but followers may already have committed what we proposed:
+    // answer those clients now rather than one fsync later.
+    std::vector<raft::Entry> committed = raft_->take_committed_in_flight();
+    for (const raft::Entry& e : committed) apply_committed(e);
+    if (!committed.empty()) {
+      serve_ready_reads();
+      wake_parked(env_->clock.now(), false);
+    }
+  }
   while (!ready_in_flight_ && !stopping_ && raft_->has_ready()) {
     raft::Ready ready = raft_->take_ready();
     std::optional<WriteBatch> batch;

@@ -981,12 +981,21 @@ Ready Raft::take_ready() {
   r.reads_aborted = std::move(reads_aborted_);
   reads_aborted_.clear();
   ready_in_flight_ = true;
+  snapshot_in_flight_ = r.snapshot.has_value();
   return r;
+}
+
+std::vector<Entry> Raft::take_committed_in_flight() {
+  if (!ready_in_flight_ || snapshot_in_flight_ || role_ != Role::kLeader) return {};
+  std::vector<Entry> out = log_.take_committed(std::numeric_limits<std::size_t>::max());
+  if (!out.empty()) log_.applied_to(out.back().index);
+  return out;
 }
 
 void Raft::advance(const Ready& ready) {
   PRAETOR_ASSERT_MSG(ready_in_flight_, "advance() without take_ready()");
   ready_in_flight_ = false;
+  snapshot_in_flight_ = false;
   if (ready.snapshot) log_.snapshot_persisted(ready.snapshot->meta);
   if (!ready.entries.empty()) {
     log_.persisted_to(ready.entries.back().index, ready.entries.back().term);

@@ -121,6 +121,12 @@ class Raft {
   bool has_ready() const;
   Ready take_ready();
   void advance(const Ready& ready);
+  // While a Ready is in flight, a leader's entries may commit (its followers acknowledged them)
+  // long before its own disk write finishes. This hands them over at once: the host applies them
+  // in order before its next input, exactly as if they had come in Ready::committed, and they
+  // count as applied from now on. They are durable on a quorum. Empty unless this node leads and
+  // the Ready in flight installs no snapshot (the state machine must have it first).
+  std::vector<Entry> take_committed_in_flight();
   Instant next_deadline() const;
   Status status() const;
   NodeId id() const { return config_.id; }
@@ -227,6 +233,7 @@ class Raft {
   HardState last_hard_state_;
   SoftState last_soft_state_;
   bool ready_in_flight_ = false;
+  bool snapshot_in_flight_ = false;  // the Ready in flight carries a snapshot to install
   // Leader: proposals appended since the last Ready (replicated when it is taken), and a commit
   // index that moved and must reach every follower.
   bool append_pending_ = false;

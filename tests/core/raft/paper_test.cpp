@@ -416,6 +416,44 @@ TEST(RaftReady, LeaderCountsItselfOnlyOncePersisted) {
   p->advance(r2);
 }
 
+// Thesis §10.2.1: followers can commit what the leader is still writing. The leader sends the
+// append while its own write is in flight, and hands the entry over as soon as a quorum of
+// followers has it, without waiting for advance().
+TEST(RaftReady, EntriesCommittedByFollowersWhileTheLeaderWritesAreHandedOverAtOnce) {
+  Peer p(unit_config(NodeId(1)), voters({1, 2, 3}));
+  elect(p, 3);  // the no-op (index 1) is sent, not yet acknowledged
+  for (std::uint64_t from : {2, 3}) {
+    Message ack = make_message(MessageKind::kAppendResponse, from, 1, 1);
+    ack.index = LogIndex(1);
+    p.step(ack);
+  }
+  p.drain();
+  ASSERT_EQ(p->log().committed(), LogIndex(1));
+  ASSERT_TRUE(p->propose(p.now, to_bytes("x")).has_value());
+  Ready r = p->take_ready();  // its write is "in flight" from here to advance()
+  ASSERT_EQ(r.entries.size(), 1u);
+  EXPECT_EQ(of_kind(r.messages, MessageKind::kAppend).size(), 2u);
+  EXPECT_TRUE(p->take_committed_in_flight().empty());  // nobody has it yet
+  Message ack = make_message(MessageKind::kAppendResponse, 2, 1, 1);
+  ack.index = LogIndex(2);
+  p.step(ack);
+  EXPECT_TRUE(p->take_committed_in_flight().empty());  // one follower is not a quorum
+  ack.from = NodeId(3);
+  p.step(ack);
+  auto committed = p->take_committed_in_flight();
+  ASSERT_EQ(committed.size(), 1u);
+  EXPECT_EQ(committed[0].index, LogIndex(2));
+  EXPECT_EQ(p->log().applied(), LogIndex(2));
+  EXPECT_TRUE(p->take_committed_in_flight().empty());  // handed over once
+  p->advance(r);
+  p->check_invariants();
+  Ready next = p->take_ready();
+  EXPECT_TRUE(next.committed.empty());  // not again in a Ready
+  p->advance(next);
+  // Without a Ready in flight the ordinary path delivers.
+  EXPECT_TRUE(p->take_committed_in_flight().empty());
+}
+
 TEST(RaftReady, FollowerAcknowledgesOnlyWhatItsReadyPersists) {
   Peer p(unit_config(NodeId(1)), voters({1, 2, 3}));
   Message m = make_message(MessageKind::kAppend, 2, 1, 1);
