@@ -163,7 +163,10 @@ int run_agent(const node::AgentConfig& config,
           sink.info("agent", "Started HTTP server on {} (tcp)", l.endpoint);
         } else {
           sink.info("agent", "Started {} listener on {} ({})", node::channel_name(l.channel),
-                    l.endpoint, l.channel == node::Channel::kRpc ? "tcp" : "udp");
+                    l.endpoint, l.channel == node::Channel::kRpc || l.channel == node::Channel::kGossipLanStream ||
+                            l.channel == node::Channel::kGossipWanStream
+                        ? "tcp"
+                        : "udp");
         }
       }
       code = host.run();

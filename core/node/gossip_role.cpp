@@ -239,7 +239,6 @@ void Agent::drive_gossip(Pool& pool, Instant now) {
 }
 
 void Agent::on_serf_event(Pool& pool, const gossip::SerfEvent& e, Instant now) {
-  (void)now;
   const std::string_view label = pool.wan ? "wan" : "lan";
   const auto& m = e.member;
   std::string_view what;
@@ -264,6 +263,19 @@ void Agent::on_serf_event(Pool& pool, const gossip::SerfEvent& e, Instant now) {
   auto info = server_from_member(m);
   if (!info) return;
   if (e.kind == gossip::SerfEventKind::kMemberJoin || e.kind == gossip::SerfEventKind::kMemberUpdate) {
+    if (e.kind == gossip::SerfEventKind::kMemberJoin && wan_.serf && !leaving_ &&
+        info->datacenter == config_.datacenter) {
+      // Consul's flood join: servers of a datacenter find each other in the WAN pool through
+      // the LAN pool, so one WAN join per datacenter federates every server.
+      const std::string wan_name = fmt::format("{}.{}", m.name, info->datacenter);
+      const std::string port_text = tag(m, "wan_join_port");
+      std::uint16_t port = 0;
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+      if (port != 0 && !wan_.serf->members().contains(wan_name)) {
+        wan_.serf->join(now, {gossip::Address{m.address.host, port}});
+        drive_gossip(wan_, now);
+      }
+    }
     if (info->datacenter == config_.datacenter && info->raft_id != raft_id_.value()) {
       if (!servers_.contains(NodeId(info->raft_id))) {
         env_->logger.info("agent", "Adding LAN server {} (Addr: tcp/{}) (DC: {})", info->name,

@@ -3,151 +3,54 @@
 // leader; the killed server restarts with its data; a WAL corrupted in the middle makes that one
 // server refuse to start while the others carry on; a server whose data_dir was wiped rejoins.
 // Only processes this test started are signalled, by pid.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
-#include <thread>
 
-#include "cmd/praetor/http_client.hpp"
-
-extern char** environ;
+#include "tests/process/agent_process.hpp"
 
 namespace praetor {
 namespace {
 
+using testing::AgentProcess;
+using testing::Clock;
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using Server = AgentProcess;
 
 std::string address(int n) { return "127.0.0." + std::to_string(n + 1); }
 
-class Server {
- public:
-  Server(int n, const fs::path& root) : n_(n), dir_(root / ("s" + std::to_string(n))) {
-    fs::create_directories(dir_ / "config");
-    fs::create_directories(dir_ / "data");
-    nlohmann::json join = nlohmann::json::array();
-    for (int other = 1; other <= 3; ++other) {
-      if (other != n) join.push_back(address(other));
-    }
-    nlohmann::json config = {{"node_name", "s" + std::to_string(n)},
-                             {"datacenter", "shenzhen"},
-                             {"server", true},
-                             {"bootstrap_expect", 3},
-                             {"data_dir", (dir_ / "data").string()},
-                             {"bind_addr", address(n)},
-                             {"client_addr", address(n)},
-                             {"retry_join", join},
-                             {"log_level", "DEBUG"},
-                             {"ports", {{"dns", -1}}},
-                             {"performance", {{"raft_multiplier", 1}}}};
-    std::ofstream(dir_ / "config" / "server.json") << config.dump(2);
+std::unique_ptr<Server> make_server(int n, const fs::path& root) {
+  nlohmann::json join = nlohmann::json::array();
+  for (int other = 1; other <= 3; ++other) {
+    if (other != n) join.push_back(address(other));
   }
-  ~Server() { kill(SIGKILL); }
-
-  void start() {
-    ASSERT_LT(pid_, 0);
-    const std::string bin = PRAETOR_BIN;
-    const std::string config_dir = "-config-dir=" + (dir_ / "config").string();
-    const std::string log = (dir_ / "agent.log").string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    std::vector<char*> argv{const_cast<char*>(bin.c_str()), const_cast<char*>("agent"),
-                            const_cast<char*>(config_dir.c_str()), nullptr};
-    pid_t pid = -1;
-    ASSERT_EQ(posix_spawn(&pid, bin.c_str(), &actions, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
-    pid_ = pid;
-  }
-
-  void kill(int signal) {
-    if (pid_ < 0) return;
-    ::kill(pid_, signal);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
-  // Waits for the process to exit on its own; returns its exit code (-1 on timeout).
-  int wait_exit(std::chrono::seconds within) {
-    const auto deadline = Clock::now() + within;
-    while (Clock::now() < deadline) {
-      int status = 0;
-      pid_t r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return -1;
-  }
-
-  Result<cmd::HttpResponse> call(const std::string& method, const std::string& target,
-                                 const std::string& body = "") {
-    cmd::HttpTarget t{address(n_), 8500, ""};
-    cmd::HttpRequest r;
-    r.method = method;
-    r.target = target;
-    r.body = body;
-    return cmd::http_request(t, r, 15'000);
-  }
-
-  std::string leader() {
-    auto r = call("GET", "/v1/status/leader");
-    if (!r || r->status != 200) return "";
-    return nlohmann::json::parse(r->body, nullptr, false).is_string()
-               ? nlohmann::json::parse(r->body).get<std::string>()
-               : "";
-  }
-
-  std::string log_text() const {
-    std::ifstream in(dir_ / "agent.log");
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  }
-
-  const fs::path& dir() const { return dir_; }
-  bool running() const { return pid_ > 0; }
-  std::string rpc_address() const { return address(n_) + ":8300"; }
-
- private:
-  int n_;
-  fs::path dir_;
-  pid_t pid_ = -1;
-};
+  nlohmann::json config = {{"datacenter", "shenzhen"},
+                           {"server", true},
+                           {"bootstrap_expect", 3},
+                           {"retry_join", join},
+                           {"log_level", "DEBUG"},
+                           {"ports", {{"dns", -1}}},
+                           {"performance", {{"raft_multiplier", 1}}}};
+  return std::make_unique<Server>("s" + std::to_string(n), address(n), root, config);
+}
 
 class ClusterProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char templ[] = "/tmp/praetor-cluster-XXXXXX";
-    ASSERT_NE(mkdtemp(templ), nullptr);
-    root_ = templ;
-    for (int n = 1; n <= 3; ++n) servers_.push_back(std::make_unique<Server>(n, root_));
+    root_ = testing::make_test_root("praetor-cluster");
+    ASSERT_FALSE(root_.empty());
+    for (int n = 1; n <= 3; ++n) servers_.push_back(make_server(n, root_));
   }
   void TearDown() override {
     const bool failed = HasFailure();
     for (auto& s : servers_) {
-      if (failed) std::cerr << "---- " << s->dir() << "/agent.log (tail)\n" << tail(s->log_text());
+      if (failed) std::cerr << "---- " << s->dir() << "/agent.log (tail)\n" << s->log_tail();
       s->kill(SIGKILL);
     }
     servers_.clear();
     if (!failed && std::getenv("PRAETOR_KEEP") == nullptr) fs::remove_all(root_);
-  }
-  static std::string tail(const std::string& text) {
-    return text.size() > 4000 ? text.substr(text.size() - 4000) : text;
   }
 
   // The leader address every running server reports, once they agree.
@@ -259,7 +162,7 @@ TEST_F(ClusterProcessTest, SurvivesLeaderKillRestartCorruptionAndWipe) {
   victim->start();
   EXPECT_EQ(victim->wait_exit(std::chrono::seconds(15)), 1);
   const std::string log = victim->log_text();
-  EXPECT_NE(log.find("raft/wal-0000000000000001"), std::string::npos) << tail(log);
+  EXPECT_NE(log.find("raft/wal-0000000000000001"), std::string::npos) << victim->log_tail();
   EXPECT_NE(log.find("offset"), std::string::npos);
   EXPECT_NE(log.find("refusing to start"), std::string::npos);
   // The other two still form a quorum and take writes.
@@ -278,7 +181,10 @@ TEST_F(ClusterProcessTest, SurvivesLeaderKillRestartCorruptionAndWipe) {
 
   // An operator removes a dead server with the CLI; the configuration shrinks to two.
   victim->kill(SIGKILL);
-  std::this_thread::sleep_for(std::chrono::seconds(4));  // past autopilot's liveness window
+  // Once gossip has marked it failed, autopilot no longer adds it back as an alive server.
+  ASSERT_TRUE(testing::wait_until(std::chrono::seconds(40), [&] {
+    return leader.members()[victim->name()] == 4;
+  })) << "the killed server was not marked failed";
   const std::string cli = std::string(PRAETOR_BIN) + " operator raft remove-peer -http-addr=" +
                           leader.rpc_address().substr(0, leader.rpc_address().find(':')) +
                           ":8500 -address=" + victim->rpc_address() + " 2>&1";
