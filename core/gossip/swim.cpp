@@ -64,6 +64,22 @@ void Swim::step(Instant now, const Address& from, ByteView packet, Transport tra
     return;
   }
   for (Message& m : *decoded) handle_message(now, from, transport, std::move(m));
+  flush_corrections(from);
+}
+
+void Swim::flush_corrections(const Address& to) {
+  if (corrections_.empty()) return;
+  // One reply packet per received packet at most, so stale news cannot be used to amplify.
+  std::vector<Bytes> frames;
+  std::size_t used = kPacketHeaderBytes;
+  for (Bytes& f : corrections_) {
+    if (used + f.size() > config_.max_packet_bytes || frames.size() >= kMaxMessagesPerPacket) break;
+    used += f.size();
+    frames.push_back(std::move(f));
+  }
+  corrections_.clear();
+  stats_.stale_corrections += frames.size();
+  send(to, std::move(frames));
 }
 
 void Swim::handle_message(Instant now, const Address& from, Transport transport,
@@ -376,10 +392,10 @@ void Swim::correct_stale_news(const Member& m, const Address* sender) {
   // The sender accuses an incarnation the member has already refuted: the refutation missed it
   // (gossip is probabilistic). Tell it directly instead of letting its suspicion run out, or it
   // would declare a healthy member dead. Only alive news corrects, and only the packet's sender
-  // hears it, one datagram per stale message.
+  // hears it, in one reply packet per received packet (flush_corrections).
+  // The frames go out as one packet when the received packet has been handled.
   if (sender == nullptr || m.state != MemberState::kAlive || leaving_) return;
-  ++stats_.stale_corrections;
-  send(*sender, {encode_frame(Alive{m.incarnation, m.name, m.address, m.meta})});
+  corrections_.push_back(encode_frame(Alive{m.incarnation, m.name, m.address, m.meta}));
 }
 
 void Swim::refute(Incarnation accused) {

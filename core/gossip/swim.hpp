@@ -100,7 +100,7 @@ struct SwimStats {
   std::uint64_t members_refused = 0;  // over kMaxMembers
   std::uint64_t fallback_pings = 0;     // stream pings after a failed direct ping
   std::uint64_t fallback_acks = 0;      // probes saved by the stream ping
-  std::uint64_t stale_corrections = 0;  // alive sent back to a sender of refuted news
+  std::uint64_t stale_corrections = 0;  // alive frames sent back to senders of refuted news
 };
 
 class Swim {
@@ -174,6 +174,7 @@ class Swim {
   void on_suspect(Instant now, const Suspect& suspect, const Address* sender = nullptr);
   void on_dead(Instant now, const Dead& dead, const Address* sender = nullptr);
   void correct_stale_news(const Member& m, const Address* sender);
+  void flush_corrections(const Address& to);
   void refute(Incarnation accused);
   void merge_remote_state(Instant now, const PushPull& remote);
 
@@ -219,6 +220,7 @@ class Swim {
   BroadcastQueue broadcasts_;
   Awareness awareness_;
   Bytes user_state_;
+  std::vector<Bytes> corrections_;  // alive frames for the sender of the packet being handled
   Output output_;
   SwimStats stats_;
   Incarnation incarnation_;

@@ -388,3 +388,42 @@ TEST(GossipProperty, WanPartitionHealsWithinThreePushPullIntervals) {
 
 }  // namespace
 }  // namespace praetor::gossip
+
+namespace praetor::gossip {
+namespace {
+
+// Stale news (a suspicion of an incarnation already refuted) is answered with the current alive,
+// to the sender only, in one packet however many stale messages the packet held: a spoofed
+// packet cannot make a member send more than it received.
+TEST(GossipStaleNews, AnsweredWithOneAlivePacketToTheSender) {
+  Cluster<Swim> c({.nodes = 3, .seed = 5},
+                  [](std::size_t i) { return Config::lan(node_name(i), node_address(i)); });
+  c.join_all_to(0);
+  c.run_for(Duration::seconds(5));
+  const Incarnation known = c.node(0).members().at(node_name(1)).incarnation;
+  ASSERT_GE(known.value(), 1u);
+  std::vector<Bytes> frames;
+  for (int k = 0; k < 60; ++k) {  // 60 frames of 17 bytes fill most of a datagram
+    frames.push_back(encode_frame(Suspect{Incarnation(0), node_name(1), node_name(2)}));
+  }
+  int replies = 0;
+  bool carries_alive = false;
+  c.on_send = [&](std::size_t from, std::size_t to, const OutboundPacket& p) {
+    if (from != 0 || to != 2) return;
+    ++replies;
+    auto decoded = decode_packet(p.bytes, limits::kGossipMaxPacketBytes);
+    ASSERT_TRUE(decoded);
+    for (const Message& m : *decoded) {
+      const auto* alive = std::get_if<Alive>(&m);
+      carries_alive |= alive != nullptr && alive->node == node_name(1) && alive->incarnation == known;
+    }
+  };
+  c.inject(0, node_address(2), encode_packet(frames));
+  EXPECT_EQ(replies, 1);
+  EXPECT_TRUE(carries_alive);
+  EXPECT_EQ(c.node(0).members().at(node_name(1)).state, MemberState::kAlive);
+  EXPECT_GE(c.node(0).stats().stale_corrections, 1u);
+}
+
+}  // namespace
+}  // namespace praetor::gossip
