@@ -17,6 +17,7 @@
 
 #include "core/base/limits.hpp"
 #include "core/node/agent.hpp"
+#include "core/node/config_reader.hpp"
 
 namespace praetor::node {
 namespace {
@@ -160,9 +161,9 @@ std::vector<gossip::Address> Agent::join_addresses(const std::vector<std::string
   std::vector<gossip::Address> out;
   for (const std::string& a : list) {
     auto e = parse_endpoint(a, static_cast<std::uint16_t>(default_port));
-    if (!e) {
-      env_->logger.warn("agent", "join address {} skipped: {} (addresses must be IP literals)", a,
-                        e.error().message);
+    if (!e || !config_detail::is_ip_literal(e->host)) {
+      env_->logger.warn("agent", "join address {} skipped: {}", a,
+                        e ? "host names are not resolved; use an IP address" : e.error().message);
       continue;
     }
     out.push_back(gossip::Address{e->host, e->port});
@@ -404,9 +405,10 @@ void Agent::handle_join(RequestId id, const HttpRequest& request) {
   }
   const int port = wan ? config_.ports.serf_wan : config_.ports.serf_lan;
   auto e = parse_endpoint(address, static_cast<std::uint16_t>(port));
-  if (address.empty() || !e) {
-    respond(id, HttpResponse::text(400, fmt::format("Invalid join address \"{}\"{}", address,
-                                                    e ? "" : ": " + e.error().message)));
+  if (address.empty() || !e || !config_detail::is_ip_literal(e->host)) {
+    // Joins name IP literals: the core resolves no host names.
+    respond(id, HttpResponse::text(400, fmt::format("Invalid join address \"{}\": {}", address,
+                                                    e ? "not an IP literal" : e.error().message)));
     return;
   }
   const Instant now = env_->clock.now();
@@ -549,7 +551,9 @@ void Agent::save_member_snapshot(Pool& pool) {
   WriteBatch batch;
   batch.ops.push_back({WriteOp::Kind::kReplace, std::string(snapshot_file(pool.wan)),
                        to_bytes(text), 0});
-  batch.sync = leaving_;  // the leave must survive: it decides whether a restart rejoins
+  // Synced (at most once per kSnapshotDelay): a machine crash must not lose whom to rejoin,
+  // and the leave line decides whether a restart rejoins at all.
+  batch.sync = true;
   env_->storage.write(std::move(batch), next_ticket_);
   next_ticket_ = next_ticket_.next();
 }
