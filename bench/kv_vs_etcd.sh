@@ -16,8 +16,10 @@
 # The phases alternate between the two systems so that load from elsewhere hits both alike.
 #
 # Addresses (loopback only): praetor on PRAETOR_IPS (default 127.0.0.2-4, default ports: server
-# 8300, HTTP 8500, serf 8301), etcd on ETCD_IPS (default 127.0.0.5-7, ports 2379/2380). Data
-# dirs live in a temporary directory on disk (BENCH_DIR to choose; removed unless --keep).
+# 8300, serf 8301/8302, HTTP 8500; -retry-join names the other two by address only, which works
+# for discovery by hello and by gossip alike), etcd on ETCD_IPS (default 127.0.0.5-7, ports
+# 2379/2380). Data dirs live in a temporary directory on disk (BENCH_DIR to choose; removed
+# unless --keep).
 # Needs: etcd-server and wrk (installed with apt-get when missing), and the build dependencies
 # of scripts/common.sh. The release build goes to build/bench-release (BUILD_DIR to change).
 set -euo pipefail
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --out=*) OUT=${1#*=}; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -81,7 +83,7 @@ port_free() {  # ip port
   ! (exec 3<> "/dev/tcp/$1/$2") 2> /dev/null
 }
 for ip in "${PRAETOR_IPS[@]}"; do
-  for port in 8300 8500; do
+  for port in 8300 8301 8302 8500; do
     port_free "$ip" "$port" || { echo "$ip:$port is in use (set PRAETOR_IPS)" >&2; exit 1; }
   done
 done
