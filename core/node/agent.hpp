@@ -148,6 +148,7 @@ class Agent final : public Process {
   void drive_gossip(Pool& pool, Instant now);
   void on_serf_event(Pool& pool, const gossip::SerfEvent& event, Instant now);
   gossip::Tags gossip_tags(bool wan) const;
+  bool has_raft_state() const;
   void refresh_gossip_tags(Instant now);
   void attempt_retry_join(Pool& pool, Instant now);
   std::vector<gossip::Address> join_addresses(const std::vector<std::string>& list,
@@ -173,7 +174,6 @@ class Agent final : public Process {
   void maybe_bootstrap_expect();
   void save_servers();
   void load_servers(const StoredFiles& files);
-  ServerInfo self_info() const;
   bool needs_leader(const HttpRequest& request) const;
   void forward_to_leader(RequestId id, HttpRequest request);
   bool needs_server(const HttpRequest& request) const;
@@ -220,6 +220,7 @@ class Agent final : public Process {
   Pool lan_;
   Pool wan_;
   bool leaving_ = false;  // a graceful leave is under way: gossip runs until it is done
+  bool tagged_raft_state_ = false;  // the raft_state tag as last announced
   Instant leave_deadline_ = Instant::never();
   // Requests this follower forwarded to the leader, by forward id.
   struct ForwardOut {

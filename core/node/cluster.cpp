@@ -30,19 +30,6 @@ constexpr Duration kDeadServerGrace = Duration::minutes(5);
 
 }  // namespace
 
-ServerInfo Agent::self_info() const {
-  ServerInfo info;
-  info.name = config_.node_name;
-  info.node_id = node_id_;
-  info.datacenter = config_.datacenter;
-  info.address = server_address();
-  info.raft_id = raft_id_.value();
-  info.bootstrap_expect = static_cast<std::uint32_t>(std::max(0, config_.bootstrap_expect));
-  info.bootstrapped = raft_ && (raft_->term() > Term(0) ||
-                                !raft_->status().membership.voters.empty());
-  return info;
-}
-
 std::optional<std::string> Agent::address_of(NodeId id) const {
   if (id == raft_id_) return server_address();
   auto it = servers_.find(id);
@@ -132,7 +119,7 @@ void Agent::load_servers(const StoredFiles& files) {
 }
 
 void Agent::maybe_bootstrap_expect() {
-  if (!raft_ || self_info().bootstrapped || config_.bootstrap_expect <= 1) return;
+  if (!raft_ || has_raft_state() || config_.bootstrap_expect <= 1) return;
   if (ready_in_flight_) return;  // retried at the next member event or wake-up
   std::set<NodeId> voters{raft_id_};
   for (const auto& [id, info] : servers_) {

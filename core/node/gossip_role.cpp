@@ -98,6 +98,7 @@ void Agent::start_pool(Pool& pool, const StoredFiles& files, Instant now) {
   apply_tuning(sc.swim, wan ? config_.gossip_wan : config_.gossip_lan);
   if (!wan) sc.reconnect_timeout = config_.reconnect_timeout;
   pool.tags = gossip_tags(wan);
+  tagged_raft_state_ = has_raft_state();
   sc.tags = pool.tags;
   pool.serf.emplace(std::move(sc), rng_.fork(), env_->logger);
   const std::string_view label = wan ? "WAN" : "LAN";
@@ -188,12 +189,20 @@ gossip::Tags Agent::gossip_tags(bool wan) const {
     if (config_.bootstrap_expect > 0) t["expect"] = std::to_string(config_.bootstrap_expect);
     // Not a Consul tag: this server has Raft state, so bootstrap_expect must not bootstrap a
     // second cluster with it (Consul asks each server for its Raft peers over RPC instead).
-    if (!wan && self_info().bootstrapped) t["raft_state"] = "1";
+    if (!wan && has_raft_state()) t["raft_state"] = "1";
   }
   return t;
 }
 
+bool Agent::has_raft_state() const {
+  return raft_ && (raft_->term() > Term(0) || !raft_->status().membership.voters.empty());
+}
+
 void Agent::refresh_gossip_tags(Instant now) {
+  // The only tag that changes while running is raft_state: rebuild the tags when it does.
+  const bool state = has_raft_state();
+  if (state == tagged_raft_state_) return;
+  tagged_raft_state_ = state;
   for (Pool* pool : {&lan_, &wan_}) {
     if (!pool->serf || leaving_) continue;
     gossip::Tags tags = gossip_tags(pool->wan);
