@@ -105,6 +105,15 @@ TEST_F(GossipProcessTest, JoinDetectFailureRestartLeaveAndForceLeave) {
   EXPECT_NE(members.find("c5    127.0.0.6:8301  alive   client"), std::string::npos) << members;
   EXPECT_NE(members.find("s1    127.0.0.2:8301  alive   server"), std::string::npos) << members;
 
+  // An explicit join of members it already knows answers at once.
+  const std::string joined = run_cli("join -http-addr=" + address(4) + ":8500 " + address(2) +
+                                     " " + address(3));
+  EXPECT_EQ(cli_status_, 0) << joined;
+  EXPECT_NE(joined.find("Successfully joined cluster by contacting 2 nodes."), std::string::npos)
+      << joined;
+  const std::string refused = run_cli("join -http-addr=" + address(4) + ":8500 not-an-address");
+  EXPECT_NE(cli_status_, 0) << refused;
+
   // Flood join: the WAN pool holds every server as name.dc.
   ASSERT_TRUE(wait_until(20s, [&] { return agent(2).members(true).size() == 3; }));
   const std::string wan = run_cli("members -wan -http-addr=" + address(1) + ":8500");
