@@ -146,7 +146,7 @@ ScenarioResult run_gossip_scale(const ScenarioOptions& o) {
   }
 
   // Steady state: once the news of the joins has been retransmitted out of every broadcast
-  // queue (or after five minutes), one minute of load with nothing happening.
+  // queue (or after five minutes), load with nothing happening.
   const Instant settled_by = c.now() + Duration::minutes(5);
   c.run_until_true(settled_by, [&] {
     for (std::size_t i = 0; i < n; ++i) {
@@ -157,7 +157,10 @@ ScenarioResult run_gossip_scale(const ScenarioOptions& o) {
   const Duration settle = c.now() - joined - convergence;
   const std::uint64_t msgs_before = messages_sent(c);
   const std::uint64_t bytes_before = bytes_sent(c);
-  const Duration steady = Duration::seconds(60);
+  // Long enough to include every node's periodic push/pull (its interval grows with log N).
+  const Duration steady = std::max(
+      Duration::seconds(60),
+      gossip::push_pull_scale(c.node(0).swim().config().push_pull_interval, n) * 2);
   c.run_for(steady);
   const double node_seconds = static_cast<double>(n) * steady.seconds_f();
   const double msgs_per_node_s = static_cast<double>(messages_sent(c) - msgs_before) / node_seconds;
@@ -205,9 +208,9 @@ ScenarioResult run_gossip_scale(const ScenarioOptions& o) {
   };
   result.summary = fmt::format(
       "gossip-scale nodes={} joins over {:.1f}s; convergence {:.1f}s after the last join; "
-      "queues drained {:.1f}s later; steady load {:.2f} msgs/node/s, {:.0f} bytes/node/s; crash detected by all {} members: "
+      "queues drained {:.1f}s later; steady load over {:.0f}s {:.2f} msgs/node/s, {:.0f} bytes/node/s; crash detected by all {} members: "
       "first {:.1f}s median {:.1f}s last {:.1f}s (suspicion min {:.1f}s max {:.1f}s, bound {:.1f}s)",
-      n, join_window.seconds_f(), convergence.seconds_f(), settle.seconds_f(), msgs_per_node_s, bytes_per_node_s,
+      n, join_window.seconds_f(), convergence.seconds_f(), settle.seconds_f(), steady.seconds_f(), msgs_per_node_s, bytes_per_node_s,
       detect.size(), pct(0), pct(0.5), detect.empty() ? -1.0 : detect.back(),
       min_timeout.seconds_f(), max_timeout.seconds_f(), bound.seconds_f());
   result.pass = result.failures.empty();
@@ -261,6 +264,8 @@ ScenarioResult run_gossip_loss(const ScenarioOptions& o) {
         n, loss * 100, static_cast<double>(failed) / hours, flaps,
         static_cast<double>(suspicions) / hours, static_cast<double>(refutes) / hours,
         healed ? "" : " (not converged 5 min after the loss stopped)");
+    // Long runs: each level as it finishes (the summary comes at the end).
+    fmt::print(stderr, "gossip-loss{}\n", lines.substr(lines.rfind('\n')));
     if (loss <= 0.10 + 1e-9 && failed != 0) {
       result.failures.push_back(
           fmt::format("loss={:.2f}: {} healthy members marked failed", loss, failed));
