@@ -17,6 +17,9 @@ inline std::string to_string(ByteView b) { return std::string(b.begin(), b.end()
 
 // CRC-32C (Castagnoli), the checksum of frames and log records.
 std::uint32_t crc32c(ByteView data, std::uint32_t seed = 0);
+// The same checksum by table lookup, one byte at a time: what crc32c() falls back to without
+// SSE4.2, and what tests compare the fast path against.
+std::uint32_t crc32c_portable(ByteView data, std::uint32_t seed = 0);
 // FNV-1a 64: cheap stable hashing (trace hashes, ids); not for integrity.
 std::uint64_t fnv1a64(ByteView data, std::uint64_t seed = 0xcbf29ce484222325ULL);
 inline std::uint64_t fnv1a64(std::string_view s, std::uint64_t seed = 0xcbf29ce484222325ULL) {
