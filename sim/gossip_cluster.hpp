@@ -362,4 +362,27 @@ class GossipCluster {
   std::uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
 };
 
+// How many nodes are not crashed.
+template <typename Core>
+std::size_t live_count(const GossipCluster<Core>& c) {
+  std::size_t live = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) live += !c.crashed(i);
+  return live;
+}
+
+// Serf pools: every live node lists exactly the live nodes as alive (walks every member map:
+// O(N^2)).
+inline bool serf_converged(GossipCluster<gossip::Serf>& c) {
+  const std::size_t live = live_count(c);
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    if (c.crashed(i)) continue;
+    std::size_t alive = 0;
+    for (const auto& [name, m] : c.node(i).members()) {
+      alive += m.status == gossip::SerfStatus::kAlive;
+    }
+    if (alive != live) return false;
+  }
+  return true;
+}
+
 }  // namespace praetor::sim

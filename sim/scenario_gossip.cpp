@@ -23,7 +23,6 @@ using gossip::Serf;
 using gossip::SerfConfig;
 using gossip::SerfEvent;
 using gossip::SerfEventKind;
-using gossip::SerfStatus;
 using Pool = GossipCluster<Serf>;
 
 // What a Consul client announces, minus its 36-byte node id: small but not empty.
@@ -80,18 +79,7 @@ struct AliveCounter {
   }
 };
 
-// Every live node lists exactly the live nodes as alive (walks every member map: O(N^2)).
-bool fully_converged(Pool& c) {
-  std::size_t live = 0;
-  for (std::size_t i = 0; i < c.size(); ++i) live += !c.crashed(i);
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    if (c.crashed(i)) continue;
-    std::size_t alive = 0;
-    for (const auto& [name, m] : c.node(i).members()) alive += m.status == SerfStatus::kAlive;
-    if (alive != live) return false;
-  }
-  return true;
-}
+bool fully_converged(Pool& c) { return serf_converged(c); }
 
 std::uint64_t messages_sent(const Pool& c) {
   std::uint64_t total = 0;

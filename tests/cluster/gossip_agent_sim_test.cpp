@@ -9,6 +9,7 @@
 
 #include "core/node/agent.hpp"
 #include "sim/world.hpp"
+#include "tests/support/http_request.hpp"
 
 namespace praetor {
 namespace {
@@ -49,13 +50,7 @@ AgentConfig config_of(const Spec& s) {
   return c;
 }
 
-node::HttpRequest http(std::string method, std::string path, std::string body = "") {
-  node::HttpRequest r;
-  r.method = std::move(method);
-  r.path = std::move(path);
-  r.body = std::move(body);
-  return r;
-}
+using testing::http;
 
 class Cluster {
  public:

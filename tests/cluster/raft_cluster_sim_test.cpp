@@ -8,6 +8,7 @@
 
 #include "core/node/agent.hpp"
 #include "sim/world.hpp"
+#include "tests/support/http_request.hpp"
 
 namespace praetor {
 namespace {
@@ -32,13 +33,7 @@ AgentConfig server_config(int n) {
   return c;
 }
 
-node::HttpRequest http(std::string method, std::string path, std::string body = "") {
-  node::HttpRequest r;
-  r.method = std::move(method);
-  r.path = std::move(path);
-  r.body = std::move(body);
-  return r;
-}
+using testing::http;
 
 class ThreeServers {
  public:

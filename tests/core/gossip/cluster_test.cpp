@@ -31,17 +31,7 @@ Cluster<Serf> make_cluster(std::size_t n, std::uint64_t seed, bool lan = true, d
 }
 
 // Every live node lists exactly the live nodes, all alive.
-bool converged(Cluster<Serf>& c) {
-  std::size_t live = 0;
-  for (std::size_t i = 0; i < c.size(); ++i) live += !c.crashed(i);
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    if (c.crashed(i)) continue;
-    std::size_t alive = 0;
-    for (const auto& [name, m] : c.node(i).members()) alive += m.status == SerfStatus::kAlive;
-    if (alive != live) return false;
-  }
-  return true;
-}
+bool converged(Cluster<Serf>& c) { return sim::serf_converged(c); }
 
 // Joins every node to node 0 at random times within the first two seconds.
 void staggered_join(Cluster<Serf>& c) {

@@ -96,23 +96,9 @@ void attach_clock(Cluster<Serf>& c) {
   if (FilterLog* log = env_logger()) log->clock = [&c] { return c.now(); };
 }
 
-std::size_t live_count(Cluster<Serf>& c) {
-  std::size_t live = 0;
-  for (std::size_t i = 0; i < c.size(); ++i) live += !c.crashed(i);
-  return live;
-}
 
 // Every live node lists exactly the live nodes as alive.
-bool converged(Cluster<Serf>& c) {
-  const std::size_t live = live_count(c);
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    if (c.crashed(i)) continue;
-    std::size_t alive = 0;
-    for (const auto& [name, m] : c.node(i).members()) alive += m.status == SerfStatus::kAlive;
-    if (alive != live) return false;
-  }
-  return true;
-}
+bool converged(Cluster<Serf>& c) { return sim::serf_converged(c); }
 
 // Nodes join a random node that joined before them, spread over `window`.
 void join_over(Cluster<Serf>& c, Duration window) {
