@@ -143,6 +143,12 @@ Result<T> decode(ByteView data, std::string_view what) {
   if (data.size() > limits::kRpcMaxFrameBytes) {
     return make_error(ErrorCode::kTooLarge, std::string(what) + ": input too large");
   }
+  // cereal's portable archive starts with an endianness byte and would byte-swap a big-endian
+  // stream; our encoder always writes little endian (1), so that is the only encoding accepted
+  // (one encoding per value: a decoded value re-encodes to the same bytes).
+  if (data.empty() || data[0] != 1) {
+    return make_error(ErrorCode::kInvalidArgument, std::string(what) + ": not little-endian");
+  }
   SpanBuf buf(data);
   std::istream is(&buf);
   T value{};

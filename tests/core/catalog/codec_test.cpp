@@ -52,6 +52,13 @@ TEST(CommandCodec, RejectsALengthPrefixLargerThanTheLimit) {
   EXPECT_FALSE(r);
 }
 
+TEST(CommandCodec, ABigEndianBodyIsRefused) {
+  // Found by GarbageNeverCrashes: cereal's portable archive accepts an endianness byte of 0 (big
+  // endian) and byte-swaps, so [Noop, v1, 0] decoded although the encoder writes [.., 1].
+  EXPECT_TRUE(decode_command(Bytes{0, 1, 0, 1}));
+  EXPECT_FALSE(decode_command(Bytes{0, 1, 0, 0}));
+}
+
 RC_GTEST_PROP(CommandCodec, GarbageNeverCrashes, (const std::vector<std::uint8_t>& garbage)) {
   auto r = decode_command(garbage);
   if (r) {
