@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -49,6 +50,12 @@ BatchView inspect_batch(ByteView data, std::size_t offset) {
     return {BatchStatus::kInvalid, 0, "batch checksum mismatch"};
   }
   return {BatchStatus::kValid, kBatchHeaderBytes + body_length, ""};
+}
+
+// True when every byte from `offset` on is zero: space the host preallocated and nobody wrote.
+bool zeros_from(ByteView data, std::size_t offset) {
+  return std::all_of(data.begin() + static_cast<std::ptrdiff_t>(offset), data.end(),
+                     [](std::uint8_t b) { return b == 0; });
 }
 
 // True when some valid batch starts anywhere after `offset`: then the damage at `offset` is not
@@ -150,9 +157,12 @@ Result<Recovered> recover(const StoredFiles& files, const Options& options) {
     while (offset < data.size()) {
       BatchView batch = inspect_batch(data, offset);
       if (batch.status == BatchStatus::kInvalid) {
-        if (last && !valid_batch_after(data, offset)) {
-          out.torn_tail_cut = true;
-          out.torn_file = name;
+        // The end of the log: zeros (a clean end in preallocated space) or a torn batch with no
+        // valid one after it. Not in an earlier segment: those were sealed at their length.
+        const bool zeros = zeros_from(data, offset);
+        if (last && (zeros || !valid_batch_after(data, offset))) {
+          out.tail_dropped = true;
+          out.torn_tail_cut = !zeros;
           break;
         }
         return make_error(ErrorCode::kCorruption,
@@ -178,31 +188,31 @@ Writer::Writer(Options options, const Recovered& recovered)
     : options_(std::move(options)),
       segment_(recovered.last_segment),
       segment_bytes_(recovered.last_segment_bytes),
-      first_segment_(recovered.first_segment) {
-  if (recovered.torn_tail_cut) {
-    pending_truncate_file_ = recovered.torn_file;
-    pending_truncate_size_ = recovered.last_segment_bytes;
-  }
-}
+      first_segment_(recovered.first_segment),
+      trim_pending_(recovered.tail_dropped) {}
 
 std::vector<WriteOp> Writer::append(const std::vector<Record>& records) {
   std::vector<WriteOp> ops;
-  if (!pending_truncate_file_.empty()) {
-    ops.push_back({WriteOp::Kind::kTruncate, pending_truncate_file_, {},
-                   pending_truncate_size_});
-    pending_truncate_file_.clear();
-  }
   Bytes batch = encode_batch(records);
   const bool full = segment_bytes_ > 0 && segment_bytes_ + batch.size() > options_.segment_max_bytes;
-  if (segment_ == 0 || full || force_roll_) {
+  const bool roll = segment_ == 0 || full || force_roll_;
+  // Trim the current segment to its written length: once after a restart found a tail on it
+  // (so the host learns where to append), and when sealing it (dropping preallocated space, so
+  // that only the last segment can end in zeros). The host makes the truncate durable before it
+  // creates the next segment.
+  if (segment_ != 0 && (trim_pending_ || roll)) {
+    ops.push_back({WriteOp::Kind::kTruncate, segment_name(options_, segment_), {}, segment_bytes_});
+  }
+  trim_pending_ = false;
+  if (roll) {
     segment_ += 1;
     segment_bytes_ = 0;
     force_roll_ = false;
     if (first_segment_ == 0) first_segment_ = segment_;
   }
   segment_bytes_ += batch.size();
-  ops.push_back({WriteOp::Kind::kAppend, segment_name(options_, segment_), std::move(batch),
-                 0});
+  ops.push_back({WriteOp::Kind::kAppend, segment_name(options_, segment_), std::move(batch), 0,
+                 /*preallocate=*/true});
   return ops;
 }
 

@@ -12,13 +12,20 @@
 //
 // All integers little-endian. A batch is valid when both checksums match and the body is whole.
 //
-// Recovery. Segments are read in sequence order. A batch that is incomplete or fails its
-// checksum at the very end of the LAST segment is a torn write from a crash during append: it is
-// cut (the caller truncates the file to `valid_length`) and recovery succeeds. Anything invalid
-// before the end of the last segment — a bad checksum followed by more bytes, a gap in segment
-// numbers, a damaged non-last segment — is corruption in the middle of the log, and recovery
-// fails with an error naming the file and the byte offset: a replica must not silently lose
-// acknowledged entries.
+// Preallocation. Appends carry WriteOp::preallocate, so the host may reserve space past the end
+// of the segment being appended to: that file can end in zero bytes nobody wrote (an fdatasync
+// then need not journal a growing file size). A segment is sealed — truncated to its written
+// length, durably — before the next one is created, so only the last segment can have such a
+// zero tail. A batch starts with a non-zero magic, so zeros are never read as a batch.
+//
+// Recovery. Segments are read in sequence order. In the LAST segment, bytes after the last
+// valid batch are dropped: all zeros are a clean end (preallocated space), anything else with no
+// valid batch after it is a torn write from a crash during append. Either way the Writer's first
+// append truncates the file to `last_segment_bytes`, and recovery succeeds. Anything invalid
+// before the end of the last segment — a bad checksum followed by a valid batch, a gap in
+// segment numbers, a damaged (or zero-padded) non-last segment — is corruption in the middle of
+// the log, and recovery fails with an error naming the file and the byte offset: a replica must
+// not silently lose acknowledged entries.
 #pragma once
 
 #include <cstdint>
@@ -55,8 +62,10 @@ struct Recovered {
   std::uint64_t first_segment = 0;  // lowest segment sequence present (0: none)
   std::uint64_t last_segment = 0;  // sequence of the segment to keep appending to (0: none)
   std::uint64_t last_segment_bytes = 0;  // valid length of that segment
-  bool torn_tail_cut = false;      // a torn batch at the end was dropped
-  std::string torn_file;           // the file to truncate to last_segment_bytes when cut
+  // The last segment holds bytes after last_segment_bytes (a torn batch, or preallocated zeros);
+  // the Writer truncates them away before it appends.
+  bool tail_dropped = false;
+  bool torn_tail_cut = false;  // of those bytes, some were not zero: a torn batch was dropped
 };
 
 // Reads the WAL out of the files a host recovered. Files outside options.dir are ignored.
@@ -71,8 +80,9 @@ class Writer {
  public:
   Writer(Options options, const Recovered& recovered);
 
-  // The ops for one group commit. If the previous recovery cut a torn tail, the first call also
-  // truncates that file first.
+  // The ops for one group commit: one kAppend with the preallocate hint, preceded by a kTruncate
+  // of the current segment to its written length when recovery dropped a tail from it (first
+  // call only) and when the append starts a new segment (sealing the old one).
   std::vector<WriteOp> append(const std::vector<Record>& records);
   // Ops that remove whole segments with a sequence below `sequence`.
   std::vector<WriteOp> remove_segments_before(std::uint64_t sequence);
@@ -90,8 +100,7 @@ class Writer {
   std::uint64_t segment_bytes_ = 0;
   std::uint64_t first_segment_ = 0;
   bool force_roll_ = false;
-  std::string pending_truncate_file_;
-  std::uint64_t pending_truncate_size_ = 0;
+  bool trim_pending_ = false;  // the current segment has a tail recovery dropped
 };
 
 // Snapshot files: `<dir>/snapshot` replaced atomically, with a checksummed header:

@@ -1,10 +1,17 @@
-// The WAL format: round trips, group-commit batches, segment rolling, torn tails cut, corruption
-// in the middle refused with file and offset. Storage is modelled as a map of files to which the
-// Writer's ops are applied, as a host would.
+// The WAL format: round trips, group-commit batches, segment rolling, torn tails cut, zero tails
+// (preallocated space) read as a clean end, corruption in the middle refused with file and
+// offset. Storage is modelled as a map of files to which the Writer's ops are applied, as a host
+// would; PreallocatingDisk models a host that reserves space ahead of appends, as FileStorage
+// does.
 #include "core/wal/wal.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
 
 namespace praetor::wal {
 namespace {
@@ -14,6 +21,45 @@ void apply_ops(StoredFiles& files, const std::vector<WriteOp>& ops) {
 }
 
 Record rec(std::uint8_t type, std::string_view s) { return Record{type, to_bytes(s)}; }
+
+// A host that preallocates like io::FileStorage: an append with the hint first pads the file
+// with zeros to the next `chunk` boundary past the append, then writes at the file's written
+// end; a truncate sets the written end. `files` is what a crash at any moment would leave (every
+// op here counts as synced).
+struct PreallocatingDisk {
+  std::size_t chunk = 64;
+  StoredFiles files;
+  std::map<std::string, std::size_t> ends;
+
+  void apply(const std::vector<WriteOp>& ops) {
+    for (const auto& op : ops) {
+      Bytes& file = files[op.file];
+      auto [at, fresh] = ends.try_emplace(op.file, file.size());
+      std::size_t& end = at->second;
+      switch (op.kind) {
+        case WriteOp::Kind::kAppend:
+          if (op.preallocate && end + op.data.size() > file.size()) {
+            file.resize(((end + op.data.size()) / chunk + 1) * chunk, 0);
+          }
+          if (end + op.data.size() > file.size()) file.resize(end + op.data.size());
+          std::copy(op.data.begin(), op.data.end(), file.begin() + static_cast<std::ptrdiff_t>(end));
+          end += op.data.size();
+          break;
+        case WriteOp::Kind::kTruncate:
+          file.resize(op.size, 0);
+          end = op.size;
+          break;
+        case WriteOp::Kind::kRemove:
+        case WriteOp::Kind::kReplace:
+          ends.erase(at);
+          apply_write_op(files, op);
+          break;
+      }
+    }
+  }
+  // A restart: the host forgets written ends; files keep their zero tails.
+  void restart() { ends.clear(); }
+};
 
 std::vector<Record> recover_ok(const StoredFiles& files, const Options& options = {}) {
   auto r = recover(files, options);
@@ -93,6 +139,177 @@ TEST(Wal, TornTailIsCutAndTruncatedOnNextAppend) {
   auto records = recover_ok(files);
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(records[1], rec(1, "after"));
+}
+
+TEST(Wal, AppendsCarryThePreallocateHint) {
+  Writer w(Options{}, Recovered{});
+  auto ops = w.append({rec(1, "x")});
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_EQ(ops[0].kind, WriteOp::Kind::kAppend);
+  EXPECT_TRUE(ops[0].preallocate);
+}
+
+TEST(Wal, AZeroTailIsACleanEndTruncatedBeforeTheNextAppend) {
+  StoredFiles files;
+  Writer w(Options{}, Recovered{});
+  apply_ops(files, w.append({rec(1, "one")}));
+  apply_ops(files, w.append({rec(1, "two"), rec(2, "three")}));
+  auto& seg = files["raft/wal-0000000000000001"];
+  const std::size_t written = seg.size();
+  seg.resize(written + 5000, 0);  // space the host preallocated
+  auto r = recover(files, Options{});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->records.size(), 3u);
+  EXPECT_EQ(r->last_segment_bytes, written);
+  EXPECT_TRUE(r->tail_dropped);
+  EXPECT_FALSE(r->torn_tail_cut);  // nothing but zeros was dropped
+  Writer again(Options{}, *r);
+  auto ops = again.append({rec(1, "four")});
+  ASSERT_EQ(ops.size(), 2u);
+  EXPECT_EQ(ops[0].kind, WriteOp::Kind::kTruncate);
+  EXPECT_EQ(ops[0].file, "raft/wal-0000000000000001");
+  EXPECT_EQ(ops[0].size, written);
+  apply_ops(files, ops);
+  auto records = recover_ok(files);
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[3], rec(1, "four"));
+  // The truncate happens once: later appends go straight on.
+  EXPECT_EQ(again.append({rec(1, "five")}).size(), 1u);
+}
+
+TEST(Wal, ASegmentOfOnlyZerosIsEmpty) {
+  StoredFiles files{{"raft/wal-0000000000000001", Bytes(100, 0)}};
+  auto r = recover(files, Options{});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->records.empty());
+  EXPECT_EQ(r->last_segment, 1u);
+  EXPECT_EQ(r->last_segment_bytes, 0u);
+  EXPECT_TRUE(r->tail_dropped);
+  EXPECT_FALSE(r->torn_tail_cut);
+}
+
+TEST(Wal, ATornBatchFollowedByZerosIsATornTail) {
+  StoredFiles files;
+  Writer w(Options{}, Recovered{});
+  apply_ops(files, w.append({rec(1, "kept")}));
+  const std::size_t kept = files.begin()->second.size();
+  apply_ops(files, w.append({rec(1, std::string(200, 't'))}));
+  auto& seg = files.begin()->second;
+  const std::size_t full = seg.size();
+  // Two shapes a crash leaves in preallocated space: the batch's first bytes reached the disk
+  // and the rest did not, or only a later part of it did (pages written out of order).
+  for (const bool head_missing : {false, true}) {
+    StoredFiles crashed = files;
+    Bytes& s = crashed.begin()->second;
+    s.resize(full - 50);
+    if (head_missing) std::fill(s.begin() + static_cast<std::ptrdiff_t>(kept), s.begin() + 100, 0);
+    s.resize(full + 4096, 0);
+    auto r = recover(crashed, Options{});
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(r->records.size(), 1u);
+    EXPECT_EQ(r->records[0], rec(1, "kept"));
+    EXPECT_EQ(r->last_segment_bytes, kept);
+    EXPECT_TRUE(r->torn_tail_cut);
+  }
+}
+
+TEST(Wal, ZerosBeforeAValidBatchAreCorruption) {
+  // Zeros where acknowledged batches were, with a valid batch after them, are damage (a lost
+  // write), not a clean end: the zero rule only applies to the whole tail.
+  StoredFiles files;
+  Writer w(Options{}, Recovered{});
+  apply_ops(files, w.append({rec(1, "first")}));
+  const std::size_t first = files.begin()->second.size();
+  apply_ops(files, w.append({rec(1, "second")}));
+  auto& seg = files.begin()->second;
+  std::fill(seg.begin(), seg.begin() + static_cast<std::ptrdiff_t>(first), 0);
+  seg.resize(seg.size() + 1000, 0);
+  auto r = recover(files, Options{});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kCorruption);
+  EXPECT_NE(r.error().message.find("raft/wal-0000000000000001: offset 0"), std::string::npos)
+      << r.error().message;
+}
+
+TEST(Wal, GarbageFollowedByAValidBatchIsRefusedEvenWithAZeroTail) {
+  StoredFiles files;
+  Writer w(Options{}, Recovered{});
+  apply_ops(files, w.append({rec(1, "first")}));
+  const std::size_t first = files.begin()->second.size();
+  apply_ops(files, w.append({rec(1, "second")}));
+  apply_ops(files, w.append({rec(1, "third")}));
+  auto& seg = files.begin()->second;
+  seg[first + kBatchHeaderBytes + 2] ^= 0x08;  // the second batch's body
+  seg.resize(seg.size() + 1000, 0);
+  auto r = recover(files, Options{});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find(fmt::format("raft/wal-0000000000000001: offset {}", first)),
+            std::string::npos)
+      << r.error().message;
+}
+
+TEST(Wal, AZeroTailInASegmentThatIsNotTheLastIsCorruption) {
+  Options options;
+  options.segment_max_bytes = 30;
+  StoredFiles files;
+  Writer w(options, Recovered{});
+  apply_ops(files, w.append({rec(1, "aaaaaaaaaa")}));
+  apply_ops(files, w.append({rec(1, "bbbbbbbbbb")}));
+  ASSERT_EQ(files.size(), 2u);
+  auto& first = files["raft/wal-0000000000000001"];
+  const std::size_t written = first.size();
+  first.resize(written + 64, 0);  // sealing should have cut this
+  auto r = recover(files, options);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find(fmt::format("raft/wal-0000000000000001: offset {}", written)),
+            std::string::npos)
+      << r.error().message;
+}
+
+TEST(Wal, RollingSealsTheOldSegmentAtItsLengthFirst) {
+  Options options;
+  options.segment_max_bytes = 100;
+  Writer w(options, Recovered{});
+  std::uint64_t bytes = 0;
+  std::vector<WriteOp> ops;
+  while (true) {
+    bytes = w.current_segment_bytes();
+    ops = w.append({rec(1, std::string(30, 'x'))});
+    if (w.current_segment() == 2) break;
+    ASSERT_EQ(ops.size(), 1u);  // no truncate while the segment grows
+  }
+  ASSERT_EQ(ops.size(), 2u);
+  EXPECT_EQ(ops[0].kind, WriteOp::Kind::kTruncate);
+  EXPECT_EQ(ops[0].file, "raft/wal-0000000000000001");
+  EXPECT_EQ(ops[0].size, bytes);
+  EXPECT_EQ(ops[1].kind, WriteOp::Kind::kAppend);
+  EXPECT_EQ(ops[1].file, "raft/wal-0000000000000002");
+  // An explicit roll seals the same way.
+  const std::uint64_t second = w.current_segment_bytes();
+  w.roll();
+  ops = w.append({rec(1, "after snapshot")});
+  ASSERT_EQ(ops.size(), 2u);
+  EXPECT_EQ(ops[0].kind, WriteOp::Kind::kTruncate);
+  EXPECT_EQ(ops[0].file, "raft/wal-0000000000000002");
+  EXPECT_EQ(ops[0].size, second);
+  EXPECT_EQ(ops[1].file, "raft/wal-0000000000000003");
+}
+
+TEST(Wal, ARestartThatRollsTruncatesTheTailOnce) {
+  StoredFiles files;
+  Writer w(Options{}, Recovered{});
+  apply_ops(files, w.append({rec(1, "one")}));
+  files.begin()->second.resize(files.begin()->second.size() + 10, 0);
+  auto r = recover(files, Options{});
+  ASSERT_TRUE(r);
+  Writer again(Options{}, *r);
+  again.roll();
+  auto ops = again.append({rec(1, "two")});
+  ASSERT_EQ(ops.size(), 2u);  // one truncate serves both the tail and the seal
+  EXPECT_EQ(ops[0].kind, WriteOp::Kind::kTruncate);
+  EXPECT_EQ(ops[0].size, r->last_segment_bytes);
+  apply_ops(files, ops);
+  EXPECT_EQ(recover_ok(files).size(), 2u);
 }
 
 TEST(Wal, CorruptionInTheMiddleIsRefusedWithFileAndOffset) {
@@ -209,6 +426,60 @@ RC_GTEST_PROP(Wal, AFlippedByteNeverYieldsWrongRecords, ()) {
   if (!r) return;  // detected
   for (std::size_t i = 0; i < r->records.size(); ++i) RC_ASSERT(r->records[i] == all[i]);
   RC_ASSERT(r->records.size() >= 3u);  // only the last batch can be cut
+}
+
+// A host that preallocates, restarts at random points, segments rolling by size and by roll():
+// every restart recovers exactly the records written so far, as a clean end (zero tails are not
+// torn writes, and sealed segments were cut to their length). Then a crash during one more
+// append, whose bytes reached the preallocated space only in part, keeps the log before it and
+// at most that whole batch.
+RC_GTEST_PROP(Wal, APreallocatingHostRecoversAcrossRestartsAndRolls, ()) {
+  Options options;
+  options.segment_max_bytes = *rc::gen::inRange<std::uint64_t>(40, 400);
+  PreallocatingDisk disk;
+  disk.chunk = *rc::gen::inRange<std::size_t>(1, 300);
+  std::vector<Record> all;
+  std::optional<Writer> w(std::in_place, options, Recovered{});
+  const int steps = *rc::gen::inRange(1, 40);
+  for (int i = 0; i < steps; ++i) {
+    const int action = *rc::gen::inRange(0, 8);
+    if (action == 0) {
+      disk.restart();
+      auto r = recover(disk.files, options);
+      RC_ASSERT(r.has_value());
+      RC_ASSERT(r->records == all);
+      RC_ASSERT(!r->torn_tail_cut);
+      w.emplace(options, *r);
+    } else if (action == 1) {
+      w->roll();
+    } else {
+      Record record = rec(static_cast<std::uint8_t>(i), *rc::gen::string<std::string>());
+      all.push_back(record);
+      disk.apply(w->append({record}));
+    }
+  }
+  disk.restart();
+  auto r = recover(disk.files, options);
+  RC_ASSERT(r.has_value());
+  RC_ASSERT(r->records == all);
+  w.emplace(options, *r);
+  PreallocatingDisk crashed = disk;
+  const Record last = rec(9, *rc::gen::nonEmpty(rc::gen::string<std::string>()));
+  auto ops = w->append({last});
+  crashed.apply(ops);
+  const std::string name = segment_name(options, w->current_segment());
+  Bytes& seg = crashed.files[name];
+  const std::size_t batch_size = ops.back().data.size();  // the append is the last op
+  const std::size_t batch_start = crashed.ends.at(name) - batch_size;
+  const std::size_t kept = *rc::gen::inRange<std::size_t>(0, batch_size + 1);
+  std::fill(seg.begin() + static_cast<std::ptrdiff_t>(batch_start + kept),
+            seg.begin() + static_cast<std::ptrdiff_t>(batch_start + batch_size), 0);
+  auto back = recover(crashed.files, options);
+  RC_ASSERT(back.has_value());
+  std::vector<Record> with_last = all;
+  with_last.push_back(last);
+  RC_ASSERT(back->records == (kept == batch_size ? with_last : all));
+  RC_ASSERT(back->torn_tail_cut == (kept > 0 && kept < batch_size));
 }
 
 }  // namespace
