@@ -6,12 +6,52 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <set>
 
 namespace praetor::io {
+
+// Descriptors kept open between batches for appends and truncates, with each file's written end
+// (where the next append goes; the file may be longer, by preallocated zeros).
+struct FileStorage::Files {
+  struct Open {
+    int fd = -1;
+    std::uint64_t end = 0;   // the written end
+    std::uint64_t size = 0;  // the file's size as far as we know (>= end)
+  };
+
+  FileStorageOptions options;
+  std::map<std::string, Open> open;
+  bool can_preallocate = true;  // false once fallocate said the filesystem cannot
+
+  explicit Files(FileStorageOptions o) : options(o) {}
+  ~Files() {
+    for (auto& [name, file] : open) {
+      if (!release(file)) ::close(file.fd);
+    }
+  }
+  Files(const Files&) = delete;
+  Files& operator=(const Files&) = delete;
+
+  // Truncates reserved zeros away (a file we do not hold open must end at its written end, as a
+  // later open assumes) and closes. False, with the descriptor still open, if truncating failed.
+  static bool release(Open& file) {
+    struct stat st {};
+    if (::fstat(file.fd, &st) != 0) return false;
+    if (static_cast<std::uint64_t>(st.st_size) > file.end &&
+        ::ftruncate(file.fd, static_cast<off_t>(file.end)) != 0) {
+      return false;
+    }
+    ::close(file.fd);
+    file.fd = -1;
+    return true;
+  }
+};
+
 namespace {
 
 // Append descriptors kept open between batches; beyond this the cache is flushed and emptied.
@@ -53,6 +93,20 @@ Result<void> fsync_path(const std::string& path) {
   ::close(fd);
   errno = saved;
   if (rc != 0) return io_error("cannot fsync directory", path);
+  return ok();
+}
+
+Result<void> write_at(int fd, const Bytes& data, std::uint64_t offset, const std::string& path) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
+                         static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_error("cannot write", path);
+    }
+    done += static_cast<std::size_t>(n);
+  }
   return ok();
 }
 
@@ -123,7 +177,9 @@ Result<void> walk(const std::string& root, const std::string& relative, node::St
 // arguments and the descriptor cache, which no one else uses while a job runs.
 class BatchWriter {
  public:
-  BatchWriter(const std::string& root, std::map<std::string, int>& fds) : root_(root), fds_(fds) {}
+  using Open = FileStorage::Files::Open;
+
+  BatchWriter(const std::string& root, FileStorage::Files& files) : root_(root), files_(files) {}
 
   Result<void> apply(const node::WriteBatch& batch) {
     for (const auto& op : batch.ops) {
@@ -132,17 +188,19 @@ class BatchWriter {
     }
     if (!batch.sync) return ok();
     for (const auto& name : to_sync_) {
-      auto it = fds_.find(name);
-      if (it != fds_.end() && ::fdatasync(it->second) != 0) return io_error("cannot sync", name);
+      auto it = files_.open.find(name);
+      if (it != files_.open.end() && ::fdatasync(it->second.fd) != 0)
+        return io_error("cannot sync", name);
     }
     for (const auto& dir : dirs_to_sync_) PRAETOR_TRY_VOID(fsync_path(dir));
     return ok();
   }
 
   void trim_cache() {
-    if (fds_.size() <= kMaxCachedFds) return;
-    for (auto& [name, fd] : fds_) ::close(fd);
-    fds_.clear();
+    if (files_.open.size() <= kMaxCachedFds) return;
+    for (auto it = files_.open.begin(); it != files_.open.end();) {
+      it = FileStorage::Files::release(it->second) ? files_.open.erase(it) : std::next(it);
+    }
   }
 
  private:
@@ -150,9 +208,14 @@ class BatchWriter {
     std::string path = root_ + "/" + op.file;
     switch (op.kind) {
       case node::WriteOp::Kind::kAppend: {
-        auto fd = open_for_append(op.file, path);
-        if (!fd) return fd.error();
-        PRAETOR_TRY_VOID(write_all(*fd, op.data, path));
+        auto opened = open_file(op.file, path);
+        if (!opened) return opened.error();
+        Open& file = **opened;
+        if (op.preallocate) reserve(file, op.data.size());
+        // On failure the end stays put: a retry overwrites whatever part was written.
+        PRAETOR_TRY_VOID(write_at(file.fd, op.data, file.end, path));
+        file.end += op.data.size();
+        file.size = std::max(file.size, file.end);
         to_sync_.insert(op.file);
         return ok();
       }
@@ -165,31 +228,66 @@ class BatchWriter {
         dirs_to_sync_.insert(parent_of(path));
         return ok();
       case node::WriteOp::Kind::kTruncate: {
-        auto fd = open_for_append(op.file, path);
-        if (!fd) return fd.error();
-        if (::ftruncate(*fd, static_cast<off_t>(op.size)) != 0)
+        auto opened = open_file(op.file, path);
+        if (!opened) return opened.error();
+        Open& file = **opened;
+        if (::ftruncate(file.fd, static_cast<off_t>(op.size)) != 0)
           return io_error("cannot truncate", path);
-        to_sync_.insert(op.file);
+        file.end = file.size = op.size;
+        // Durable before what follows: the WAL seals a segment this way before it creates the
+        // next one, so that a crash never leaves preallocated zeros in a segment but the last.
+        if (sync && ::fdatasync(file.fd) != 0) return io_error("cannot sync", path);
         return ok();
       }
     }
     return make_error(ErrorCode::kInvalidArgument, "unknown write op");
   }
 
-  Result<int> open_for_append(const std::string& name, const std::string& path) {
-    auto it = fds_.find(name);
-    if (it != fds_.end()) return it->second;
-    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  // Makes the file's size cover an append of `n` bytes at its end by preallocating up to the
+  // next chunk boundary past it. Best effort: when the filesystem cannot, or fallocate fails for
+  // another reason (no space), the append grows the file as a plain append does.
+  void reserve(Open& file, std::uint64_t n) {
+    const std::uint64_t chunk = files_.options.preallocate_chunk;
+    if (chunk == 0 || !files_.can_preallocate || file.end + n <= file.size) return;
+    const std::uint64_t target = ((file.end + n) / chunk + 1) * chunk;
+    auto* fallocate = files_.options.fallocate != nullptr ? files_.options.fallocate : ::fallocate;
+    if (fallocate(file.fd, 0, static_cast<off_t>(file.size),
+                  static_cast<off_t>(target - file.size)) == 0) {
+      file.size = target;
+      return;
+    }
+    if (errno == EOPNOTSUPP || errno == ENOSYS) files_.can_preallocate = false;
+    // A failed fallocate may still have extended the file: learn its size again.
+    struct stat st {};
+    if (::fstat(file.fd, &st) == 0) {
+      file.size = std::max(file.end, static_cast<std::uint64_t>(st.st_size));
+    }
+  }
+
+  // The cached descriptor, or a new one whose written end is the file's size (created, with its
+  // missing directories, when absent).
+  Result<Open*> open_file(const std::string& name, const std::string& path) {
+    auto it = files_.open.find(name);
+    if (it != files_.open.end()) return &it->second;
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
       std::vector<std::string> created;
       PRAETOR_TRY_VOID(make_dirs(parent_of(path), created));
       for (const auto& dir : created) dirs_to_sync_.insert(parent_of(dir));
-      fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+      fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
       dirs_to_sync_.insert(parent_of(path));
     }
     if (fd < 0) return io_error("cannot open", path);
-    fds_[name] = fd;
-    return fd;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      Error e = io_error("cannot stat", path);
+      ::close(fd);
+      return e;
+    }
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    Open& file = files_.open[name];
+    file = Open{fd, size, size};
+    return &file;
   }
 
   Result<void> replace(const std::string& path, const Bytes& data, bool sync) {
@@ -211,16 +309,17 @@ class BatchWriter {
     return ok();
   }
 
+  // The file is about to be replaced or removed: close it (its reserved tail goes with it).
   void forget(const std::string& name) {
-    auto it = fds_.find(name);
-    if (it == fds_.end()) return;
-    ::close(it->second);
-    fds_.erase(it);
+    auto it = files_.open.find(name);
+    if (it == files_.open.end()) return;
+    ::close(it->second.fd);
+    files_.open.erase(it);
     to_sync_.erase(name);
   }
 
   const std::string& root_;
-  std::map<std::string, int>& fds_;
+  FileStorage::Files& files_;
   std::set<std::string> to_sync_;
   std::set<std::string> dirs_to_sync_;
 };
@@ -255,14 +354,17 @@ struct FileStorage::Job {
   std::vector<Result<void>> results;
 };
 
-FileStorage::FileStorage(uv_loop_t* loop, std::string root, StorageCompletion completion)
-    : loop_(loop), root_(std::move(root)), completion_(std::move(completion)) {
+FileStorage::FileStorage(uv_loop_t* loop, std::string root, StorageCompletion completion,
+                         FileStorageOptions options)
+    : loop_(loop),
+      root_(std::move(root)),
+      completion_(std::move(completion)),
+      files_(std::make_unique<Files>(options)) {
   while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
 }
 
 FileStorage::~FileStorage() {
   PRAETOR_ASSERT_MSG(!running_, "FileStorage destroyed with a write in flight");
-  for (auto& [name, fd] : fds_) ::close(fd);
 }
 
 Result<node::StoredFiles> FileStorage::recover() {
@@ -295,10 +397,10 @@ void FileStorage::start_next() {
 
 void FileStorage::on_work(uv_work_t* req) {
   auto* job = static_cast<Job*>(req->data);
-  BatchWriter trimmer(job->root, job->storage->fds_);
+  BatchWriter trimmer(job->root, *job->storage->files_);
   trimmer.trim_cache();
   for (const auto& [batch, ticket] : job->batches) {
-    BatchWriter writer(job->root, job->storage->fds_);
+    BatchWriter writer(job->root, *job->storage->files_);
     job->results.push_back(writer.apply(batch));
   }
 }

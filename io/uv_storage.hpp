@@ -7,13 +7,25 @@
 // Durability (FileStorage, batch.sync): appends and truncates are fdatasync'ed, a file created by
 // the batch also fsyncs its directory; kReplace writes a temp file, fsyncs it, renames it over
 // the target and fsyncs the directory, so a crash leaves the old or the new content, never a mix;
-// kRemove fsyncs the directory. Without sync the same operations run without the flushes.
+// kRemove fsyncs the directory. Without sync the same operations run without the flushes. A
+// synced kTruncate is fdatasync'ed at once, before the batch's later operations run.
+//
+// Preallocation (FileStorage): an append with WriteOp::preallocate first makes sure the file is
+// allocated past the new end, with fallocate(2) mode 0 in steps of `preallocate_chunk`, so the
+// file's size already covers the append and its fdatasync does not have to journal a new size.
+// FileStorage therefore tracks each open file's written end and writes there (pwrite), not at
+// the file's size; a file it opens starts with its end at its size, and a kTruncate sets it.
+// Reserved zeros past the end are truncated away when the descriptor is closed (cache trim,
+// destruction); after a crash they stay, and the WAL reads them as a clean end (core/wal). When
+// the filesystem cannot preallocate (EOPNOTSUPP), appends just grow the file.
 #pragma once
 
+#include <sys/types.h>
 #include <uv.h>
 
+#include <cstdint>
 #include <functional>
-#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,9 +41,17 @@ inline constexpr std::string_view kTempSuffix = ".praetor-tmp";
 // A file name the storage accepts: relative, '/'-separated, no empty, "." or ".." components.
 Result<void> validate_file_name(std::string_view name);
 
+struct FileStorageOptions {
+  // Preallocation step in bytes for appends with the preallocate hint; 0 turns it off.
+  std::uint64_t preallocate_chunk = 4 * 1024 * 1024;
+  // The fallocate(2) to call (nullptr: the system's); tests substitute one that fails.
+  int (*fallocate)(int fd, int mode, off_t offset, off_t length) = nullptr;
+};
+
 class FileStorage final : public node::Storage {
  public:
-  FileStorage(uv_loop_t* loop, std::string root, StorageCompletion completion);
+  FileStorage(uv_loop_t* loop, std::string root, StorageCompletion completion,
+              FileStorageOptions options = {});
   ~FileStorage() override;
   FileStorage(const FileStorage&) = delete;
   FileStorage& operator=(const FileStorage&) = delete;
@@ -45,6 +65,7 @@ class FileStorage final : public node::Storage {
   void detach() { detached_ = true; }
 
   struct Job;
+  struct Files;
 
  private:
   static void on_work(uv_work_t* req);
@@ -59,8 +80,9 @@ class FileStorage final : public node::Storage {
   bool detached_ = false;
   uv_work_t work_{};
   Job* job_ = nullptr;
-  // Open append descriptors by file name; touched only by the one job running at a time.
-  std::map<std::string, int> fds_;
+  // Open append descriptors and their written ends; touched only by the one job running at a
+  // time.
+  std::unique_ptr<Files> files_;
 };
 
 class MemoryStorage final : public node::Storage {

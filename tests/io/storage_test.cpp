@@ -1,9 +1,15 @@
 // FileStorage in a temp directory: ordered batches, recovery, atomic replace, truncate, bad
-// names; and MemoryStorage giving the same files for the same batches.
+// names, preallocation ahead of WAL appends (and its fallback); and MemoryStorage giving the same
+// files for the same batches.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <cerrno>
+#include <filesystem>
 #include <fstream>
 
+#include "core/wal/wal.hpp"
 #include "io/uv_storage.hpp"
 #include "tests/io/test_util.hpp"
 
@@ -16,6 +22,49 @@ node::WriteOp op(Kind kind, std::string file, std::string data = "", std::uint64
   return node::WriteOp{kind, std::move(file), to_bytes(data), size};
 }
 
+// An append with the preallocate hint, as the WAL writes them.
+node::WriteOp log_append(std::string file, std::string data) {
+  node::WriteOp o = op(Kind::kAppend, std::move(file), std::move(data));
+  o.preallocate = true;
+  return o;
+}
+
+constexpr std::uint64_t kChunk = 64 * 1024;
+
+struct stat stat_of(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st;
+}
+
+// Whether the filesystem under `dir` can preallocate (tmpfs and ext4 can; some cannot, and there
+// FileStorage falls back to plain appends, which WithoutFallocateAppendsGrowTheFile covers).
+bool can_fallocate(const std::string& dir) {
+  const std::string probe = dir + "/fallocate-probe";
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  EXPECT_GE(fd, 0);
+  const bool ok = ::fallocate(fd, 0, 0, 4096) == 0;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return ok;
+}
+
+#define SKIP_WITHOUT_FALLOCATE() \
+  if (!can_fallocate(dir_.path())) GTEST_SKIP() << "no fallocate on this filesystem"
+
+// Fake fallocate(2)s: one that says the filesystem cannot, one that says the disk is full.
+int calls_to_fallocate = 0;
+int fallocate_unsupported(int, int, off_t, off_t) {
+  ++calls_to_fallocate;
+  errno = EOPNOTSUPP;
+  return -1;
+}
+int fallocate_no_space(int, int, off_t, off_t) {
+  ++calls_to_fallocate;
+  errno = ENOSPC;
+  return -1;
+}
+
 class StorageTest : public ::testing::Test {
  protected:
   StorageTest() { uv_loop_init(&loop_); }
@@ -24,11 +73,15 @@ class StorageTest : public ::testing::Test {
     EXPECT_EQ(uv_loop_close(&loop_), 0);
   }
 
-  std::unique_ptr<FileStorage> open_storage() {
-    return std::make_unique<FileStorage>(&loop_, dir_.path() + "/data",
-                                         [this](Ticket t, Result<void> r) {
-                                           done_.push_back({t, r.has_value()});
-                                         });
+  std::unique_ptr<FileStorage> open_storage(FileStorageOptions options = {},
+                                            const std::string& sub = "data") {
+    return std::make_unique<FileStorage>(
+        &loop_, dir_.path() + "/" + sub,
+        [this](Ticket t, Result<void> r) { done_.push_back({t, r.has_value()}); }, options);
+  }
+  std::string path(const std::string& name) { return dir_.path() + "/data/" + name; }
+  void expect_all_done() {
+    for (const auto& [ticket, ok] : done_) EXPECT_TRUE(ok) << ticket.value();
   }
   void drain() { uv_run(&loop_, UV_RUN_DEFAULT); }
   std::string read_file(const std::string& name) {
@@ -136,6 +189,164 @@ TEST_F(StorageTest, MemoryStorageMatchesFileStorage) {
   ASSERT_TRUE(recovered.has_value());
   EXPECT_EQ(*recovered, memory.files());
   EXPECT_EQ(memory.files().at("a"), to_bytes("12x"));
+}
+
+TEST_F(StorageTest, PreallocatedAppendsWriteAtTheEndWithRoomAhead) {
+  SKIP_WITHOUT_FALLOCATE();
+  auto storage = open_storage(FileStorageOptions{.preallocate_chunk = kChunk});
+  storage->write(node::WriteBatch{{log_append("raft/wal-1", "hello"),
+                                   op(Kind::kAppend, "plain", "no hint")},
+                                  true},
+                 Ticket(1));
+  storage->write(node::WriteBatch{{log_append("raft/wal-1", " world")}, true}, Ticket(2));
+  drain();
+  ASSERT_EQ(done_.size(), 2u);
+  expect_all_done();
+  // The log's size already covers the next appends, and the space is allocated; the data sits
+  // at the front, zeros after it.
+  struct stat st = stat_of(path("raft/wal-1"));
+  EXPECT_EQ(static_cast<std::uint64_t>(st.st_size), kChunk);
+  EXPECT_GE(static_cast<std::uint64_t>(st.st_blocks) * 512, kChunk);
+  std::string content = read_file("raft/wal-1");
+  EXPECT_EQ(content.substr(0, 11), "hello world");
+  EXPECT_EQ(content.find_first_not_of('\0', 11), std::string::npos);
+  // Without the hint a file grows as written.
+  EXPECT_EQ(stat_of(path("plain")).st_size, 7);
+  // A clean stop cuts the reserved zeros.
+  storage.reset();
+  EXPECT_EQ(read_file("raft/wal-1"), "hello world");
+}
+
+TEST_F(StorageTest, PreallocationGrowsInChunksAsAppendsPassIt) {
+  SKIP_WITHOUT_FALLOCATE();
+  auto storage = open_storage(FileStorageOptions{.preallocate_chunk = kChunk});
+  const std::string block(40 * 1024, 'b');
+  storage->write(node::WriteBatch{{log_append("log", block)}, true}, Ticket(1));
+  drain();
+  EXPECT_EQ(static_cast<std::uint64_t>(stat_of(path("log")).st_size), kChunk);
+  storage->write(node::WriteBatch{{log_append("log", block)}, true}, Ticket(2));  // passes 64 KiB
+  drain();
+  EXPECT_EQ(static_cast<std::uint64_t>(stat_of(path("log")).st_size), 2 * kChunk);
+  expect_all_done();
+  storage.reset();
+  EXPECT_EQ(read_file("log"), block + block);
+}
+
+TEST_F(StorageTest, ATruncateMovesTheWrittenEnd) {
+  SKIP_WITHOUT_FALLOCATE();
+  auto storage = open_storage(FileStorageOptions{.preallocate_chunk = kChunk});
+  storage->write(node::WriteBatch{{log_append("log", "0123456789"), op(Kind::kTruncate, "log", "", 4),
+                                   log_append("log", "Z")},
+                                  true},
+                 Ticket(1));
+  drain();
+  expect_all_done();
+  std::string content = read_file("log");
+  EXPECT_EQ(content.substr(0, 5), "0123Z");
+  EXPECT_EQ(content.find_first_not_of('\0', 5), std::string::npos);
+  EXPECT_GT(content.size(), 5u);  // room was reserved again after the truncate
+  storage.reset();
+  EXPECT_EQ(read_file("log"), "0123Z");
+}
+
+TEST_F(StorageTest, ClosingCachedDescriptorsCutsReservedSpace) {
+  // Past 256 open files the descriptor cache is emptied at the next job; a log reopened after
+  // that must continue at its written end, not after its reserved zeros.
+  auto storage = open_storage(FileStorageOptions{.preallocate_chunk = kChunk});
+  storage->write(node::WriteBatch{{log_append("log", "one")}, true}, Ticket(1));
+  drain();
+  node::WriteBatch many{{}, false};
+  for (int i = 0; i < 300; ++i) many.ops.push_back(op(Kind::kAppend, fmt::format("f/{}", i), "x"));
+  storage->write(std::move(many), Ticket(2));
+  drain();
+  storage->write(node::WriteBatch{{log_append("log", "two")}, true}, Ticket(3));
+  drain();
+  ASSERT_EQ(done_.size(), 3u);
+  expect_all_done();
+  EXPECT_EQ(read_file("log").substr(0, 6), "onetwo");
+  storage.reset();
+  EXPECT_EQ(read_file("log"), "onetwo");
+}
+
+TEST_F(StorageTest, WithoutFallocateAppendsGrowTheFile) {
+  for (auto* fake : {&fallocate_unsupported, &fallocate_no_space}) {
+    SCOPED_TRACE(fake == &fallocate_unsupported ? "EOPNOTSUPP" : "ENOSPC");
+    calls_to_fallocate = 0;
+    done_.clear();
+    const std::string sub = fake == &fallocate_unsupported ? "a" : "b";
+    auto storage = open_storage(FileStorageOptions{.preallocate_chunk = kChunk, .fallocate = fake}, sub);
+    for (int i = 0; i < 3; ++i) {
+      storage->write(node::WriteBatch{{log_append("log", fmt::format("<{}>", i))}, true}, Ticket(1));
+      drain();
+    }
+    ASSERT_EQ(done_.size(), 3u);
+    expect_all_done();
+    struct stat st = stat_of(dir_.path() + "/" + sub + "/log");
+    EXPECT_EQ(st.st_size, 9);
+    // Unsupported: asked once, then never again. No space: asked at every append (space may
+    // come back), each time falling back to a plain append.
+    EXPECT_EQ(calls_to_fallocate, fake == &fallocate_unsupported ? 1 : 3);
+    auto recovered = storage->recover();
+    ASSERT_TRUE(recovered.has_value());
+    EXPECT_EQ(recovered->at("log"), to_bytes("<0><1><2>"));
+  }
+}
+
+// The WAL over FileStorage through a crash: segments roll (sealed ones are cut to their length),
+// the crash image keeps the last segment's reserved zeros, and recovery reads them as a clean
+// end; the next writer truncates them away and continues.
+TEST_F(StorageTest, TheWalRecoversFromACrashImageWithPreallocatedZeros) {
+  SKIP_WITHOUT_FALLOCATE();
+  wal::Options options;
+  options.segment_max_bytes = 300;
+  std::vector<wal::Record> written;
+  auto storage = open_storage(FileStorageOptions{.preallocate_chunk = kChunk});
+  ASSERT_TRUE(storage->recover().has_value());
+  wal::Writer writer(options, wal::Recovered{});
+  for (int i = 0; i < 10; ++i) {
+    wal::Record r{1, to_bytes(fmt::format("record {} {}", i, std::string(40, 'p')))};
+    written.push_back(r);
+    storage->write(node::WriteBatch{writer.append({r}), true}, Ticket(static_cast<std::uint64_t>(i)));
+    drain();
+  }
+  expect_all_done();
+  ASSERT_GT(writer.current_segment(), 2u);
+  // Sealed segments hold exactly their batches; the last one has room reserved after its end.
+  for (std::uint64_t s = 1; s < writer.current_segment(); ++s) {
+    const std::string name = wal::segment_name(options, s);
+    EXPECT_LE(static_cast<std::uint64_t>(stat_of(path(name)).st_size), options.segment_max_bytes)
+        << name;
+  }
+  const std::string last = wal::segment_name(options, writer.current_segment());
+  EXPECT_EQ(static_cast<std::uint64_t>(stat_of(path(last)).st_size), kChunk);
+  // The crash: an image of the directory while the storage still holds its files open.
+  std::filesystem::copy(dir_.path() + "/data", dir_.path() + "/crashed",
+                        std::filesystem::copy_options::recursive);
+  storage.reset();
+  storage = open_storage(FileStorageOptions{.preallocate_chunk = kChunk}, "crashed");
+  auto files = storage->recover();
+  ASSERT_TRUE(files.has_value());
+  EXPECT_EQ(files->at(last).size(), kChunk);
+  auto recovered = wal::recover(*files, options);
+  ASSERT_TRUE(recovered.has_value()) << recovered.error().message;
+  EXPECT_EQ(recovered->records, written);
+  EXPECT_TRUE(recovered->tail_dropped);
+  EXPECT_FALSE(recovered->torn_tail_cut);
+  wal::Writer again(options, *recovered);
+  for (int i = 0; i < 3; ++i) {
+    wal::Record r{2, to_bytes(fmt::format("after {}", i))};
+    written.push_back(r);
+    storage->write(node::WriteBatch{again.append({r}), true}, Ticket(100));
+    drain();
+  }
+  expect_all_done();
+  storage.reset();
+  auto reopened = open_storage({}, "crashed")->recover();
+  ASSERT_TRUE(reopened.has_value());
+  auto final_log = wal::recover(*reopened, options);
+  ASSERT_TRUE(final_log.has_value()) << final_log.error().message;
+  EXPECT_EQ(final_log->records, written);
+  EXPECT_FALSE(final_log->tail_dropped);  // a clean stop left every file at its written end
 }
 
 }  // namespace
