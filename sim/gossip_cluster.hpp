@@ -66,7 +66,7 @@ class GossipCluster {
     nodes_.reserve(options_.nodes);
     for (std::size_t i = 0; i < options_.nodes; ++i) {
       Slot slot;
-      slot.core = std::make_unique<Core>(config_for_(i), rng_.fork(), logger());
+      slot.core = std::make_unique<Core>(config(i), rng_.fork(), logger());
       nodes_.push_back(std::move(slot));
       index_[gossip_node_address(i)] = i;
     }
@@ -105,7 +105,7 @@ class GossipCluster {
   // A crashed node comes back as a fresh process (same name and address, no memory).
   void restart(std::size_t i) {
     Slot& s = nodes_.at(i);
-    s.core = std::make_unique<Core>(config_for_(i), rng_.fork(), logger());
+    s.core = std::make_unique<Core>(config(i), rng_.fork(), logger());
     s.crashed = false;
     s.backlog.clear();
     drain(i);
@@ -181,6 +181,19 @@ class GossipCluster {
   std::uint64_t trace_hash() const { return trace_hash_; }
 
  private:
+  // Node i's configuration, with the identity pool every node of this cluster shares: one
+  // process holds N nodes' views of N members, and each member's name, address and meta are
+  // then stored once instead of N times.
+  CoreConfig config(std::size_t i) const {
+    CoreConfig c = config_for_(i);
+    if constexpr (std::is_same_v<Core, gossip::Serf>) {
+      if (!c.swim.identities) c.swim.identities = identities_;
+    } else {
+      if (!c.identities) c.identities = identities_;
+    }
+    return c;
+  }
+
   struct Slot {
     std::unique_ptr<Core> core;
     bool crashed = false;
@@ -346,6 +359,7 @@ class GossipCluster {
 
   Options options_;
   ConfigFor config_for_;
+  std::shared_ptr<gossip::IdentityPool> identities_ = std::make_shared<gossip::IdentityPool>();
   Rng rng_;
   NullLogger null_logger_;
   std::vector<Slot> nodes_;

@@ -6,11 +6,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "core/base/bytes.hpp"
 #include "core/base/instant.hpp"
 #include "core/base/limits.hpp"
+#include "core/gossip/member.hpp"
 #include "core/gossip/message.hpp"
 
 namespace praetor::gossip {
@@ -52,6 +54,9 @@ struct Config {
   // also pings the target over a stream, so lost datagrams alone do not make it suspect.
   bool tcp_pings = true;
   std::size_t max_packet_bytes = limits::kGossipMaxPacketBytes;
+  // Where member identities are interned. Null: the Swim keeps a pool of its own. The
+  // simulator hands all its nodes one pool (see IdentityPool).
+  std::shared_ptr<IdentityPool> identities;
 
   static Config lan(std::string name, Address address);
   static Config wan(std::string name, Address address);

@@ -146,8 +146,8 @@ struct fmt::formatter<praetor::gossip::MemberEvent> : fmt::formatter<std::string
   template <typename Context>
   auto format(const praetor::gossip::MemberEvent& e, Context& ctx) const {
     return fmt::format_to(ctx.out(), "{} {} {} inc={} at {}",
-                          praetor::gossip::member_event_name(e.kind), e.member.name, e.member.state,
-                          e.member.incarnation, e.member.address);
+                          praetor::gossip::member_event_name(e.kind), e.member.name(), e.member.state,
+                          e.member.incarnation, e.member.address());
   }
 };
 

@@ -188,27 +188,27 @@ void Serf::on_member_event(Instant now, const MemberEvent& event) {
       on_leave(now, event.member);
       break;
     case MemberEventKind::kUpdate: {
-      auto it = members_.find(event.member.name);
+      auto it = members_.find(event.member.name());
       if (it == members_.end()) return;
-      auto tags = decode_tags(event.member.meta);
+      auto tags = decode_tags(event.member.meta());
       it->second.tags = tags ? std::move(*tags) : Tags{};
-      it->second.address = event.member.address;
+      it->second.address = event.member.address();
       emit(SerfEventKind::kMemberUpdate, it->second);
       break;
     }
     case MemberEventKind::kConflict: {
-      logger_.error(kLog, "name conflict for {}: both {}:{} and {}:{} claim it", event.member.name,
-                    event.member.address.host, event.member.address.port,
+      logger_.error(kLog, "name conflict for {}: both {}:{} and {}:{} claim it", event.member.name(),
+                    event.member.address().host, event.member.address().port,
                     event.conflicting_address.host, event.conflicting_address.port);
       SerfEvent e;
       e.kind = SerfEventKind::kNameConflict;
       e.conflicting_address = event.conflicting_address;
-      auto it = members_.find(event.member.name);
+      auto it = members_.find(event.member.name());
       if (it != members_.end()) {
         e.member = it->second;
       } else {
-        e.member.name = event.member.name;
-        e.member.address = event.member.address;
+        e.member.name = event.member.name();
+        e.member.address = event.member.address();
       }
       output_.events.push_back(std::move(e));
       break;
@@ -217,42 +217,42 @@ void Serf::on_member_event(Instant now, const MemberEvent& event) {
 }
 
 void Serf::on_join(Instant now, const Member& m) {
-  auto decoded = decode_tags(m.meta);
+  auto decoded = decode_tags(m.meta());
   if (!decoded) ++stats_.malformed_messages;
-  auto it = members_.find(m.name);
+  auto it = members_.find(m.name());
   if (it == members_.end()) {
     if (members_.size() >= kMaxMembers && !evict_oldest_tombstone(now)) {
       ++stats_.members_refused;
       return;
     }
-    SerfMember fresh{m.name,        m.address, decoded ? *decoded : Tags{}, SerfStatus::kAlive,
+    SerfMember fresh{m.name(),        m.address(), decoded ? *decoded : Tags{}, SerfStatus::kAlive,
                      LamportTime(), Instant()};
     // An intent may have arrived before SWIM told us about the member.
-    auto intent = recent_intents_.find(m.name);
+    auto intent = recent_intents_.find(m.name());
     if (intent != recent_intents_.end()) {
       fresh.status_ltime = intent->second.ltime;
       if (intent->second.leave) fresh.status = SerfStatus::kLeaving;
       recent_intents_.erase(intent);
     }
-    it = members_.emplace(m.name, std::move(fresh)).first;
+    it = members_.emplace(m.name(), std::move(fresh)).first;
   } else {
     it->second.status = SerfStatus::kAlive;
     it->second.leave_time = Instant();
-    it->second.address = m.address;
+    it->second.address = m.address();
     it->second.tags = decoded ? *decoded : Tags{};
   }
   emit(SerfEventKind::kMemberJoin, it->second);
 }
 
 void Serf::on_leave(Instant now, const Member& m) {
-  auto it = members_.find(m.name);
+  auto it = members_.find(m.name());
   if (it == members_.end()) return;
   SerfMember& member = it->second;
   const bool graceful = member.status == SerfStatus::kLeaving || m.state == MemberState::kLeft;
   if (member.status == SerfStatus::kLeft || member.status == SerfStatus::kFailed) return;
   member.status = graceful ? SerfStatus::kLeft : SerfStatus::kFailed;
   member.leave_time = now;
-  logger_.info(kLog, "{}: member {} {}", name(), m.name, graceful ? "left" : "failed");
+  logger_.info(kLog, "{}: member {} {}", name(), m.name(), graceful ? "left" : "failed");
   emit(graceful ? SerfEventKind::kMemberLeave : SerfEventKind::kMemberFailed, member);
 }
 

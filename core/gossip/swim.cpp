@@ -23,6 +23,7 @@ Swim::Swim(Config config, Rng rng, Logger& logger)
     : config_(std::move(config)),
       rng_(rng),
       logger_(logger),
+      pool_(config_.identities ? config_.identities : std::make_shared<IdentityPool>()),
       broadcasts_(kMaxBroadcastQueue),
       awareness_(config_.awareness_max_multiplier) {
   PRAETOR_ASSERT_MSG(valid_name(config_.name), "a gossip member needs a name");
@@ -273,28 +274,28 @@ void Swim::on_alive(Instant now, const Alive& alive, bool bootstrap) {
       ++stats_.members_refused;
       return;
     }
-    m = &members_
-             .emplace(
-                 alive.node,
-                 Member{alive.node, alive.address, {}, Incarnation(0), MemberState::kDead, now})
+    IdentityRef identity = pool_->intern(alive.node, alive.address, alive.meta);
+    const std::string_view key = identity->name;
+    m = &members_.emplace(key, Member{identity, Incarnation(0), MemberState::kDead, now})
              .first->second;
     // A random slot in the probe order keeps the round-robin unpredictable (SWIM §4.3).
-    probe_order_.push_back(alive.node);
+    probe_order_.push_back(std::move(identity));
     std::swap(probe_order_.back(), probe_order_[rng_.uniform(probe_order_.size())]);
     is_new = true;
-  } else if (m->address != alive.address) {
+  } else if (m->address() != alive.address) {
     const bool reclaimable = is_down(m->state) &&
                              config_.dead_node_reclaim_time > Duration::zero() &&
                              now - m->state_change > config_.dead_node_reclaim_time;
     if (!reclaimable) {
       ++stats_.conflicts;
       logger_.warn(kLog, "conflicting address for {}: {}:{} claims it, {}:{} holds it", alive.node,
-                   alive.address.host, alive.address.port, m->address.host, m->address.port);
+                   alive.address.host, alive.address.port, m->address().host,
+                   m->address().port);
       emit(MemberEventKind::kConflict, *m, alive.address);
       return;
     }
   }
-  if (!is_new && !is_self && m->address == alive.address &&
+  if (!is_new && !is_self && m->address() == alive.address &&
       !claim_overrides(MemberState::kAlive, alive.incarnation, m->state, m->incarnation)) {
     return;
   }
@@ -302,18 +303,17 @@ void Swim::on_alive(Instant now, const Alive& alive, bool bootstrap) {
   suspicions_.erase(alive.node);
   if (is_self && !bootstrap && !is_new) {
     // Our own announcement echoed back is harmless; anything else about us is refuted.
-    if (alive.incarnation == m->incarnation && alive.meta == m->meta) return;
+    if (alive.incarnation == m->incarnation && alive.meta == m->meta()) return;
     logger_.warn(kLog, "refuting an alive message about {} at incarnation {}", config_.name,
                  alive.incarnation);
     refute(alive.incarnation);
     return;
   }
   const MemberState old_state = m->state;
-  const bool changed = m->meta != alive.meta || m->address != alive.address;
+  const bool changed = m->meta() != alive.meta || m->address() != alive.address;
   broadcast(alive.node, alive);
   m->incarnation = alive.incarnation;
-  m->meta = alive.meta;
-  m->address = alive.address;
+  if (changed) replace_identity(*m, pool_->intern(alive.node, alive.address, alive.meta));
   if (m->state != MemberState::kAlive) {
     m->state = MemberState::kAlive;
     m->state_change = now;
@@ -395,7 +395,7 @@ void Swim::correct_stale_news(const Member& m, const Address* sender) {
   // hears it, in one reply packet per received packet (flush_corrections).
   // The frames go out as one packet when the received packet has been handled.
   if (sender == nullptr || m.state != MemberState::kAlive || leaving_) return;
-  corrections_.push_back(encode_frame(Alive{m.incarnation, m.name, m.address, m.meta}));
+  corrections_.push_back(encode_frame(Alive{m.incarnation, m.name(), m.address(), m.meta()}));
 }
 
 void Swim::refute(Incarnation accused) {
@@ -403,7 +403,7 @@ void Swim::refute(Incarnation accused) {
   if (accused >= incarnation_) incarnation_ = accused.next();
   Member& me = self_mut();
   me.incarnation = incarnation_;
-  broadcast(config_.name, Alive{incarnation_, config_.name, config_.address, me.meta});
+  broadcast(config_.name, Alive{incarnation_, config_.name, config_.address, me.meta()});
   // Being accused suggests we are the slow one (Lifeguard §IV-A).
   awareness_.apply_delta(1);
   ++stats_.refutes;
@@ -435,10 +435,10 @@ void Swim::start_probe(Instant now) {
   std::vector<Bytes> frames{encode_frame(Ping{seq, *target})};
   if (m.state != MemberState::kAlive) {
     // Buddy system: tell a suspect it is suspected so it can refute at once.
-    frames.push_back(encode_frame(Suspect{m.incarnation, m.name, config_.name}));
+    frames.push_back(encode_frame(Suspect{m.incarnation, m.name(), config_.name}));
   }
   ++stats_.probes;
-  send(m.address, std::move(frames));
+  send(m.address(), std::move(frames));
 }
 
 void Swim::on_probe_timeout(Instant now) {
@@ -450,14 +450,14 @@ void Swim::on_probe_timeout(Instant now) {
                                            probe_->target, now, false)) {
     ++probe_->expected_nacks;
     ++stats_.indirect_probes_sent;
-    send(peer->address,
-         {encode_frame(IndirectPing{probe_->seq, target->name, target->address, true})});
+    send(peer->address(),
+         {encode_frame(IndirectPing{probe_->seq, target->name(), target->address(), true})});
   }
   // memberlist's TCP fallback: the same ping over a stream, whose ack comes back the same way.
   // A member that lost datagrams but is reachable is not suspected.
   if (config_.tcp_pings) {
     ++stats_.fallback_pings;
-    send_stream(target->address, Ping{probe_->seq, target->name});
+    send_stream(target->address(), Ping{probe_->seq, target->name()});
   }
 }
 
@@ -472,12 +472,14 @@ void Swim::on_probe_deadline(Instant now) {
   awareness_.apply_delta(delta);
   const Member* m = find(probe.target);
   if (m == nullptr || is_down(m->state)) return;
-  logger_.info(kLog, "{}: suspect {} has failed, no acks received", config_.name, m->name);
-  on_suspect(now, Suspect{m->incarnation, m->name, config_.name});
+  logger_.info(kLog, "{}: suspect {} has failed, no acks received", config_.name, m->name());
+  on_suspect(now, Suspect{m->incarnation, m->name(), config_.name});
 }
 
 void Swim::on_gossip_tick(Instant now) {
   next_gossip_at_ = now + config_.gossip_interval;
+  // Nothing to spread: skip drawing targets (memberlist would draw them and send nothing).
+  if (broadcasts_.empty()) return;
   const auto targets =
       random_members(static_cast<std::size_t>(config_.gossip_nodes), "", now, true);
   for (const Member* target : targets) {
@@ -488,7 +490,7 @@ void Swim::on_gossip_tick(Instant now) {
     PRAETOR_ASSERT(packet.size() <= config_.max_packet_bytes);
     ++stats_.packets_sent;
     output_.packets.push_back(
-        OutboundPacket{target->address, std::move(packet), Transport::kPacket});
+        OutboundPacket{target->address(), std::move(packet), Transport::kPacket});
   }
 }
 
@@ -496,7 +498,7 @@ void Swim::on_push_pull_tick(Instant now) {
   next_push_pull_at_ = now + push_pull_scale(config_.push_pull_interval, members_.size());
   const auto peers = random_members(1, "", now, false);
   if (peers.empty()) return;
-  send_push_pull(now, peers.front()->address, false);
+  send_push_pull(now, peers.front()->address(), false);
 }
 
 void Swim::expire_suspicions(Instant now) {
@@ -563,9 +565,20 @@ Instant Swim::next_deadline() const {
 
 Output Swim::take_output() { return std::exchange(output_, Output{}); }
 
-Member* Swim::find(const std::string& name) {
+Member* Swim::find(std::string_view name) {
   auto it = members_.find(name);
   return it == members_.end() ? nullptr : &it->second;
+}
+
+void Swim::replace_identity(Member& m, IdentityRef identity) {
+  PRAETOR_ASSERT(identity->name == m.name());
+  // The key views the old identity's name, which may die with it: re-key through a node handle
+  // (no allocation; pointers to the member stay valid once it is reinserted).
+  auto node = members_.extract(m.name());
+  PRAETOR_ASSERT(!node.empty() && &node.mapped() == &m);
+  node.mapped().identity = std::move(identity);
+  node.key() = node.mapped().name();
+  members_.insert(std::move(node));
 }
 
 const Member& Swim::self() const { return members_.at(config_.name); }
@@ -583,7 +596,7 @@ std::optional<std::string> Swim::next_probe_target(Instant now) {
       probe_index_ = 0;
     }
     if (probe_order_.empty()) return std::nullopt;
-    const std::string& name = probe_order_[probe_index_++];
+    const std::string& name = probe_order_[probe_index_++]->name;
     const Member* m = find(name);
     if (m == nullptr || name == config_.name || is_down(m->state)) continue;
     return name;
@@ -596,19 +609,19 @@ void Swim::reset_probe_order(Instant now) {
   // gossiping to them; the layer above keeps its own record of failed members.
   for (auto it = members_.begin(); it != members_.end();) {
     const Member& m = it->second;
-    const bool forget = m.name != config_.name && is_down(m.state) &&
+    const bool forget = m.name() != config_.name && is_down(m.state) &&
                         now - m.state_change > config_.gossip_to_the_dead_time;
     it = forget ? members_.erase(it) : std::next(it);
   }
   probe_order_.clear();
-  for (const auto& [name, m] : members_) probe_order_.push_back(name);
+  for (const auto& [name, m] : members_) probe_order_.push_back(m.identity);
   rng_.shuffle(probe_order_);
 }
 
 std::vector<const Member*> Swim::random_members(std::size_t k, const std::string& exclude,
                                                 Instant now, bool include_recent_dead) {
   auto eligible_member = [&](const Member& m) {
-    if (m.name == config_.name || m.name == exclude) return false;
+    if (m.name() == config_.name || m.name() == exclude) return false;
     if (!include_recent_dead) return m.state == MemberState::kAlive;
     return m.state == MemberState::kAlive || m.state == MemberState::kSuspect ||
            (m.state == MemberState::kDead &&
@@ -620,7 +633,7 @@ std::vector<const Member*> Swim::random_members(std::size_t k, const std::string
   if (members_.size() > kScanMembersMax) {
     std::vector<const Member*> picked;
     for (std::size_t draw = 0; draw < 3 * probe_order_.size() && picked.size() < k; ++draw) {
-      const Member* m = find(probe_order_[rng_.uniform(probe_order_.size())]);
+      const Member* m = find(probe_order_[rng_.uniform(probe_order_.size())]->name);
       if (m == nullptr || !eligible_member(*m)) continue;
       if (std::find(picked.begin(), picked.end(), m) != picked.end()) continue;
       picked.push_back(m);
@@ -689,11 +702,11 @@ PushPull Swim::local_state(bool join, bool response) const {
   }
   state.nodes.reserve(members_.size());
   for (const auto& [name, m] : members_) {
-    const std::size_t cost = kPushNodeFixedBytes + m.name.size() + m.address.host.size() +
-                             m.meta.size();
+    const std::size_t cost = kPushNodeFixedBytes + m.name().size() + m.address().host.size() +
+                             m.meta().size();
     if (budget < cost) break;
     budget -= cost;
-    state.nodes.push_back(PushNodeState{m.name, m.address, m.meta, m.incarnation, m.state});
+    state.nodes.push_back(PushNodeState{m.name(), m.address(), m.meta(), m.incarnation, m.state});
   }
   return state;
 }
@@ -719,7 +732,11 @@ void Swim::check_invariants() const {
                        "suspicion timer for {} which is not suspect", name);
     PRAETOR_ASSERT(s.min() <= s.max());
   }
-  for (const std::string& name : probe_order_) PRAETOR_ASSERT(members_.contains(name));
+  for (const auto& [name, m] : members_) {
+    // Every key views its own member's name (a dangling view would be a use after free).
+    PRAETOR_ASSERT(name.data() == m.name().data());
+  }
+  for (const IdentityRef& id : probe_order_) PRAETOR_ASSERT(members_.contains(id->name));
   PRAETOR_ASSERT(relays_.size() <= kMaxIndirectRelays);
   PRAETOR_ASSERT(pending_push_pulls_.size() <= kMaxPendingPushPulls);
   PRAETOR_ASSERT(served_push_pulls_.size() <= kMaxPendingPushPulls);

@@ -23,6 +23,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/base/bytes.hpp"
@@ -130,7 +131,9 @@ class Swim {
   Instant next_deadline() const;
 
   // Views.
-  const std::map<std::string, Member>& members() const { return members_; }
+  // Keyed by views of the members' own names (each key points into its Member's identity).
+  using MemberMap = std::map<std::string_view, Member>;
+  const MemberMap& members() const { return members_; }
   const Member& self() const;
   const Config& config() const { return config_; }
   const SwimStats& stats() const { return stats_; }
@@ -189,7 +192,9 @@ class Swim {
   void expire_push_pulls(Instant now);
 
   // Helpers.
-  Member* find(const std::string& name);
+  Member* find(std::string_view name);
+  // Points `m` (a member of members_) at a new identity with the same name, re-keying it.
+  void replace_identity(Member& m, IdentityRef identity);
   Member& self_mut();
   std::optional<std::string> next_probe_target(Instant now);
   void reset_probe_order(Instant now);
@@ -209,8 +214,9 @@ class Swim {
   Config config_;
   Rng rng_;
   Logger& logger_;
-  std::map<std::string, Member> members_;
-  std::vector<std::string> probe_order_;
+  std::shared_ptr<IdentityPool> pool_;
+  MemberMap members_;
+  std::vector<IdentityRef> probe_order_;
   std::size_t probe_index_ = 0;
   std::optional<Probe> probe_;
   std::map<std::uint32_t, Relay> relays_;
