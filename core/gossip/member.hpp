@@ -2,10 +2,15 @@
 #pragma once
 
 #include <cstddef>
-#include <map>
+#include <cstdint>
+#include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "core/base/bytes.hpp"
 #include "core/base/ids.hpp"
@@ -25,23 +30,45 @@ struct Identity {
 };
 using IdentityRef = std::shared_ptr<const Identity>;
 
-// Interns identities by name: intern() returns the existing Identity when name, address and
-// meta all match the one most recently interned under that name. One pool serves one Swim by
-// default; a host that runs many Swims in one process (the simulator) may hand them one shared
-// pool, so that 10,000 nodes' views of a member share one Identity. Not thread-safe: everything
-// sharing a pool must run on one thread.
+// A small number naming a member in one IdentityPool: the index of its slot in every
+// MemberTable using that pool.
+using MemberId = std::uint32_t;
+
+// Names members with small dense ids and interns their identities. A MemberTable holds (is a
+// holder of) the id of each member it contains; an id nobody holds is free and may be reused for
+// another name. intern() returns the Identity most recently interned for an id when address and
+// meta match, so all views that agree share one copy.
 //
-// Bounded: entries whose identity nobody holds any more are swept when the pool has doubled
-// since the last sweep.
+// One pool serves one Swim by default. A host that runs many Swims in one process (the
+// simulator) hands them one shared pool: 10,000 nodes' views of a member then share one id and
+// one Identity, and every node's table is a dense array indexed by the same ids. Not
+// thread-safe: everything sharing a pool runs on one thread.
 class IdentityPool {
  public:
-  IdentityRef intern(std::string_view name, const Address& address, ByteView meta);
-  std::size_t size() const { return by_name_.size(); }
+  // The id of `name`, allocated when no holder has it; the caller becomes a holder.
+  MemberId acquire(std::string_view name);
+  void release(MemberId id);
+  std::optional<MemberId> lookup(std::string_view name) const;
+  const std::string& name(MemberId id) const { return entries_.at(id).name; }
+  IdentityRef intern(MemberId id, const Address& address, ByteView meta);
+  // Ids ever allocated (the size a table indexed by ids may reach).
+  std::size_t id_space() const { return entries_.size(); }
+  std::size_t live_ids() const { return by_name_.size(); }
 
  private:
-  void sweep();
-  std::map<std::string, std::weak_ptr<const Identity>, std::less<>> by_name_;
-  std::size_t sweep_at_ = 64;
+  struct Entry {
+    std::string name;
+    std::uint32_t holders = 0;
+    std::weak_ptr<const Identity> latest;
+  };
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::vector<Entry> entries_;
+  std::vector<MemberId> free_;
+  // Looked up, never iterated: its order cannot leak into behaviour.
+  std::unordered_map<std::string, MemberId, NameHash, std::equal_to<>> by_name_;
 };
 
 struct Member {
@@ -59,6 +86,71 @@ struct Member {
            a.incarnation == b.incarnation && a.state == b.state &&
            a.state_change == b.state_change;
   }
+};
+
+// One node's members: a dense array of slots indexed by the pool's ids (a slot is empty when
+// its identity is null). Lookup by name is a hash lookup in the pool plus an index; iteration
+// goes in id order, skipping empty slots. The table is a holder of every id it contains.
+class MemberTable {
+ public:
+  explicit MemberTable(std::shared_ptr<IdentityPool> pool);
+  ~MemberTable();
+  MemberTable(const MemberTable&) = delete;
+  MemberTable& operator=(const MemberTable&) = delete;
+
+  const Member* find(std::string_view name) const;
+  Member* find(std::string_view name);
+  const Member& at(std::string_view name) const;  // throws std::out_of_range when absent
+  bool contains(std::string_view name) const { return find(name) != nullptr; }
+  // The id of the member named `name` when it is in this table.
+  std::optional<MemberId> id_of(std::string_view name) const;
+  // The member in slot `id`, or null.
+  const Member* slot(MemberId id) const;
+  Member* slot(MemberId id);
+  std::size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  IdentityPool& pool() const { return *pool_; }
+
+  // Adds a member that is not in the table; returns it and its id.
+  std::pair<Member*, MemberId> insert(std::string_view name, const Address& address,
+                                      ByteView meta, Incarnation incarnation, MemberState state,
+                                      Instant state_change);
+  // Gives member `id` a new address and meta (its name stays).
+  void set_identity(MemberId id, const Address& address, ByteView meta);
+  void erase(MemberId id);
+
+  class const_iterator {
+   public:
+    using value_type = std::pair<std::string_view, const Member&>;
+    const_iterator(const MemberTable* table, std::size_t i) : table_(table), i_(i) { skip(); }
+    value_type operator*() const {
+      const Member& m = table_->slots_[i_];
+      return {std::string_view(m.name()), m};
+    }
+    MemberId id() const { return static_cast<MemberId>(i_); }
+    const_iterator& operator++() {
+      ++i_;
+      skip();
+      return *this;
+    }
+    friend bool operator==(const const_iterator& a, const const_iterator& b) {
+      return a.i_ == b.i_;
+    }
+
+   private:
+    void skip() {
+      while (i_ < table_->slots_.size() && !table_->slots_[i_].identity) ++i_;
+    }
+    const MemberTable* table_;
+    std::size_t i_;
+  };
+  const_iterator begin() const { return {this, 0}; }
+  const_iterator end() const { return {this, slots_.size()}; }
+
+ private:
+  std::shared_ptr<IdentityPool> pool_;
+  std::vector<Member> slots_;
+  std::size_t count_ = 0;
 };
 
 // SWIM §4.2 incarnation precedence, as memberlist applies it: does a claim (state, incarnation)

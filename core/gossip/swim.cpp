@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <tuple>
 #include <utility>
 
 #include "core/base/assert.hpp"
@@ -23,7 +24,7 @@ Swim::Swim(Config config, Rng rng, Logger& logger)
     : config_(std::move(config)),
       rng_(rng),
       logger_(logger),
-      pool_(config_.identities ? config_.identities : std::make_shared<IdentityPool>()),
+      members_(config_.identities ? config_.identities : std::make_shared<IdentityPool>()),
       broadcasts_(kMaxBroadcastQueue),
       awareness_(config_.awareness_max_multiplier) {
   PRAETOR_ASSERT_MSG(valid_name(config_.name), "a gossip member needs a name");
@@ -267,19 +268,18 @@ bool Swim::queue_user_broadcast(Bytes payload) {
 void Swim::on_alive(Instant now, const Alive& alive, bool bootstrap) {
   const bool is_self = alive.node == config_.name;
   if (leaving_ && is_self) return;
-  Member* m = find(alive.node);
+  std::optional<MemberId> id = members_.id_of(alive.node);
+  Member* m = id ? members_.slot(*id) : nullptr;
   bool is_new = false;
   if (m == nullptr) {
     if (members_.size() >= kMaxMembers) {
       ++stats_.members_refused;
       return;
     }
-    IdentityRef identity = pool_->intern(alive.node, alive.address, alive.meta);
-    const std::string_view key = identity->name;
-    m = &members_.emplace(key, Member{identity, Incarnation(0), MemberState::kDead, now})
-             .first->second;
+    std::tie(m, id) = members_.insert(alive.node, alive.address, alive.meta, Incarnation(0),
+                                      MemberState::kDead, now);
     // A random slot in the probe order keeps the round-robin unpredictable (SWIM §4.3).
-    probe_order_.push_back(std::move(identity));
+    probe_order_.push_back(*id);
     std::swap(probe_order_.back(), probe_order_[rng_.uniform(probe_order_.size())]);
     is_new = true;
   } else if (m->address() != alive.address) {
@@ -313,7 +313,7 @@ void Swim::on_alive(Instant now, const Alive& alive, bool bootstrap) {
   const bool changed = m->meta() != alive.meta || m->address() != alive.address;
   broadcast(alive.node, alive);
   m->incarnation = alive.incarnation;
-  if (changed) replace_identity(*m, pool_->intern(alive.node, alive.address, alive.meta));
+  if (changed) members_.set_identity(*id, alive.address, alive.meta);
   if (m->state != MemberState::kAlive) {
     m->state = MemberState::kAlive;
     m->state_change = now;
@@ -565,28 +565,18 @@ Instant Swim::next_deadline() const {
 
 Output Swim::take_output() { return std::exchange(output_, Output{}); }
 
-Member* Swim::find(std::string_view name) {
-  auto it = members_.find(name);
-  return it == members_.end() ? nullptr : &it->second;
-}
-
-void Swim::replace_identity(Member& m, IdentityRef identity) {
-  PRAETOR_ASSERT(identity->name == m.name());
-  // The key views the old identity's name, which may die with it: re-key through a node handle
-  // (no allocation; pointers to the member stay valid once it is reinserted).
-  auto node = members_.extract(m.name());
-  PRAETOR_ASSERT(!node.empty() && &node.mapped() == &m);
-  node.mapped().identity = std::move(identity);
-  node.key() = node.mapped().name();
-  members_.insert(std::move(node));
-}
 
 const Member& Swim::self() const { return members_.at(config_.name); }
-Member& Swim::self_mut() { return members_.at(config_.name); }
+Member& Swim::self_mut() {
+  Member* me = members_.find(config_.name);
+  PRAETOR_ASSERT(me != nullptr);
+  return *me;
+}
 
 std::size_t Swim::num_alive() const {
-  return static_cast<std::size_t>(std::count_if(
-      members_.begin(), members_.end(), [](auto& kv) { return !is_down(kv.second.state); }));
+  std::size_t n = 0;
+  for (const auto& [name, m] : members_) n += is_down(m.state) ? 0 : 1;
+  return n;
 }
 
 std::optional<std::string> Swim::next_probe_target(Instant now) {
@@ -596,10 +586,9 @@ std::optional<std::string> Swim::next_probe_target(Instant now) {
       probe_index_ = 0;
     }
     if (probe_order_.empty()) return std::nullopt;
-    const std::string& name = probe_order_[probe_index_++]->name;
-    const Member* m = find(name);
-    if (m == nullptr || name == config_.name || is_down(m->state)) continue;
-    return name;
+    const Member* m = members_.slot(probe_order_[probe_index_++]);
+    if (m == nullptr || m->name() == config_.name || is_down(m->state)) continue;
+    return m->name();
   }
   return std::nullopt;
 }
@@ -607,14 +596,17 @@ std::optional<std::string> Swim::next_probe_target(Instant now) {
 void Swim::reset_probe_order(Instant now) {
   // The end of a round is when memberlist forgets members dead for longer than it keeps
   // gossiping to them; the layer above keeps its own record of failed members.
-  for (auto it = members_.begin(); it != members_.end();) {
-    const Member& m = it->second;
-    const bool forget = m.name() != config_.name && is_down(m.state) &&
-                        now - m.state_change > config_.gossip_to_the_dead_time;
-    it = forget ? members_.erase(it) : std::next(it);
+  std::vector<MemberId> forget;
+  for (auto it = members_.begin(); it != members_.end(); ++it) {
+    const Member& m = (*it).second;
+    if (m.name() != config_.name && is_down(m.state) &&
+        now - m.state_change > config_.gossip_to_the_dead_time) {
+      forget.push_back(it.id());
+    }
   }
+  for (MemberId id : forget) members_.erase(id);
   probe_order_.clear();
-  for (const auto& [name, m] : members_) probe_order_.push_back(m.identity);
+  for (auto it = members_.begin(); it != members_.end(); ++it) probe_order_.push_back(it.id());
   rng_.shuffle(probe_order_);
 }
 
@@ -633,7 +625,7 @@ std::vector<const Member*> Swim::random_members(std::size_t k, const std::string
   if (members_.size() > kScanMembersMax) {
     std::vector<const Member*> picked;
     for (std::size_t draw = 0; draw < 3 * probe_order_.size() && picked.size() < k; ++draw) {
-      const Member* m = find(probe_order_[rng_.uniform(probe_order_.size())]->name);
+      const Member* m = members_.slot(probe_order_[rng_.uniform(probe_order_.size())]);
       if (m == nullptr || !eligible_member(*m)) continue;
       if (std::find(picked.begin(), picked.end(), m) != picked.end()) continue;
       picked.push_back(m);
@@ -720,23 +712,25 @@ int Swim::transmit_limit() const {
 }
 
 void Swim::check_invariants() const {
-  auto me = members_.find(config_.name);
-  PRAETOR_ASSERT(me != members_.end());
-  PRAETOR_ASSERT(me->second.incarnation == incarnation_);
-  PRAETOR_ASSERT_MSG(leaving_ || me->second.state == MemberState::kAlive,
+  const Member* me = members_.find(config_.name);
+  PRAETOR_ASSERT(me != nullptr);
+  PRAETOR_ASSERT(me->incarnation == incarnation_);
+  PRAETOR_ASSERT_MSG(leaving_ || me->state == MemberState::kAlive,
                      "{} believes itself not alive without leaving", config_.name);
   PRAETOR_ASSERT(members_.size() <= kMaxMembers);
   for (const auto& [name, s] : suspicions_) {
-    auto it = members_.find(name);
-    PRAETOR_ASSERT_MSG(it != members_.end() && it->second.state == MemberState::kSuspect,
+    const Member* m = members_.find(name);
+    PRAETOR_ASSERT_MSG(m != nullptr && m->state == MemberState::kSuspect,
                        "suspicion timer for {} which is not suspect", name);
     PRAETOR_ASSERT(s.min() <= s.max());
   }
-  for (const auto& [name, m] : members_) {
-    // Every key views its own member's name (a dangling view would be a use after free).
-    PRAETOR_ASSERT(name.data() == m.name().data());
+  std::size_t count = 0;
+  for (auto it = members_.begin(); it != members_.end(); ++it) {
+    // Every member's slot is the id its name has in the pool.
+    PRAETOR_ASSERT(members_.id_of((*it).second.name()) == it.id());
+    ++count;
   }
-  for (const IdentityRef& id : probe_order_) PRAETOR_ASSERT(members_.contains(id->name));
+  PRAETOR_ASSERT(count == members_.size());
   PRAETOR_ASSERT(relays_.size() <= kMaxIndirectRelays);
   PRAETOR_ASSERT(pending_push_pulls_.size() <= kMaxPendingPushPulls);
   PRAETOR_ASSERT(served_push_pulls_.size() <= kMaxPendingPushPulls);

@@ -131,9 +131,7 @@ class Swim {
   Instant next_deadline() const;
 
   // Views.
-  // Keyed by views of the members' own names (each key points into its Member's identity).
-  using MemberMap = std::map<std::string_view, Member>;
-  const MemberMap& members() const { return members_; }
+  const MemberTable& members() const { return members_; }
   const Member& self() const;
   const Config& config() const { return config_; }
   const SwimStats& stats() const { return stats_; }
@@ -192,9 +190,7 @@ class Swim {
   void expire_push_pulls(Instant now);
 
   // Helpers.
-  Member* find(std::string_view name);
-  // Points `m` (a member of members_) at a new identity with the same name, re-keying it.
-  void replace_identity(Member& m, IdentityRef identity);
+  Member* find(std::string_view name) { return members_.find(name); }
   Member& self_mut();
   std::optional<std::string> next_probe_target(Instant now);
   void reset_probe_order(Instant now);
@@ -214,9 +210,8 @@ class Swim {
   Config config_;
   Rng rng_;
   Logger& logger_;
-  std::shared_ptr<IdentityPool> pool_;
-  MemberMap members_;
-  std::vector<IdentityRef> probe_order_;
+  MemberTable members_;
+  std::vector<MemberId> probe_order_;  // ids: a stale one (member forgotten) is skipped
   std::size_t probe_index_ = 0;
   std::optional<Probe> probe_;
   std::map<std::uint32_t, Relay> relays_;

@@ -100,11 +100,10 @@ TEST(Swim, SuspicionLeadsToDeathWithinTheTimeoutBounds) {
   c.run_for(Duration::seconds(5));
   std::map<std::size_t, Instant> suspected, dead;
   c.after_input = [&](std::size_t i) {
-    const auto& m = c.node(i).members();
-    auto it = m.find(node_name(3));
-    if (it == m.end()) return;
-    if (it->second.state == MemberState::kSuspect && !suspected.contains(i)) suspected[i] = c.now();
-    if (it->second.state == MemberState::kDead && !dead.contains(i)) dead[i] = c.now();
+    const Member* m = c.node(i).members().find(node_name(3));
+    if (m == nullptr) return;
+    if (m->state == MemberState::kSuspect && !suspected.contains(i)) suspected[i] = c.now();
+    if (m->state == MemberState::kDead && !dead.contains(i)) dead[i] = c.now();
   };
   const Instant crash = c.now();
   c.crash(3);
