@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
+
 #include "core/raft/codec.hpp"
 
 namespace praetor::node {
@@ -122,28 +124,37 @@ std::optional<WriteBatch> RaftStorage::persist(const raft::Ready& ready) {
   if (!must_sync) return std::nullopt;
   WriteBatch batch;
   batch.sync = true;
-  std::vector<wal::Record> records;
+  std::vector<wal::Record> entries;
+  for (const auto& e : ready.entries) entries.push_back(record(kEntry, raft::encode_entry(e)));
   if (ready.snapshot) {
-    auto ops = write_snapshot_ops(*ready.snapshot, /*reset_log=*/true);
+    // The snapshot's records (which carry the current hard state) and the entries go out in
+    // one append.
+    auto ops = write_snapshot_ops(*ready.snapshot, /*reset_log=*/true, std::move(entries));
     batch.ops.insert(batch.ops.end(), ops.begin(), ops.end());
+  } else {
+    std::vector<wal::Record> records;
+    if (!(hard_state_ == written_hard_state_)) {
+      written_hard_state_ = hard_state_;
+      records.push_back(record(kHardState, raft::encode_hard_state(hard_state_)));
+    }
+    records.insert(records.end(), std::make_move_iterator(entries.begin()),
+                   std::make_move_iterator(entries.end()));
+    if (!records.empty()) {
+      auto ops = writer_.append(records);
+      batch.ops.insert(batch.ops.end(), ops.begin(), ops.end());
+    }
   }
-  if (!(hard_state_ == written_hard_state_)) {
-    written_hard_state_ = hard_state_;
-    records.push_back(record(kHardState, raft::encode_hard_state(hard_state_)));
-  }
-  for (const auto& e : ready.entries) records.push_back(record(kEntry, raft::encode_entry(e)));
-  if (!records.empty()) {
-    auto ops = writer_.append(records);
+  if (!ready.entries.empty()) {
     auto& last = segment_last_index_[writer_.current_segment()];
-    if (!ready.entries.empty()) last = std::max(last, ready.entries.back().index.value());
-    batch.ops.insert(batch.ops.end(), ops.begin(), ops.end());
+    last = std::max(last, ready.entries.back().index.value());
   }
   PRAETOR_ASSERT(!batch.ops.empty());
   return batch;
 }
 
 std::vector<WriteOp> RaftStorage::write_snapshot_ops(const raft::Snapshot& snapshot,
-                                                     bool reset_log) {
+                                                     bool reset_log,
+                                                     std::vector<wal::Record> then) {
   std::vector<WriteOp> ops;
   ops.push_back({WriteOp::Kind::kReplace, std::string(kSnapshotFile), encode_snapshot_body(snapshot),
                  0});
@@ -152,6 +163,8 @@ std::vector<WriteOp> RaftStorage::write_snapshot_ops(const raft::Snapshot& snaps
   std::vector<wal::Record> records{record(kHardState, raft::encode_hard_state(hard_state_))};
   written_hard_state_ = hard_state_;
   if (reset_log) records.push_back(record(kLogReset, raft::encode_snapshot_meta(snapshot.meta)));
+  records.insert(records.end(), std::make_move_iterator(then.begin()),
+                 std::make_move_iterator(then.end()));
   auto appended = writer_.append(records);
   segment_last_index_[writer_.current_segment()] = 0;
   ops.insert(ops.end(), appended.begin(), appended.end());

@@ -45,7 +45,11 @@ class RaftStorage {
 
  private:
   RaftStorage(wal::Options options, const wal::Recovered& recovered);
-  std::vector<WriteOp> write_snapshot_ops(const raft::Snapshot& snapshot, bool reset_log);
+  // `then`: records that follow the snapshot's own in the same WAL append (one append per
+  // batch: two appends in one synced batch could reach the disk out of order, and a crash
+  // between them would leave a hole that recovery must refuse as corruption).
+  std::vector<WriteOp> write_snapshot_ops(const raft::Snapshot& snapshot, bool reset_log,
+                                          std::vector<wal::Record> then = {});
 
   wal::Writer writer_;
   raft::HardState hard_state_;          // the latest the Raft core reported

@@ -161,6 +161,33 @@ TEST(RaftStorage, AnInstalledSnapshotReplacesTheWholeLog) {
   EXPECT_EQ(indexes(recover_ok(files).state), (std::vector<std::uint64_t>{4}));
 }
 
+TEST(RaftStorage, ASnapshotAndEntriesInOneReadyAreOneAppend) {
+  // Two appends in one synced batch could reach the disk out of order; a crash between them
+  // would leave zeros before a valid batch, which recovery must refuse as corruption.
+  StoredFiles files;
+  auto r = recover_ok(files);
+  raft::Ready a;
+  a.entries = {entry(1, 1), entry(1, 2)};
+  apply_ops(files, *r.storage.persist(a));
+  raft::Ready install;
+  install.snapshot = raft::Snapshot{};
+  install.snapshot->meta.index = LogIndex(5);
+  install.snapshot->meta.term = Term(3);
+  install.snapshot->data = to_bytes("leader image");
+  install.hard_state = raft::HardState{Term(3), NodeId(0), LogIndex(5)};
+  install.entries = {entry(3, 6, "six"), entry(3, 7, "seven")};
+  auto batch = r.storage.persist(install);
+  ASSERT_TRUE(batch);
+  int appends = 0;
+  for (const auto& op : batch->ops) appends += op.kind == WriteOp::Kind::kAppend ? 1 : 0;
+  EXPECT_EQ(appends, 1);
+  apply_ops(files, *batch);
+  auto back = recover_ok(files);
+  EXPECT_EQ(back.state.snapshot.meta.index, LogIndex(5));
+  EXPECT_EQ(back.state.hard_state.term, Term(3));
+  EXPECT_EQ(indexes(back.state), (std::vector<std::uint64_t>{6, 7}));
+}
+
 TEST(RaftStorage, ATornTailLosesOnlyTheUnacknowledgedBatch) {
   StoredFiles files;
   auto r = recover_ok(files);
