@@ -14,6 +14,7 @@ Scenario kv_cluster_stale_reads_scenario();
 #endif
 Scenario gossip_scale_scenario();  // scenario_gossip.cpp
 Scenario gossip_loss_scenario();
+Scenario memberlist_scale_scenario();
 
 std::vector<NodeOptions> single_node() {
   NodeOptions node;
@@ -162,6 +163,7 @@ std::vector<Scenario> build_registry() {
 #endif
   out.push_back(gossip_scale_scenario());
   out.push_back(gossip_loss_scenario());
+  out.push_back(memberlist_scale_scenario());
   return out;
 }
 

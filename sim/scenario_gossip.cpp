@@ -10,8 +10,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
+#include "core/gossip/codec.hpp"
 #include "core/gossip/suspicion.hpp"
 #include "sim/gossip_cluster.hpp"
 #include "sim/scenario.hpp"
@@ -40,6 +43,59 @@ Pool make_pool(std::size_t n, std::uint64_t seed, bool check_invariants) {
   });
 }
 
+// The same pool at the memberlist layer alone (Swim, no Serf on top): the meta carries the same
+// encoded tags, so packets have the sizes they have under Serf.
+GossipCluster<gossip::Swim> make_swim_pool(std::size_t n, std::uint64_t seed, bool check_invariants) {
+  GossipCluster<gossip::Swim>::Options o;
+  o.nodes = n;
+  o.seed = seed;
+  o.check_invariants = check_invariants;
+  return GossipCluster<gossip::Swim>(o, [](std::size_t i) {
+    gossip::Config c = gossip::Config::lan(gossip_node_name(i), gossip_node_address(i));
+    c.meta = gossip::encode_tags(scale_tags());
+    return c;
+  });
+}
+
+const gossip::Swim& swim_of(const Serf& s) { return s.swim(); }
+const gossip::Swim& swim_of(const gossip::Swim& s) { return s; }
+
+// Member events as the scale scenario counts them: joined, failed (not left), left.
+enum class Seen { kOther, kJoin, kFailed, kLeft };
+Seen classify(const SerfEvent& e) {
+  switch (e.kind) {
+    case SerfEventKind::kMemberJoin: return Seen::kJoin;
+    case SerfEventKind::kMemberFailed: return Seen::kFailed;
+    case SerfEventKind::kMemberLeave: return Seen::kLeft;
+    default: return Seen::kOther;
+  }
+}
+Seen classify(const gossip::MemberEvent& e) {
+  switch (e.kind) {
+    case gossip::MemberEventKind::kJoin: return Seen::kJoin;
+    case gossip::MemberEventKind::kLeave:
+      return e.member.state == gossip::MemberState::kDead ? Seen::kFailed : Seen::kLeft;
+    default: return Seen::kOther;
+  }
+}
+std::string_view event_member(const SerfEvent& e) { return e.member.name; }
+std::string_view event_member(const gossip::MemberEvent& e) { return e.member.name(); }
+
+// Every live node lists exactly the live nodes as alive (O(N^2)).
+bool all_converged(GossipCluster<Serf>& c) { return serf_converged(c); }
+bool all_converged(GossipCluster<gossip::Swim>& c) {
+  const std::size_t live = live_count(c);
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    if (c.crashed(i)) continue;
+    std::size_t alive = 0;
+    for (const auto& [name, m] : c.node(i).members()) {
+      alive += m.state == gossip::MemberState::kAlive;
+    }
+    if (alive != live) return false;
+  }
+  return true;
+}
+
 // Alive-member counts per node kept from Serf's events, so that convergence of N nodes is known
 // without walking N member maps after every step.
 struct AliveCounter {
@@ -61,16 +117,17 @@ struct AliveCounter {
     complete = static_cast<std::size_t>(
         std::count_if(alive.begin(), alive.end(), [&](std::int64_t a) { return a == t; }));
   }
-  void on_event(std::size_t i, const SerfEvent& e) {
-    switch (e.kind) {
-      case SerfEventKind::kMemberJoin:
+  template <typename Event>
+  void on_event(std::size_t i, const Event& e) {
+    switch (classify(e)) {
+      case Seen::kJoin:
         bump(i, 1);
         break;
-      case SerfEventKind::kMemberFailed:
-        if (e.member.name != gossip_node_name(victim)) ++false_failures;
+      case Seen::kFailed:
+        if (event_member(e) != gossip_node_name(victim)) ++false_failures;
         bump(i, -1);
         break;
-      case SerfEventKind::kMemberLeave:
+      case Seen::kLeft:
         bump(i, -1);
         break;
       default:
@@ -81,12 +138,14 @@ struct AliveCounter {
 
 bool fully_converged(Pool& c) { return serf_converged(c); }
 
-std::uint64_t messages_sent(const Pool& c) {
+template <typename Cluster>
+std::uint64_t messages_sent(const Cluster& c) {
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < c.size(); ++i) total += c.traffic(i).packets + c.traffic(i).streams;
   return total;
 }
-std::uint64_t bytes_sent(const Pool& c) {
+template <typename Cluster>
+std::uint64_t bytes_sent(const Cluster& c) {
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < c.size(); ++i) {
     total += c.traffic(i).packet_bytes + c.traffic(i).stream_bytes;
@@ -94,15 +153,24 @@ std::uint64_t bytes_sent(const Pool& c) {
   return total;
 }
 
-ScenarioResult run_gossip_scale(const ScenarioOptions& o) {
+template <typename Core>
+ScenarioResult run_scale(const ScenarioOptions& o) {
+  using Event = typename GossipCluster<Core>::Event;
+  constexpr bool kSerf = std::is_same_v<Core, Serf>;
   const std::size_t n = o.nodes == 0 ? 100 : static_cast<std::size_t>(o.nodes);
   ScenarioResult result;
-  Pool c = make_pool(n, o.seed, n <= 200);
+  GossipCluster<Core> c = [&] {
+    if constexpr (kSerf) {
+      return make_pool(n, o.seed, n <= 200);
+    } else {
+      return make_swim_pool(n, o.seed, n <= 200);
+    }
+  }();
   Rng rng(o.seed ^ 0x5ca1e);
   AliveCounter counter;
   counter.alive.assign(n, 0);
   counter.retarget(static_cast<std::int64_t>(n));
-  c.on_event = [&](std::size_t i, Instant, const SerfEvent& e) { counter.on_event(i, e); };
+  c.on_event = [&](std::size_t i, Instant, const Event& e) { counter.on_event(i, e); };
   // The local member's own join event came out of the constructor before the hook was set.
   for (std::size_t i = 0; i < n; ++i) counter.bump(i, 1);
 
@@ -129,7 +197,7 @@ ScenarioResult run_gossip_scale(const ScenarioOptions& o) {
     result.failures.push_back(fmt::format("no convergence within {} after the last join ({} of {} "
                                           "nodes list everyone)",
                                           converge_limit, counter.complete, n));
-  } else if (!fully_converged(c)) {
+  } else if (!all_converged(c)) {
     result.failures.push_back("event counts say converged, member lists disagree");
   }
 
@@ -138,7 +206,7 @@ ScenarioResult run_gossip_scale(const ScenarioOptions& o) {
   const Instant settled_by = c.now() + Duration::minutes(5);
   c.run_until_true(settled_by, [&] {
     for (std::size_t i = 0; i < n; ++i) {
-      if (c.node(i).swim().broadcast_queue_size() != 0) return false;
+      if (swim_of(c.node(i)).broadcast_queue_size() != 0) return false;
     }
     return true;
   });
@@ -148,7 +216,7 @@ ScenarioResult run_gossip_scale(const ScenarioOptions& o) {
   // Long enough to include every node's periodic push/pull (its interval grows with log N).
   const Duration steady = std::max(
       Duration::seconds(60),
-      gossip::push_pull_scale(c.node(0).swim().config().push_pull_interval, n) * 2);
+      gossip::push_pull_scale(swim_of(c.node(0)).config().push_pull_interval, n) * 2);
   c.run_for(steady);
   const double node_seconds = static_cast<double>(n) * steady.seconds_f();
   const double msgs_per_node_s = static_cast<double>(messages_sent(c) - msgs_before) / node_seconds;
@@ -159,9 +227,9 @@ ScenarioResult run_gossip_scale(const ScenarioOptions& o) {
   const std::size_t victim = 1 + static_cast<std::size_t>(rng.uniform(n - 1));
   counter.victim = victim;
   std::vector<Instant> failed_at(n, Instant::never());
-  c.on_event = [&](std::size_t i, Instant t, const SerfEvent& e) {
+  c.on_event = [&](std::size_t i, Instant t, const Event& e) {
     counter.on_event(i, e);
-    if (e.kind == SerfEventKind::kMemberFailed && e.member.name == gossip_node_name(victim) &&
+    if (classify(e) == Seen::kFailed && event_member(e) == gossip_node_name(victim) &&
         failed_at[i] == Instant::never()) {
       failed_at[i] = t;
     }
@@ -169,7 +237,7 @@ ScenarioResult run_gossip_scale(const ScenarioOptions& o) {
   counter.retarget(static_cast<std::int64_t>(n - 1));
   const Instant crash = c.now();
   c.crash(victim);
-  const gossip::Config& cfg = c.node(0).swim().config();
+  const gossip::Config& cfg = swim_of(c.node(0)).config();
   const Duration min_timeout =
       gossip::suspicion_timeout(cfg.suspicion_mult, n, cfg.probe_interval);
   const Duration max_timeout = min_timeout * cfg.suspicion_max_timeout_mult;
@@ -195,10 +263,10 @@ ScenarioResult run_gossip_scale(const ScenarioOptions& o) {
     return detect[std::min(detect.size() - 1, static_cast<std::size_t>(q * detect.size()))];
   };
   result.summary = fmt::format(
-      "gossip-scale nodes={} joins over {:.1f}s; convergence {:.1f}s after the last join; "
+      "{} nodes={} joins over {:.1f}s; convergence {:.1f}s after the last join; "
       "queues drained {:.1f}s later; steady load over {:.0f}s {:.2f} msgs/node/s, {:.0f} bytes/node/s; crash detected by all {} members: "
       "first {:.1f}s median {:.1f}s last {:.1f}s (suspicion min {:.1f}s max {:.1f}s, bound {:.1f}s)",
-      n, join_window.seconds_f(), convergence.seconds_f(), settle.seconds_f(), steady.seconds_f(), msgs_per_node_s, bytes_per_node_s,
+      kSerf ? "gossip-scale" : "memberlist-scale", n, join_window.seconds_f(), convergence.seconds_f(), settle.seconds_f(), steady.seconds_f(), msgs_per_node_s, bytes_per_node_s,
       detect.size(), pct(0), pct(0.5), detect.empty() ? -1.0 : detect.back(),
       min_timeout.seconds_f(), max_timeout.seconds_f(), bound.seconds_f());
   result.pass = result.failures.empty();
@@ -207,6 +275,9 @@ ScenarioResult run_gossip_scale(const ScenarioOptions& o) {
   result.trace_hash = c.trace_hash();
   return result;
 }
+
+ScenarioResult run_gossip_scale(const ScenarioOptions& o) { return run_scale<Serf>(o); }
+ScenarioResult run_memberlist_scale(const ScenarioOptions& o) { return run_scale<gossip::Swim>(o); }
 
 // Runs until fully converged, checking every 250 ms of simulated time (a check walks N member
 // maps, too costly after every event at hundreds of nodes); false at `limit`.
@@ -284,6 +355,13 @@ Scenario gossip_scale_scenario() {
   return {"gossip-scale",
           "Serf LAN pool of --nodes N (default 100): join, convergence, load, crash detection",
           false, run_gossip_scale};
+}
+
+Scenario memberlist_scale_scenario() {
+  return {"memberlist-scale",
+          "gossip-scale at the memberlist layer alone (SWIM + Lifeguard, no Serf on top): "
+          "--nodes N (default 100)",
+          false, run_memberlist_scale};
 }
 
 Scenario gossip_loss_scenario() {
