@@ -183,13 +183,24 @@ ScenarioResult run_scale(const ScenarioOptions& o) {
     at.push_back(Instant::zero() + join_window * static_cast<std::int64_t>(i) /
                                        static_cast<std::int64_t>(n));
   }
+  // Big runs take a long time: progress to stderr every 10 simulated seconds (no effect on
+  // the run).
+  Instant next_report = Instant::zero() + Duration::seconds(10);
+  auto report = [&](const char* phase) {
+    if (n < 2000 || c.now() < next_report) return;
+    next_report = c.now() + Duration::seconds(10);
+    fmt::print(stderr, "  {} {}: {} of {} nodes list all {} alive\n", c.now(), phase,
+               counter.complete, n, counter.target);
+  };
   for (std::size_t i = 1; i < n; ++i) {
     c.run_until(at[i - 1]);
     c.join(i, static_cast<std::size_t>(rng.uniform(i)));
+    report("joining");
   }
   const Instant joined = c.now();
   const Duration converge_limit = Duration::minutes(30);
   const bool converged = c.run_until_true(joined + converge_limit, [&] {
+    report("converging");
     return counter.complete == n;
   });
   const Duration convergence = c.now() - joined;

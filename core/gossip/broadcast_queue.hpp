@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -50,22 +49,23 @@ class BroadcastQueue {
     }
   };
   struct Item {
-    int transmits = 0;
     std::string key;
     Bytes message;
   };
+  using Order = std::map<Rank, Item>;
 
-  void erase(std::uint64_t id);
+  void erase(Order::iterator it);
+  void count_size(std::size_t size, int delta);
 
   static constexpr int kMaxMisses = 32;  // consecutive messages too big for the space left
 
   std::size_t capacity_;
   std::uint64_t next_id_ = 1;
   std::uint64_t dropped_ = 0;
-  std::set<Rank> order_;
-  std::map<std::uint64_t, Item> items_;          // by id
-  std::map<std::string, std::uint64_t> keyed_;   // member name -> id of its message
-  std::multiset<std::size_t> sizes_;             // message sizes, for the early stop in take
+  // One tree node per message; a transmit re-ranks it by moving the node (no allocation).
+  Order order_;
+  std::map<std::string, Rank, std::less<>> keyed_;  // member name -> rank of its message
+  std::map<std::size_t, std::uint32_t> sizes_;      // message size -> how many (for the early stop)
 };
 
 }  // namespace praetor::gossip
