@@ -64,7 +64,6 @@ struct Config {
   static Config local(std::string name, Address address);
 };
 
-using Tags = std::map<std::string, std::string>;
 
 struct SerfConfig {
   Config swim;

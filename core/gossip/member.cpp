@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "core/base/assert.hpp"
+#include "core/gossip/codec.hpp"
 
 namespace praetor::gossip {
 
@@ -62,84 +63,18 @@ IdentityRef IdentityPool::intern(MemberId id, const Address& address, ByteView m
       return held;
     }
   }
-  auto fresh =
-      std::make_shared<const Identity>(Identity{e.name, address, Bytes(meta.begin(), meta.end())});
+  Identity identity{e.name, address, Bytes(meta.begin(), meta.end()), {}, false};
+  if (auto tags = decode_tags(identity.meta)) {
+    identity.tags = std::move(*tags);
+    identity.tags_valid = true;
+  }
+  auto fresh = std::make_shared<const Identity>(std::move(identity));
   e.latest = fresh;
   return fresh;
 }
 
-// --- MemberTable --------------------------------------------------------------------------
-
-MemberTable::MemberTable(std::shared_ptr<IdentityPool> pool) : pool_(std::move(pool)) {
-  PRAETOR_ASSERT(pool_ != nullptr);
-}
-
-MemberTable::~MemberTable() {
-  for (std::size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i].identity) pool_->release(static_cast<MemberId>(i));
-  }
-}
-
-const Member* MemberTable::slot(MemberId id) const {
-  if (id >= slots_.size() || !slots_[id].identity) return nullptr;
-  return &slots_[id];
-}
-
-Member* MemberTable::slot(MemberId id) {
-  if (id >= slots_.size() || !slots_[id].identity) return nullptr;
-  return &slots_[id];
-}
-
-std::optional<MemberId> MemberTable::id_of(std::string_view name) const {
-  const std::optional<MemberId> id = pool_->lookup(name);
-  if (!id || slot(*id) == nullptr) return std::nullopt;
-  return id;
-}
-
-const Member* MemberTable::find(std::string_view name) const {
-  const std::optional<MemberId> id = pool_->lookup(name);
-  return id ? slot(*id) : nullptr;
-}
-
-Member* MemberTable::find(std::string_view name) {
-  const std::optional<MemberId> id = pool_->lookup(name);
-  return id ? slot(*id) : nullptr;
-}
-
-const Member& MemberTable::at(std::string_view name) const {
-  const Member* m = find(name);
-  if (m == nullptr) throw std::out_of_range("no member named " + std::string(name));
-  return *m;
-}
-
-std::pair<Member*, MemberId> MemberTable::insert(std::string_view name, const Address& address,
-                                                 ByteView meta, Incarnation incarnation,
-                                                 MemberState state, Instant state_change) {
-  PRAETOR_ASSERT(find(name) == nullptr);
-  const MemberId id = pool_->acquire(name);
-  if (id >= slots_.size()) {
-    // Grow to the pool's id space at once: in a shared pool every table ends up that big.
-    slots_.resize(std::max<std::size_t>(id + 1, pool_->id_space()));
-  }
-  Member& m = slots_[id];
-  m = Member{pool_->intern(id, address, meta), incarnation, state, state_change};
-  ++count_;
-  return {&m, id};
-}
-
-void MemberTable::set_identity(MemberId id, const Address& address, ByteView meta) {
-  Member* m = slot(id);
-  PRAETOR_ASSERT(m != nullptr);
-  m->identity = pool_->intern(id, address, meta);
-}
-
-void MemberTable::erase(MemberId id) {
-  Member* m = slot(id);
-  PRAETOR_ASSERT(m != nullptr);
-  *m = Member{};
-  m->identity = nullptr;
-  --count_;
-  pool_->release(id);
+void throw_no_member(std::string_view name) {
+  throw std::out_of_range("no member named " + std::string(name));
 }
 
 // --- precedence ---------------------------------------------------------------------------

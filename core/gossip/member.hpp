@@ -1,6 +1,7 @@
 // A member as one node sees it, and SWIM's precedence rules between membership claims.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -12,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/base/assert.hpp"
 #include "core/base/bytes.hpp"
 #include "core/base/ids.hpp"
 #include "core/base/instant.hpp"
@@ -27,6 +29,10 @@ struct Identity {
   std::string name;
   Address address;
   Bytes meta;
+  // The meta decoded as Serf tags, once per identity (empty, and tags_valid false, when the
+  // meta is not an encoded tag set).
+  Tags tags;
+  bool tags_valid = false;
 };
 using IdentityRef = std::shared_ptr<const Identity>;
 
@@ -91,40 +97,83 @@ struct Member {
 // One node's members: a dense array of slots indexed by the pool's ids (a slot is empty when
 // its identity is null). Lookup by name is a hash lookup in the pool plus an index; iteration
 // goes in id order, skipping empty slots. The table is a holder of every id it contains.
-class MemberTable {
+// `Slot` has an `IdentityRef identity` and a `name()`; Swim's is Member, Serf's SerfSlot.
+template <typename Slot>
+class SlotTable {
  public:
-  explicit MemberTable(std::shared_ptr<IdentityPool> pool);
-  ~MemberTable();
-  MemberTable(const MemberTable&) = delete;
-  MemberTable& operator=(const MemberTable&) = delete;
+  explicit SlotTable(std::shared_ptr<IdentityPool> pool) : pool_(std::move(pool)) {}
+  ~SlotTable() {
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].identity) pool_->release(static_cast<MemberId>(i));
+    }
+  }
+  SlotTable(const SlotTable&) = delete;
+  SlotTable& operator=(const SlotTable&) = delete;
 
-  const Member* find(std::string_view name) const;
-  Member* find(std::string_view name);
-  const Member& at(std::string_view name) const;  // throws std::out_of_range when absent
-  bool contains(std::string_view name) const { return find(name) != nullptr; }
   // The id of the member named `name` when it is in this table.
-  std::optional<MemberId> id_of(std::string_view name) const;
+  std::optional<MemberId> id_of(std::string_view name) const {
+    const std::optional<MemberId> id = pool_->lookup(name);
+    if (!id || slot(*id) == nullptr) return std::nullopt;
+    return id;
+  }
   // The member in slot `id`, or null.
-  const Member* slot(MemberId id) const;
-  Member* slot(MemberId id);
+  const Slot* slot(MemberId id) const {
+    return id < slots_.size() && slots_[id].identity ? &slots_[id] : nullptr;
+  }
+  Slot* slot(MemberId id) { return id < slots_.size() && slots_[id].identity ? &slots_[id] : nullptr; }
+  const Slot* find(std::string_view name) const {
+    const std::optional<MemberId> id = pool_->lookup(name);
+    return id ? slot(*id) : nullptr;
+  }
+  Slot* find(std::string_view name) {
+    const std::optional<MemberId> id = pool_->lookup(name);
+    return id ? slot(*id) : nullptr;
+  }
+  const Slot& at(std::string_view name) const {
+    const Slot* m = find(name);
+    if (m == nullptr) throw_missing(name);
+    return *m;
+  }
+  bool contains(std::string_view name) const { return find(name) != nullptr; }
   std::size_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
   IdentityPool& pool() const { return *pool_; }
+  const std::shared_ptr<IdentityPool>& shared_pool() const { return pool_; }
 
-  // Adds a member that is not in the table; returns it and its id.
-  std::pair<Member*, MemberId> insert(std::string_view name, const Address& address,
-                                      ByteView meta, Incarnation incarnation, MemberState state,
-                                      Instant state_change);
+  // Adds a member that is not in the table, with a new identity from the pool.
+  std::pair<Slot*, MemberId> insert(std::string_view name, const Address& address, ByteView meta,
+                                    Slot rest) {
+    PRAETOR_ASSERT(find(name) == nullptr);
+    const MemberId id = pool_->acquire(name);
+    rest.identity = pool_->intern(id, address, meta);
+    return place(id, std::move(rest));
+  }
+  // Adds a member that is not in the table, with an identity interned in this pool already.
+  std::pair<Slot*, MemberId> insert(Slot rest) {
+    PRAETOR_ASSERT(rest.identity && find(rest.identity->name) == nullptr);
+    const MemberId id = pool_->acquire(rest.identity->name);
+    return place(id, std::move(rest));
+  }
   // Gives member `id` a new address and meta (its name stays).
-  void set_identity(MemberId id, const Address& address, ByteView meta);
-  void erase(MemberId id);
+  void set_identity(MemberId id, const Address& address, ByteView meta) {
+    Slot* m = slot(id);
+    PRAETOR_ASSERT(m != nullptr);
+    m->identity = pool_->intern(id, address, meta);
+  }
+  void erase(MemberId id) {
+    Slot* m = slot(id);
+    PRAETOR_ASSERT(m != nullptr);
+    *m = Slot{};
+    --count_;
+    pool_->release(id);
+  }
 
   class const_iterator {
    public:
-    using value_type = std::pair<std::string_view, const Member&>;
-    const_iterator(const MemberTable* table, std::size_t i) : table_(table), i_(i) { skip(); }
+    using value_type = std::pair<std::string_view, const Slot&>;
+    const_iterator(const SlotTable* table, std::size_t i) : table_(table), i_(i) { skip(); }
     value_type operator*() const {
-      const Member& m = table_->slots_[i_];
+      const Slot& m = table_->slots_[i_];
       return {std::string_view(m.name()), m};
     }
     MemberId id() const { return static_cast<MemberId>(i_); }
@@ -141,17 +190,37 @@ class MemberTable {
     void skip() {
       while (i_ < table_->slots_.size() && !table_->slots_[i_].identity) ++i_;
     }
-    const MemberTable* table_;
+    const SlotTable* table_;
     std::size_t i_;
   };
   const_iterator begin() const { return {this, 0}; }
   const_iterator end() const { return {this, slots_.size()}; }
 
  private:
+  std::pair<Slot*, MemberId> place(MemberId id, Slot rest) {
+    if (id >= slots_.size()) {
+      // Grow to the pool's id space at once: in a shared pool every table ends up that big.
+      slots_.resize(std::max<std::size_t>(id + 1, pool_->id_space()));
+    }
+    Slot& m = slots_[id];
+    m = std::move(rest);
+    ++count_;
+    return {&m, id};
+  }
+  [[noreturn]] static void throw_missing(std::string_view name);
+
   std::shared_ptr<IdentityPool> pool_;
-  std::vector<Member> slots_;
+  std::vector<Slot> slots_;
   std::size_t count_ = 0;
 };
+
+[[noreturn]] void throw_no_member(std::string_view name);
+template <typename Slot>
+void SlotTable<Slot>::throw_missing(std::string_view name) {
+  throw_no_member(name);
+}
+
+using MemberTable = SlotTable<Member>;
 
 // SWIM §4.2 incarnation precedence, as memberlist applies it: does a claim (state, incarnation)
 // about a member override what we believe? Only the member itself may raise its incarnation, so

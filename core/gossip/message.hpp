@@ -8,6 +8,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <variant>
 #include <vector>
@@ -23,6 +24,9 @@ struct Address {
   std::uint16_t port = 0;
   friend auto operator<=>(const Address&, const Address&) = default;
 };
+
+// Serf's node tags (role, dc, port, ...), carried encoded as a member's meta.
+using Tags = std::map<std::string, std::string>;
 
 // Member liveness as SWIM sees it. kLeft is a dead message a node sent about itself (graceful
 // leave); the higher layers treat it differently from a failure.

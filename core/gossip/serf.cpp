@@ -27,6 +27,7 @@ Serf::Serf(SerfConfig config, Rng rng, Logger& logger)
       rng_(rng.fork()),
       logger_(logger),
       swim_(with_tags(config_.swim, config_.tags), rng.fork(), logger),
+      members_(swim_.members().shared_pool()),
       event_buffer_(std::max<std::size_t>(1, config_.event_buffer_size)) {
   PRAETOR_ASSERT_MSG(encode_tags(config_.tags).size() <= kMaxMetaBytes, "tags too large");
   // Clocks start at 1 so that time 0 means "never heard of".
@@ -90,8 +91,7 @@ void Serf::leave(Instant now) {
 }
 
 Result<void> Serf::force_leave(Instant now, const std::string& node, bool prune) {
-  auto it = members_.find(node);
-  if (it == members_.end()) {
+  if (!members_.contains(node)) {
     return make_error(ErrorCode::kNotFound, fmt::format("No node found with name '{}'", node));
   }
   if (node == name()) {
@@ -101,11 +101,12 @@ Result<void> Serf::force_leave(Instant now, const std::string& node, bool prune)
   clock_.increment();
   handle_leave_intent(now, intent);
   broadcast(intent);
-  it = members_.find(node);
-  if (prune && it != members_.end() &&
-      (it->second.status == SerfStatus::kLeft || it->second.status == SerfStatus::kFailed)) {
-    const SerfMember m = it->second;
-    members_.erase(it);
+  const std::optional<MemberId> id = members_.id_of(node);
+  const SerfSlot* slot = id ? members_.slot(*id) : nullptr;
+  if (prune && slot != nullptr &&
+      (slot->status == SerfStatus::kLeft || slot->status == SerfStatus::kFailed)) {
+    const SerfSlot m = *slot;
+    members_.erase(*id);
     ++stats_.reaped;
     state_dirty_ = true;
     logger_.info(kLog, "{}: pruned member {}", name(), node);
@@ -188,12 +189,10 @@ void Serf::on_member_event(Instant now, const MemberEvent& event) {
       on_leave(now, event.member);
       break;
     case MemberEventKind::kUpdate: {
-      auto it = members_.find(event.member.name());
-      if (it == members_.end()) return;
-      auto tags = decode_tags(event.member.meta());
-      it->second.tags = tags ? std::move(*tags) : Tags{};
-      it->second.address = event.member.address();
-      emit(SerfEventKind::kMemberUpdate, it->second);
+      SerfSlot* m = members_.find(event.member.name());
+      if (m == nullptr) return;
+      m->identity = event.member.identity;  // new address or tags
+      emit(SerfEventKind::kMemberUpdate, *m);
       break;
     }
     case MemberEventKind::kConflict: {
@@ -203,9 +202,8 @@ void Serf::on_member_event(Instant now, const MemberEvent& event) {
       SerfEvent e;
       e.kind = SerfEventKind::kNameConflict;
       e.conflicting_address = event.conflicting_address;
-      auto it = members_.find(event.member.name());
-      if (it != members_.end()) {
-        e.member = it->second;
+      if (const SerfSlot* m = members_.find(event.member.name())) {
+        e.member = to_member(*m);
       } else {
         e.member.name = event.member.name();
         e.member.address = event.member.address();
@@ -217,16 +215,15 @@ void Serf::on_member_event(Instant now, const MemberEvent& event) {
 }
 
 void Serf::on_join(Instant now, const Member& m) {
-  auto decoded = decode_tags(m.meta());
-  if (!decoded) ++stats_.malformed_messages;
-  auto it = members_.find(m.name());
-  if (it == members_.end()) {
+  // Tags are decoded once per identity, when the pool interns it.
+  if (!m.identity->tags_valid) ++stats_.malformed_messages;
+  SerfSlot* slot = members_.find(m.name());
+  if (slot == nullptr) {
     if (members_.size() >= kMaxMembers && !evict_oldest_tombstone(now)) {
       ++stats_.members_refused;
       return;
     }
-    SerfMember fresh{m.name(),        m.address(), decoded ? *decoded : Tags{}, SerfStatus::kAlive,
-                     LamportTime(), Instant()};
+    SerfSlot fresh{m.identity, SerfStatus::kAlive, LamportTime(), Instant()};
     // An intent may have arrived before SWIM told us about the member.
     auto intent = recent_intents_.find(m.name());
     if (intent != recent_intents_.end()) {
@@ -234,20 +231,19 @@ void Serf::on_join(Instant now, const Member& m) {
       if (intent->second.leave) fresh.status = SerfStatus::kLeaving;
       recent_intents_.erase(intent);
     }
-    it = members_.emplace(m.name(), std::move(fresh)).first;
+    slot = members_.insert(std::move(fresh)).first;
   } else {
-    it->second.status = SerfStatus::kAlive;
-    it->second.leave_time = Instant();
-    it->second.address = m.address();
-    it->second.tags = decoded ? *decoded : Tags{};
+    slot->status = SerfStatus::kAlive;
+    slot->leave_time = Instant();
+    slot->identity = m.identity;
   }
-  emit(SerfEventKind::kMemberJoin, it->second);
+  emit(SerfEventKind::kMemberJoin, *slot);
 }
 
 void Serf::on_leave(Instant now, const Member& m) {
-  auto it = members_.find(m.name());
-  if (it == members_.end()) return;
-  SerfMember& member = it->second;
+  SerfSlot* found = members_.find(m.name());
+  if (found == nullptr) return;
+  SerfSlot& member = *found;
   const bool graceful = member.status == SerfStatus::kLeaving || m.state == MemberState::kLeft;
   if (member.status == SerfStatus::kLeft || member.status == SerfStatus::kFailed) return;
   member.status = graceful ? SerfStatus::kLeft : SerfStatus::kFailed;
@@ -284,19 +280,19 @@ void Serf::on_serf_message(Instant now, ByteView payload) {
 
 bool Serf::handle_join_intent(const JoinIntent& intent) {
   clock_.witness(intent.ltime);
-  auto it = members_.find(intent.node);
-  if (it == members_.end() || intent.ltime <= it->second.status_ltime) return false;
+  SerfSlot* m = members_.find(intent.node);
+  if (m == nullptr || intent.ltime <= m->status_ltime) return false;
   state_dirty_ = true;
-  it->second.status_ltime = intent.ltime;
-  if (it->second.status == SerfStatus::kLeaving) it->second.status = SerfStatus::kAlive;
+  m->status_ltime = intent.ltime;
+  if (m->status == SerfStatus::kLeaving) m->status = SerfStatus::kAlive;
   return true;
 }
 
 bool Serf::handle_leave_intent(Instant now, const LeaveIntent& intent) {
   clock_.witness(intent.ltime);
-  auto it = members_.find(intent.node);
-  if (it == members_.end()) return upsert_intent(now, intent.node, intent.ltime, true);
-  SerfMember& member = it->second;
+  SerfSlot* found = members_.find(intent.node);
+  if (found == nullptr) return upsert_intent(now, intent.node, intent.ltime, true);
+  SerfSlot& member = *found;
   if (intent.ltime <= member.status_ltime) return false;
   if (intent.node == name() && leave_phase_ == LeavePhase::kNone) {
     // Someone replays an old leave of ours: refute with a newer join intent.
@@ -410,8 +406,8 @@ void Serf::refresh_user_state(Instant now) {
   state.member_ltime = clock_.time();
   state.event_ltime = event_clock_.time();
   for (const auto& [node, m] : members_) {
-    state.status_ltimes.emplace_back(node, m.status_ltime);
-    if (m.status == SerfStatus::kLeft) state.left_members.push_back(node);
+    state.status_ltimes.emplace_back(std::string(node), m.status_ltime);
+    if (m.status == SerfStatus::kLeft) state.left_members.emplace_back(node);
   }
   // The newest events first, up to the cap, walking the ring backwards from the clock.
   const std::uint64_t size = event_buffer_.size();
@@ -431,21 +427,22 @@ void Serf::refresh_user_state(Instant now) {
 // --- timers -------------------------------------------------------------------------------
 
 void Serf::reap(Instant now) {
-  std::vector<std::string> reaped;
-  for (const auto& [node, m] : members_) {
+  std::vector<MemberId> reaped;
+  for (auto it = members_.begin(); it != members_.end(); ++it) {
+    const auto [node, m] = *it;
     if (node == name()) continue;
     const bool failed_expired =
         m.status == SerfStatus::kFailed && now - m.leave_time > config_.reconnect_timeout;
     const bool left_expired =
         m.status == SerfStatus::kLeft && now - m.leave_time > config_.tombstone_timeout;
-    if (failed_expired || left_expired) reaped.push_back(node);
+    if (failed_expired || left_expired) reaped.push_back(it.id());
   }
-  for (const std::string& node : reaped) {
-    SerfMember m = members_.at(node);
-    members_.erase(node);
+  for (MemberId id : reaped) {
+    const SerfSlot m = *members_.slot(id);
+    members_.erase(id);
     ++stats_.reaped;
     state_dirty_ = true;
-    logger_.info(kLog, "{}: reaped member {}", name(), node);
+    logger_.info(kLog, "{}: reaped member {}", name(), m.name());
     emit(SerfEventKind::kMemberReap, m);
   }
   for (auto it = recent_intents_.begin(); it != recent_intents_.end();) {
@@ -457,24 +454,24 @@ void Serf::reap(Instant now) {
 bool Serf::evict_oldest_tombstone(Instant now) {
   // At the member cap (a churn of names, possibly hostile), the member that failed or left
   // longest ago is reaped early to make room.
-  auto oldest = members_.end();
+  std::optional<MemberId> oldest;
   for (auto it = members_.begin(); it != members_.end(); ++it) {
-    const SerfStatus s = it->second.status;
-    if (s != SerfStatus::kFailed && s != SerfStatus::kLeft) continue;
-    if (oldest == members_.end() || it->second.leave_time < oldest->second.leave_time) oldest = it;
+    const SerfSlot& m = (*it).second;
+    if (m.status != SerfStatus::kFailed && m.status != SerfStatus::kLeft) continue;
+    if (!oldest || m.leave_time < members_.slot(*oldest)->leave_time) oldest = it.id();
   }
-  if (oldest == members_.end()) return false;
-  const SerfMember m = oldest->second;
-  members_.erase(oldest);
+  if (!oldest) return false;
+  const SerfSlot m = *members_.slot(*oldest);
+  members_.erase(*oldest);
   ++stats_.reaped;
-  logger_.warn(kLog, "{}: member cap reached at {}, reaped {} early", name(), now, m.name);
+  logger_.warn(kLog, "{}: member cap reached at {}, reaped {} early", name(), now, m.name());
   emit(SerfEventKind::kMemberReap, m);
   return true;
 }
 
 void Serf::reconnect(Instant now) {
   if (leave_phase_ != LeavePhase::kNone) return;
-  std::vector<const SerfMember*> failed;
+  std::vector<const SerfSlot*> failed;
   std::size_t alive = 0;
   for (const auto& [node, m] : members_) {
     if (m.status == SerfStatus::kFailed) failed.push_back(&m);
@@ -486,11 +483,12 @@ void Serf::reconnect(Instant now) {
   const double probability =
       static_cast<double>(failed.size()) / static_cast<double>(std::max<std::size_t>(1, alive));
   if (rng_.unit() > probability) return;
-  const SerfMember* target = failed[rng_.uniform(failed.size())];
+  const SerfSlot* target = failed[rng_.uniform(failed.size())];
   ++stats_.reconnect_attempts;
-  logger_.debug(kLog, "{} attempts to reconnect to {}", name(), target->name);
+  logger_.debug(kLog, "{} attempts to reconnect to {}", name(), target->name());
   refresh_user_state(now);
-  swim_.join(now, {target->address});
+  const Address address = target->identity->address;
+  swim_.join(now, {address});
 }
 
 void Serf::broadcast(const SerfMessage& message) {
@@ -499,28 +497,32 @@ void Serf::broadcast(const SerfMessage& message) {
   if (!swim_.queue_user_broadcast(encode_serf_message(message))) ++stats_.intents_dropped;
 }
 
-void Serf::emit(SerfEventKind kind, const SerfMember& member) {
+SerfMember Serf::to_member(const SerfSlot& slot) { return SerfMemberRef(slot); }
+
+void Serf::emit(SerfEventKind kind, const SerfSlot& member) {
   SerfEvent e;
   e.kind = kind;
-  e.member = member;
+  e.member = to_member(member);
   output_.events.push_back(std::move(e));
 }
 
 void Serf::check_invariants() const {
   swim_.check_invariants();
-  auto me = members_.find(name());
-  PRAETOR_ASSERT(me != members_.end());
+  const SerfSlot* me = members_.find(name());
+  PRAETOR_ASSERT(me != nullptr);
   if (leave_phase_ == LeavePhase::kNone) {
-    PRAETOR_ASSERT_MSG(me->second.status == SerfStatus::kAlive, "{} is not alive to itself",
-                       name());
+    PRAETOR_ASSERT_MSG(me->status == SerfStatus::kAlive, "{} is not alive to itself", name());
   }
   PRAETOR_ASSERT(recent_intents_.size() <= config_.max_recent_intents);
   PRAETOR_ASSERT(members_.size() <= kMaxMembers);
   for (const EventSlot& slot : event_buffer_)
     PRAETOR_ASSERT(slot.events.size() <= kMaxEventsPerSlot);
-  for (const auto& [node, m] : members_) {
-    PRAETOR_ASSERT(node == m.name);
+  std::size_t count = 0;
+  for (auto it = members_.begin(); it != members_.end(); ++it) {
+    PRAETOR_ASSERT(members_.id_of((*it).second.name()) == it.id());
+    ++count;
   }
+  PRAETOR_ASSERT(count == members_.size());
   PRAETOR_ASSERT(clock_.time().value() >= 1 && event_clock_.time().value() >= 1);
 }
 

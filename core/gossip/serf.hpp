@@ -41,6 +41,85 @@ struct SerfMember {
   friend bool operator==(const SerfMember&, const SerfMember&) = default;
 };
 
+// Serf's record of a member in its table: the member's shared identity (name, address, tags)
+// and Serf's own status. 40 bytes per member per node.
+struct SerfSlot {
+  IdentityRef identity;
+  SerfStatus status = SerfStatus::kAlive;
+  LamportTime status_ltime;
+  Instant leave_time;
+  const std::string& name() const { return identity->name; }
+};
+
+// A member as Serf::members() shows it: the fields of SerfMember, by reference into the table
+// (valid until the Serf's next input). Converts to a SerfMember copy.
+struct SerfMemberRef {
+  const std::string& name;
+  const Address& address;
+  const Tags& tags;
+  SerfStatus status;
+  LamportTime status_ltime;
+  Instant leave_time;
+
+  explicit SerfMemberRef(const SerfSlot& s)
+      : name(s.identity->name),
+        address(s.identity->address),
+        tags(s.identity->tags),
+        status(s.status),
+        status_ltime(s.status_ltime),
+        leave_time(s.leave_time) {}
+  operator SerfMember() const {  // NOLINT(google-explicit-constructor): a copy on request
+    return SerfMember{name, address, tags, status, status_ltime, leave_time};
+  }
+};
+
+// Serf::members(): a view of the table with the shape of a map from name to member (find,
+// at, contains, size, iteration as (name, member) pairs). Iterates in id order (D14).
+class SerfMembers {
+ public:
+  using Table = SlotTable<SerfSlot>;
+  using value_type = std::pair<std::string_view, SerfMemberRef>;
+
+  class const_iterator {
+   public:
+    struct Arrow {
+      value_type value;
+      const value_type* operator->() const { return &value; }
+    };
+    explicit const_iterator(Table::const_iterator it) : it_(it) {}
+    value_type operator*() const {
+      const auto [name, slot] = *it_;
+      return {name, SerfMemberRef(slot)};
+    }
+    Arrow operator->() const { return Arrow{**this}; }
+    const_iterator& operator++() {
+      ++it_;
+      return *this;
+    }
+    friend bool operator==(const const_iterator& a, const const_iterator& b) {
+      return a.it_ == b.it_;
+    }
+
+   private:
+    Table::const_iterator it_;
+  };
+
+  explicit SerfMembers(const Table& table) : table_(&table) {}
+  const_iterator begin() const { return const_iterator(table_->begin()); }
+  const_iterator end() const { return const_iterator(table_->end()); }
+  const_iterator find(std::string_view name) const {
+    const std::optional<MemberId> id = table_->id_of(name);
+    return id ? const_iterator(Table::const_iterator(table_, *id)) : end();
+  }
+  SerfMemberRef at(std::string_view name) const { return SerfMemberRef(table_->at(name)); }
+  bool contains(std::string_view name) const { return table_->contains(name); }
+  std::size_t size() const { return table_->size(); }
+  bool empty() const { return table_->empty(); }
+
+ private:
+  const Table* table_;
+};
+
 enum class SerfEventKind : std::uint8_t {
   kMemberJoin,
   kMemberLeaving,
@@ -103,7 +182,7 @@ class Serf {
   Instant next_deadline() const;
 
   // Views.
-  const std::map<std::string, SerfMember>& members() const { return members_; }
+  SerfMembers members() const { return SerfMembers(members_); }
   const Swim& swim() const { return swim_; }
   const SerfStats& stats() const { return stats_; }
   LamportTime member_clock() const { return clock_.time(); }
@@ -139,13 +218,14 @@ class Serf {
   void reconnect(Instant now);
   void on_leave_timer(Instant now);
   void broadcast(const SerfMessage& message);
-  void emit(SerfEventKind kind, const SerfMember& member);
+  void emit(SerfEventKind kind, const SerfSlot& member);
+  static SerfMember to_member(const SerfSlot& slot);
 
   SerfConfig config_;
   Rng rng_;
   Logger& logger_;
   Swim swim_;
-  std::map<std::string, SerfMember> members_;
+  SlotTable<SerfSlot> members_;  // on the ids of swim_'s pool (declared after swim_)
   std::map<std::string, Intent> recent_intents_;
   std::vector<EventSlot> event_buffer_;
   LamportClock clock_;

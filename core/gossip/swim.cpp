@@ -276,8 +276,8 @@ void Swim::on_alive(Instant now, const Alive& alive, bool bootstrap) {
       ++stats_.members_refused;
       return;
     }
-    std::tie(m, id) = members_.insert(alive.node, alive.address, alive.meta, Incarnation(0),
-                                      MemberState::kDead, now);
+    std::tie(m, id) = members_.insert(alive.node, alive.address, alive.meta,
+                                      Member{nullptr, Incarnation(0), MemberState::kDead, now});
     // A random slot in the probe order keeps the round-robin unpredictable (SWIM §4.3).
     probe_order_.push_back(*id);
     std::swap(probe_order_.back(), probe_order_[rng_.uniform(probe_order_.size())]);

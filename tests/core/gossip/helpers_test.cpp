@@ -4,6 +4,7 @@
 
 #include "core/gossip/awareness.hpp"
 #include "core/gossip/broadcast_queue.hpp"
+#include "core/gossip/codec.hpp"
 #include "core/gossip/config.hpp"
 #include "core/gossip/lamport.hpp"
 #include "core/gossip/member.hpp"
@@ -187,6 +188,67 @@ TEST(ConfigPresets, MemberlistValues) {
   const Config local = Config::local("a", {"127.0.0.1", 8301});
   EXPECT_EQ(local.probe_timeout, Duration::milliseconds(200));
   EXPECT_EQ(local.indirect_checks, 1);
+}
+
+TEST(IdentityPool, OneIdPerLiveNameReusedOnlyWhenNobodyHoldsIt) {
+  IdentityPool pool;
+  const MemberId a = pool.acquire("a");
+  const MemberId b = pool.acquire("b");
+  EXPECT_NE(a, b);
+  EXPECT_EQ(pool.acquire("a"), a);  // a second holder
+  EXPECT_EQ(pool.lookup("a"), a);
+  pool.release(a);
+  EXPECT_EQ(pool.lookup("a"), a);  // still held once
+  pool.release(a);
+  EXPECT_FALSE(pool.lookup("a"));
+  const MemberId c = pool.acquire("c");
+  EXPECT_EQ(c, a);  // the free id is reused for another name
+  EXPECT_EQ(pool.name(c), "c");
+  EXPECT_EQ(pool.id_space(), 2u);
+  EXPECT_EQ(pool.live_ids(), 2u);
+}
+
+TEST(IdentityPool, AgreeingViewsShareOneIdentityAndTagsAreDecodedOnce) {
+  IdentityPool pool;
+  const MemberId id = pool.acquire("n1");
+  const Bytes meta = encode_tags({{"role", "node"}});
+  const IdentityRef x = pool.intern(id, Address{"10.0.0.1", 8301}, meta);
+  const IdentityRef y = pool.intern(id, Address{"10.0.0.1", 8301}, meta);
+  EXPECT_EQ(x.get(), y.get());
+  EXPECT_TRUE(x->tags_valid);
+  EXPECT_EQ(x->tags.at("role"), "node");
+  const IdentityRef moved = pool.intern(id, Address{"10.0.0.9", 8301}, meta);
+  EXPECT_NE(moved.get(), x.get());
+  EXPECT_EQ(moved->name, "n1");
+  EXPECT_EQ(x->address.host, "10.0.0.1");  // holders of the old identity keep it
+  const IdentityRef raw = pool.intern(id, Address{"10.0.0.9", 8301}, to_bytes("not tags"));
+  EXPECT_FALSE(raw->tags_valid);
+  EXPECT_TRUE(raw->tags.empty());
+}
+
+TEST(MemberTable, FindsByNameIteratesInIdOrderAndReleasesIdsOnErase) {
+  auto pool = std::make_shared<IdentityPool>();
+  MemberTable t(pool);
+  MemberTable other(pool);  // a second node sharing the pool
+  auto [b, b_id] = t.insert("b", Address{"10.0.0.2", 1}, {}, Member{});
+  auto [a, a_id] = t.insert("a", Address{"10.0.0.1", 1}, {}, Member{});
+  other.insert("a", Address{"10.0.0.1", 1}, {}, Member{});
+  EXPECT_EQ(t.size(), 2u);
+  EXPECT_EQ(t.find("a"), a);
+  EXPECT_EQ(t.find("zz"), nullptr);
+  EXPECT_EQ(other.find("a")->identity.get(), a->identity.get());  // shared across tables
+  EXPECT_EQ(other.find("b"), nullptr);  // the id exists in the pool, not in this table
+  EXPECT_THROW((void)t.at("zz"), std::out_of_range);
+  std::vector<std::string> names;
+  for (const auto& [name, m] : t) names.emplace_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"b", "a"}));  // first seen first
+  t.erase(b_id);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_FALSE(pool->lookup("b"));  // nobody holds b any more
+  t.erase(a_id);
+  EXPECT_TRUE(pool->lookup("a"));  // `other` still holds a
+  EXPECT_TRUE(t.empty());
+  EXPECT_EQ(t.begin(), t.end());
 }
 
 }  // namespace
