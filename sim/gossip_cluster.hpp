@@ -17,6 +17,7 @@
 #include <queue>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -384,19 +385,26 @@ std::size_t live_count(const GossipCluster<Core>& c) {
   return live;
 }
 
-// Serf pools: every live node lists exactly the live nodes as alive (walks every member map:
-// O(N^2)).
-inline bool serf_converged(GossipCluster<gossip::Serf>& c) {
+// Every live node lists exactly the live nodes as alive (walks every member table: O(N^2)).
+template <typename Core>
+bool all_list_the_live(GossipCluster<Core>& c) {
   const std::size_t live = live_count(c);
   for (std::size_t i = 0; i < c.size(); ++i) {
     if (c.crashed(i)) continue;
     std::size_t alive = 0;
     for (const auto& [name, m] : c.node(i).members()) {
-      alive += m.status == gossip::SerfStatus::kAlive;
+      if constexpr (std::is_same_v<Core, gossip::Serf>) {
+        alive += m.status == gossip::SerfStatus::kAlive;
+      } else {
+        alive += m.state == gossip::MemberState::kAlive;
+      }
     }
     if (alive != live) return false;
   }
   return true;
+}
+inline bool serf_converged(GossipCluster<gossip::Serf>& c) {
+  return all_list_the_live(c);
 }
 
 }  // namespace praetor::sim

@@ -81,20 +81,6 @@ Seen classify(const gossip::MemberEvent& e) {
 std::string_view event_member(const SerfEvent& e) { return e.member.name; }
 std::string_view event_member(const gossip::MemberEvent& e) { return e.member.name(); }
 
-// Every live node lists exactly the live nodes as alive (O(N^2)).
-bool all_converged(GossipCluster<Serf>& c) { return serf_converged(c); }
-bool all_converged(GossipCluster<gossip::Swim>& c) {
-  const std::size_t live = live_count(c);
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    if (c.crashed(i)) continue;
-    std::size_t alive = 0;
-    for (const auto& [name, m] : c.node(i).members()) {
-      alive += m.state == gossip::MemberState::kAlive;
-    }
-    if (alive != live) return false;
-  }
-  return true;
-}
 
 // Alive-member counts per node kept from Serf's events, so that convergence of N nodes is known
 // without walking N member maps after every step.
@@ -208,7 +194,7 @@ ScenarioResult run_scale(const ScenarioOptions& o) {
     result.failures.push_back(fmt::format("no convergence within {} after the last join ({} of {} "
                                           "nodes list everyone)",
                                           converge_limit, counter.complete, n));
-  } else if (!all_converged(c)) {
+  } else if (!all_list_the_live(c)) {
     result.failures.push_back("event counts say converged, member lists disagree");
   }
 

@@ -22,6 +22,17 @@ RaftStorage::Recovered recover_ok(const StoredFiles& files, wal::Options options
   return std::move(r.value());
 }
 
+// A Ready that installs a leader's snapshot at (index, term).
+raft::Ready install_at(std::uint64_t index, std::uint64_t term) {
+  raft::Ready install;
+  install.snapshot = raft::Snapshot{};
+  install.snapshot->meta.index = LogIndex(index);
+  install.snapshot->meta.term = Term(term);
+  install.snapshot->data = to_bytes("leader image");
+  install.hard_state = raft::HardState{Term(term), NodeId(0), LogIndex(index)};
+  return install;
+}
+
 std::vector<std::uint64_t> indexes(const raft::PersistentState& s) {
   std::vector<std::uint64_t> out;
   for (const auto& e : s.entries) out.push_back(e.index.value());
@@ -145,13 +156,7 @@ TEST(RaftStorage, AnInstalledSnapshotReplacesTheWholeLog) {
   raft::Ready a;
   a.entries = {entry(1, 1), entry(1, 2), entry(1, 3), entry(1, 4), entry(1, 5)};
   apply_ops(files, *r.storage.persist(a));
-  raft::Ready install;
-  install.snapshot = raft::Snapshot{};
-  install.snapshot->meta.index = LogIndex(3);
-  install.snapshot->meta.term = Term(4);
-  install.snapshot->data = to_bytes("leader image");
-  install.hard_state = raft::HardState{Term(4), NodeId(0), LogIndex(3)};
-  apply_ops(files, *r.storage.persist(install));
+  apply_ops(files, *r.storage.persist(install_at(3, 4)));
   auto back = recover_ok(files);
   EXPECT_EQ(back.state.snapshot.meta.index, LogIndex(3));
   EXPECT_TRUE(back.state.entries.empty());  // 4 and 5 came from the replaced log
@@ -169,12 +174,7 @@ TEST(RaftStorage, ASnapshotAndEntriesInOneReadyAreOneAppend) {
   raft::Ready a;
   a.entries = {entry(1, 1), entry(1, 2)};
   apply_ops(files, *r.storage.persist(a));
-  raft::Ready install;
-  install.snapshot = raft::Snapshot{};
-  install.snapshot->meta.index = LogIndex(5);
-  install.snapshot->meta.term = Term(3);
-  install.snapshot->data = to_bytes("leader image");
-  install.hard_state = raft::HardState{Term(3), NodeId(0), LogIndex(5)};
+  raft::Ready install = install_at(5, 3);
   install.entries = {entry(3, 6, "six"), entry(3, 7, "seven")};
   auto batch = r.storage.persist(install);
   ASSERT_TRUE(batch);

@@ -22,6 +22,21 @@ void apply_ops(StoredFiles& files, const std::vector<WriteOp>& ops) {
 
 Record rec(std::uint8_t type, std::string_view s) { return Record{type, to_bytes(s)}; }
 
+// Two segments of one record each (30-byte segments): for damage to a segment that is not the
+// last.
+Options small_segments() {
+  Options options;
+  options.segment_max_bytes = 30;
+  return options;
+}
+StoredFiles two_segments() {
+  StoredFiles files;
+  Writer w(small_segments(), Recovered{});
+  apply_ops(files, w.append({rec(1, "aaaaaaaaaa")}));
+  apply_ops(files, w.append({rec(1, "bbbbbbbbbb")}));
+  return files;
+}
+
 // A host that preallocates like io::FileStorage: an append with the hint first pads the file
 // with zeros to the next `chunk` boundary past the append, then writes at the file's written
 // end; a truncate sets the written end. `files` is what a crash at any moment would leave (every
@@ -249,17 +264,12 @@ TEST(Wal, GarbageFollowedByAValidBatchIsRefusedEvenWithAZeroTail) {
 }
 
 TEST(Wal, AZeroTailInASegmentThatIsNotTheLastIsCorruption) {
-  Options options;
-  options.segment_max_bytes = 30;
-  StoredFiles files;
-  Writer w(options, Recovered{});
-  apply_ops(files, w.append({rec(1, "aaaaaaaaaa")}));
-  apply_ops(files, w.append({rec(1, "bbbbbbbbbb")}));
+  StoredFiles files = two_segments();
   ASSERT_EQ(files.size(), 2u);
   auto& first = files["raft/wal-0000000000000001"];
   const std::size_t written = first.size();
   first.resize(written + 64, 0);  // sealing should have cut this
-  auto r = recover(files, options);
+  auto r = recover(files, small_segments());
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find(fmt::format("raft/wal-0000000000000001: offset {}", written)),
             std::string::npos)
@@ -347,15 +357,10 @@ TEST(Wal, ARecordChecksumCatchesDamageTheBatchChecksumMissed) {
 }
 
 TEST(Wal, DamageInANonLastSegmentIsCorruption) {
-  Options options;
-  options.segment_max_bytes = 30;
-  StoredFiles files;
-  Writer w(options, Recovered{});
-  apply_ops(files, w.append({rec(1, "aaaaaaaaaa")}));
-  apply_ops(files, w.append({rec(1, "bbbbbbbbbb")}));
+  StoredFiles files = two_segments();
   ASSERT_EQ(files.size(), 2u);
   files["raft/wal-0000000000000001"].pop_back();  // truncated, but not the last segment
-  EXPECT_FALSE(recover(files, options));
+  EXPECT_FALSE(recover(files, small_segments()));
 }
 
 TEST(Wal, AMissingSegmentIsCorruption) {
