@@ -94,6 +94,9 @@ struct Member {
   }
 };
 
+// Throws std::out_of_range naming the member (SlotTable::at).
+[[noreturn]] void throw_no_member(std::string_view name);
+
 // One node's members: a dense array of slots indexed by the pool's ids (a slot is empty when
 // its identity is null). Lookup by name is a hash lookup in the pool plus an index; iteration
 // goes in id order, skipping empty slots. The table is a holder of every id it contains.
@@ -131,7 +134,7 @@ class SlotTable {
   }
   const Slot& at(std::string_view name) const {
     const Slot* m = find(name);
-    if (m == nullptr) throw_missing(name);
+    if (m == nullptr) throw_no_member(name);
     return *m;
   }
   bool contains(std::string_view name) const { return find(name) != nullptr; }
@@ -207,18 +210,11 @@ class SlotTable {
     ++count_;
     return {&m, id};
   }
-  [[noreturn]] static void throw_missing(std::string_view name);
-
   std::shared_ptr<IdentityPool> pool_;
   std::vector<Slot> slots_;
   std::size_t count_ = 0;
 };
 
-[[noreturn]] void throw_no_member(std::string_view name);
-template <typename Slot>
-void SlotTable<Slot>::throw_missing(std::string_view name) {
-  throw_no_member(name);
-}
 
 using MemberTable = SlotTable<Member>;
 
