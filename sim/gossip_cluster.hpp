@@ -10,6 +10,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -69,7 +70,8 @@ class GossipCluster {
       Slot slot;
       slot.core = std::make_unique<Core>(config(i), rng_.fork(), logger());
       nodes_.push_back(std::move(slot));
-      index_[gossip_node_address(i)] = i;
+      addresses_.push_back(gossip_node_address(i));
+      index_[addresses_.back()] = i;
     }
     traffic_.resize(nodes_.size());
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
@@ -241,7 +243,7 @@ class GossipCluster {
 
   Instant next_time() {
     prune_timers();
-    Instant next = queue_.empty() ? Instant::never() : queue_.top().at;
+    Instant next = queue_.empty() ? Instant::never() : queue_.front().at;
     if (!timers_.empty()) next = std::min(next, timers_.top().first);
     return next;
   }
@@ -253,18 +255,20 @@ class GossipCluster {
   }
 
   void deliver_due() {
-    while (!queue_.empty() && queue_.top().at <= now_) {
-      Delivery d = queue_.top();
-      queue_.pop();
+    while (!queue_.empty() && queue_.front().at <= now_) {
+      // Moved out, not copied: the heap's top is const, so pop it to the back first.
+      std::pop_heap(queue_.begin(), queue_.end(), std::greater<Delivery>());
+      Delivery d = std::move(queue_.back());
+      queue_.pop_back();
       Slot& s = nodes_[d.to];
       if (s.crashed) continue;
       if (stalled(d.to)) {
-        s.backlog.emplace_back(gossip_node_address(d.from), std::move(d.packet));
+        s.backlog.emplace_back(addresses_[d.from], std::move(d.packet));
         continue;
       }
       ++delivered_;
       trace(d.to, d.packet.bytes);
-      s.core->step(now_, gossip_node_address(d.from), d.packet.bytes, d.packet.transport);
+      s.core->step(now_, addresses_[d.from], d.packet.bytes, d.packet.transport);
       after(d.to);
     }
   }
@@ -303,9 +307,13 @@ class GossipCluster {
   }
 
   void trace(std::size_t to, const Bytes& bytes) {
-    Bytes header;
-    put_u64_le(header, static_cast<std::uint64_t>(now_.ns()));
-    put_u64_le(header, to);
+    std::array<std::uint8_t, 16> header{};
+    const auto at = static_cast<std::uint64_t>(now_.ns());
+    const auto node = static_cast<std::uint64_t>(to);
+    for (std::size_t b = 0; b < 8; ++b) {
+      header[b] = static_cast<std::uint8_t>(at >> (8 * b));
+      header[8 + b] = static_cast<std::uint8_t>(node >> (8 * b));
+    }
     trace_hash_ = fnv1a64(header, trace_hash_);
     trace_hash_ = fnv1a64(bytes, trace_hash_);
   }
@@ -355,7 +363,8 @@ class GossipCluster {
         rto = rto * 2;
       }
     }
-    queue_.push(Delivery{now_ + latency, next_seq_++, it->second, from, std::move(packet)});
+    queue_.push_back(Delivery{now_ + latency, next_seq_++, it->second, from, std::move(packet)});
+    std::push_heap(queue_.begin(), queue_.end(), std::greater<Delivery>());
   }
 
   Options options_;
@@ -366,8 +375,9 @@ class GossipCluster {
   std::vector<Slot> nodes_;
   std::vector<GossipTraffic> traffic_;
   std::map<gossip::Address, std::size_t> index_;
+  std::vector<gossip::Address> addresses_;  // node index -> address
   std::set<std::pair<std::size_t, std::size_t>> blocked_;
-  std::priority_queue<Delivery, std::vector<Delivery>, std::greater<Delivery>> queue_;
+  std::vector<Delivery> queue_;  // a min-heap on (at, seq) through std::push_heap / pop_heap
   std::priority_queue<Wake, std::vector<Wake>, std::greater<Wake>> timers_;
   std::vector<std::size_t> due_;
   Instant now_ = Instant::zero();

@@ -19,12 +19,13 @@ void BroadcastQueue::count_size(std::size_t size, int delta) {
 
 void BroadcastQueue::erase(Order::iterator it) {
   count_size(it->second.message.size(), -1);
-  if (!it->second.key.empty()) keyed_.erase(it->second.key);
+  if (it->second.key) keyed_.erase(*it->second.key);
   order_.erase(it);
 }
 
 void BroadcastQueue::push(std::string key, Bytes framed_message) {
   const Rank rank{0, next_id_++};
+  std::optional<Keyed::iterator> keyed;
   if (!key.empty()) {
     auto old = keyed_.find(key);
     if (old != keyed_.end()) {
@@ -34,11 +35,12 @@ void BroadcastQueue::push(std::string key, Bytes framed_message) {
       order_.erase(item);
       old->second = rank;
     } else {
-      keyed_.emplace(key, rank);
+      old = keyed_.emplace(std::move(key), rank).first;
     }
+    keyed = old;
   }
   count_size(framed_message.size(), 1);
-  order_.emplace(rank, Item{std::move(key), std::move(framed_message)});
+  order_.emplace(rank, Item{keyed, std::move(framed_message)});
   while (order_.size() > capacity_) {
     erase(std::prev(order_.end()));  // most transmitted, oldest
     ++dropped_;
@@ -46,13 +48,18 @@ void BroadcastQueue::push(std::string key, Bytes framed_message) {
   PRAETOR_ASSERT(order_.size() <= capacity_);
 }
 
-std::vector<Bytes> BroadcastQueue::take(std::size_t overhead, std::size_t limit,
-                                        int transmit_limit) {
-  std::vector<Bytes> out;
-  std::vector<Order::node_type> retaken;
+// One walk for both forms of take: `sink(message, retiring)` receives each message taken; a
+// retiring message may be moved from.
+template <typename Sink>
+void BroadcastQueue::walk(std::size_t overhead, std::size_t limit, int transmit_limit,
+                          std::size_t max_count, Sink&& sink) {
+  // Re-ranked entries wait in retaken_ until the walk ends, so an entry is never taken twice in
+  // one packet (the member keeps its capacity across calls).
+  retaken_.clear();
   std::size_t used = 0;
+  std::size_t count = 0;
   int misses = 0;
-  for (auto it = order_.begin(); it != order_.end();) {
+  for (auto it = order_.begin(); it != order_.end() && count < max_count;) {
     // Nothing left in the queue can fit any more.
     if (sizes_.empty() || used + overhead + sizes_.begin()->first > limit) break;
     const std::size_t cost = overhead + it->second.message.size();
@@ -65,27 +72,47 @@ std::vector<Bytes> BroadcastQueue::take(std::size_t overhead, std::size_t limit,
     }
     misses = 0;
     used += cost;
+    ++count;
     const int transmits = it->first.transmits + 1;
     if (transmits < transmit_limit) {
-      out.push_back(it->second.message);
+      sink(it->second.message, false);
       auto next = std::next(it);
-      retaken.push_back(order_.extract(it));
-      retaken.back().key().transmits = transmits;
+      retaken_.push_back(order_.extract(it));
+      retaken_.back().key().transmits = transmits;
       it = next;
     } else {
-      out.push_back(std::move(it->second.message));
-      count_size(out.back().size(), -1);
-      if (!it->second.key.empty()) keyed_.erase(it->second.key);
+      count_size(it->second.message.size(), -1);
+      sink(it->second.message, true);
+      if (it->second.key) keyed_.erase(*it->second.key);
       it = order_.erase(it);
     }
   }
-  // Re-rank after the walk so an entry is never taken twice in one packet.
-  for (Order::node_type& node : retaken) {
-    if (!node.mapped().key.empty()) keyed_.at(node.mapped().key) = node.key();
+  for (Order::node_type& node : retaken_) {
+    if (node.mapped().key) (*node.mapped().key)->second = node.key();
     order_.insert(std::move(node));
   }
+  retaken_.clear();
   PRAETOR_ASSERT(used <= limit);
+}
+
+std::vector<Bytes> BroadcastQueue::take(std::size_t overhead, std::size_t limit,
+                                        int transmit_limit) {
+  std::vector<Bytes> out;
+  walk(overhead, limit, transmit_limit, std::numeric_limits<std::size_t>::max(),
+       [&out](Bytes& message, bool retiring) {
+         out.push_back(retiring ? std::move(message) : message);
+       });
   return out;
+}
+
+std::size_t BroadcastQueue::take_into(Bytes& packet, std::size_t limit, int transmit_limit,
+                                      std::size_t max_count) {
+  std::size_t count = 0;
+  walk(0, limit, transmit_limit, max_count, [&](const Bytes& message, bool) {
+    packet.insert(packet.end(), message.begin(), message.end());
+    ++count;
+  });
+  return count;
 }
 
 void BroadcastQueue::prune(int transmit_limit) {
@@ -106,9 +133,9 @@ void BroadcastQueue::check_invariants() const {
   for (const auto& [size, n] : sizes_) sized += n;
   PRAETOR_ASSERT(sized == order_.size());
   PRAETOR_ASSERT(keyed_.size() <= order_.size());
-  for (const auto& [key, rank] : keyed_) {
-    auto it = order_.find(rank);
-    PRAETOR_ASSERT(it != order_.end() && it->second.key == key);
+  for (auto k = keyed_.begin(); k != keyed_.end(); ++k) {
+    auto it = order_.find(k->second);
+    PRAETOR_ASSERT(it != order_.end() && it->second.key == k);
   }
   for (const auto& [rank, item] : order_) PRAETOR_ASSERT(rank.id < next_id_);
 }

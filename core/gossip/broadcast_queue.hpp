@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -30,6 +31,11 @@ class BroadcastQueue {
   // Takes messages whose sizes plus `overhead` each fit in `limit` bytes in total; each one taken
   // counts a transmit and retires after `transmit_limit` transmits.
   std::vector<Bytes> take(std::size_t overhead, std::size_t limit, int transmit_limit);
+  // The same walk, appending the messages taken (with no per-message overhead) to `packet` and
+  // taking at most `max_count` of them; returns how many it appended. No allocation besides
+  // `packet`'s growth: the form the send path uses.
+  std::size_t take_into(Bytes& packet, std::size_t limit, int transmit_limit,
+                        std::size_t max_count);
   // Retires everything that already reached a (smaller) limit: the limit falls as n shrinks.
   void prune(int transmit_limit);
 
@@ -48,12 +54,18 @@ class BroadcastQueue {
       return a.id > b.id;
     }
   };
+  // member name -> rank of its queued message. Map iterators are stable, so each item keeps its
+  // entry's iterator and a re-rank never searches by name.
+  using Keyed = std::map<std::string, Rank, std::less<>>;
   struct Item {
-    std::string key;
+    std::optional<Keyed::iterator> key;  // none for user broadcasts
     Bytes message;
   };
   using Order = std::map<Rank, Item>;
 
+  template <typename Sink>
+  void walk(std::size_t overhead, std::size_t limit, int transmit_limit, std::size_t max_count,
+            Sink&& sink);
   void erase(Order::iterator it);
   void count_size(std::size_t size, int delta);
 
@@ -64,8 +76,9 @@ class BroadcastQueue {
   std::uint64_t dropped_ = 0;
   // One tree node per message; a transmit re-ranks it by moving the node (no allocation).
   Order order_;
-  std::map<std::string, Rank, std::less<>> keyed_;  // member name -> rank of its message
+  Keyed keyed_;
   std::map<std::size_t, std::uint32_t> sizes_;      // message size -> how many (for the early stop)
+  std::vector<Order::node_type> retaken_;           // scratch for walk(), kept for its capacity
 };
 
 }  // namespace praetor::gossip

@@ -2,6 +2,7 @@
 // later read returns zero values, so decoders read straight through and check once at the end.
 #include "core/gossip/codec.hpp"
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -79,6 +80,18 @@ class Reader {
                   in_.begin() + static_cast<std::ptrdiff_t>(pos_ + n));
     pos_ += n;
     return s;
+  }
+  std::string_view str_view(std::size_t max) {
+    const std::size_t n = u16();
+    if (n > max || !need(n)) return fail_with<std::string_view>();
+    std::string_view s(reinterpret_cast<const char*>(in_.data() + pos_), n);
+    pos_ += n;
+    return s;
+  }
+  ByteView blob_view(std::size_t max) {
+    const std::size_t n = u32();
+    if (n > max || !need(n)) return fail_with<ByteView>();
+    return view(n);
   }
   Bytes blob(std::size_t max) {
     const std::size_t n = u32();
@@ -286,19 +299,34 @@ Bytes encode_frame(const Message& message) {
   return out;
 }
 
-Bytes encode_packet(const std::vector<Bytes>& frames) {
-  PRAETOR_ASSERT(!frames.empty());
-  PRAETOR_ASSERT(frames.size() <= kMaxMessagesPerPacket);
-  Bytes out{kPacketMagic, kWireVersion, 0, 0, 0, 0, static_cast<std::uint8_t>(frames.size())};
-  for (const Bytes& f : frames) out.insert(out.end(), f.begin(), f.end());
-  const std::uint32_t crc = crc32c(ByteView(out).subspan(6));
-  for (int i = 0; i < 4; ++i) {
-    out[2 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(crc >> (24 - 8 * i));
-  }
+Bytes begin_packet(std::size_t capacity) {
+  Bytes out;
+  out.reserve(std::max(capacity, kPacketHeaderBytes));
+  out.assign({kPacketMagic, kWireVersion, 0, 0, 0, 0, 0});
   return out;
 }
 
-Result<std::vector<Message>> decode_packet(ByteView packet, std::size_t max_bytes) {
+void finish_packet(Bytes& packet, std::size_t frame_count) {
+  PRAETOR_ASSERT(packet.size() >= kPacketHeaderBytes);
+  PRAETOR_ASSERT(frame_count > 0 && frame_count <= kMaxMessagesPerPacket);
+  packet[6] = static_cast<std::uint8_t>(frame_count);
+  const std::uint32_t crc = crc32c(ByteView(packet).subspan(6));
+  for (int i = 0; i < 4; ++i) {
+    packet[2 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(crc >> (24 - 8 * i));
+  }
+}
+
+Bytes encode_packet(const std::vector<Bytes>& frames) {
+  std::size_t size = kPacketHeaderBytes;
+  for (const Bytes& f : frames) size += f.size();
+  Bytes out = begin_packet(size);
+  for (const Bytes& f : frames) out.insert(out.end(), f.begin(), f.end());
+  finish_packet(out, frames.size());
+  return out;
+}
+
+Result<std::vector<Message>> decode_packet(ByteView packet, std::size_t max_bytes,
+                                           const AliveFilter* skip) {
   if (packet.size() > max_bytes) {
     return make_error(ErrorCode::kTooLarge, "gossip packet larger than the limit");
   }
@@ -317,6 +345,19 @@ Result<std::vector<Message>> decode_packet(ByteView packet, std::size_t max_byte
     if (!r.ok() || !known_type(type)) return bad("gossip packet: bad frame header");
     if (length > r.remaining()) return bad("gossip packet: frame longer than packet");
     Reader body(r.view(length));
+    if (skip != nullptr && static_cast<MessageType>(type) == MessageType::kAlive) {
+      AliveView a;
+      a.incarnation = Incarnation(body.u32());
+      a.node = body.str_view(kMaxNameBytes);
+      a.host = body.str_view(kMaxHostBytes);
+      a.port = body.u16();
+      a.meta = body.blob_view(kMaxMetaBytes);
+      if (!body.done()) return bad("gossip packet: malformed message body");
+      if (skip->known(a)) continue;
+      out.push_back(Alive{a.incarnation, std::string(a.node), Address{std::string(a.host), a.port},
+                          Bytes(a.meta.begin(), a.meta.end())});
+      continue;
+    }
     Message m = read_body(static_cast<MessageType>(type), body);
     if (!body.done()) return bad("gossip packet: malformed message body");
     out.push_back(std::move(m));

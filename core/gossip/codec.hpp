@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "core/base/bytes.hpp"
@@ -33,11 +35,34 @@ inline constexpr std::size_t kPushNodeFixedBytes = 15;
 Bytes encode_frame(const Message& message);
 // Wraps frames into a packet (adds the header and checksum).
 Bytes encode_packet(const std::vector<Bytes>& frames);
+// The same in place, for a packet built by appending frames: begin_packet returns the header with
+// room reserved for `capacity` bytes in all; finish_packet fills in the frame count and checksum.
+Bytes begin_packet(std::size_t capacity);
+void finish_packet(Bytes& packet, std::size_t frame_count);
 inline Bytes encode_packet(const Message& message) {
   return encode_packet(std::vector<Bytes>{encode_frame(message)});
 }
-// Rejects packets above max_bytes before reading anything.
-Result<std::vector<Message>> decode_packet(ByteView packet, std::size_t max_bytes);
+// An alive message as it sits in a packet, before anything is copied out of it.
+struct AliveView {
+  Incarnation incarnation;
+  std::string_view node;
+  std::string_view host;
+  std::uint16_t port = 0;
+  ByteView meta;
+};
+// Lets a receiver pass over alive messages it already knows, which is most of what a node hears
+// while a cluster forms: such a frame is checked like any other, but no Message is built for it.
+class AliveFilter {
+ public:
+  virtual bool known(const AliveView& alive) const = 0;
+
+ protected:
+  ~AliveFilter() = default;
+};
+// Rejects packets above max_bytes before reading anything. With a filter, alive messages it calls
+// known are validated and then left out of the result.
+Result<std::vector<Message>> decode_packet(ByteView packet, std::size_t max_bytes,
+                                           const AliveFilter* skip = nullptr);
 
 // Serf payloads inside UserMessage / PushPull::user_state / Alive::meta.
 Bytes encode_serf_message(const SerfMessage& message);

@@ -58,7 +58,12 @@ void Swim::step(Instant now, const Address& from, ByteView packet, Transport tra
     logger_.debug(kLog, "dropped a {} byte packet from {}:{}", packet.size(), from.host, from.port);
     return;
   }
-  auto decoded = decode_packet(packet, max);
+  struct Known final : AliveFilter {
+    const Swim* swim;
+    explicit Known(const Swim* s) : swim(s) {}
+    bool known(const AliveView& alive) const override { return swim->knows_alive(alive); }
+  } known(this);
+  auto decoded = decode_packet(packet, max, &known);
   if (!decoded) {
     ++stats_.malformed_packets;
     logger_.debug(kLog, "dropped a packet from {}:{}: {}", from.host, from.port,
@@ -264,6 +269,16 @@ bool Swim::queue_user_broadcast(Bytes payload) {
 }
 
 // --- membership rules ---------------------------------------------------------------------
+
+bool Swim::knows_alive(const AliveView& alive) const {
+  if (alive.node == config_.name) return false;
+  const std::optional<MemberId> id = members_.id_of(alive.node);
+  if (!id) return false;
+  const Member* m = members_.slot(*id);
+  const Address& address = m->address();
+  return address.port == alive.port && address.host == alive.host &&
+         !claim_overrides(MemberState::kAlive, alive.incarnation, m->state, m->incarnation);
+}
 
 void Swim::on_alive(Instant now, const Alive& alive, bool bootstrap) {
   const bool is_self = alive.node == config_.name;
@@ -483,10 +498,12 @@ void Swim::on_gossip_tick(Instant now) {
   const auto targets =
       random_members(static_cast<std::size_t>(config_.gossip_nodes), "", now, true);
   for (const Member* target : targets) {
-    std::vector<Bytes> frames =
-        broadcasts_.take(0, config_.max_packet_bytes - kPacketHeaderBytes, transmit_limit());
-    if (frames.empty()) return;
-    Bytes packet = encode_packet(frames);
+    Bytes packet = begin_packet(config_.max_packet_bytes);
+    const std::size_t count =
+        broadcasts_.take_into(packet, config_.max_packet_bytes - kPacketHeaderBytes,
+                              transmit_limit(), kMaxMessagesPerPacket);
+    if (count == 0) return;
+    finish_packet(packet, count);
     PRAETOR_ASSERT(packet.size() <= config_.max_packet_bytes);
     ++stats_.packets_sent;
     output_.packets.push_back(
@@ -654,10 +671,14 @@ void Swim::send(const Address& to, std::vector<Bytes> frames) {
   std::size_t used = kPacketHeaderBytes;
   for (const Bytes& f : frames) used += f.size();
   PRAETOR_ASSERT(used <= config_.max_packet_bytes);
+  PRAETOR_ASSERT(!frames.empty() && frames.size() <= kMaxMessagesPerPacket);
+  Bytes packet = begin_packet(config_.max_packet_bytes);
+  for (const Bytes& f : frames) packet.insert(packet.end(), f.begin(), f.end());
   // Piggyback pending news on every protocol packet (SWIM §4.1).
-  std::vector<Bytes> extra = broadcasts_.take(0, config_.max_packet_bytes - used, transmit_limit());
-  for (Bytes& f : extra) frames.push_back(std::move(f));
-  Bytes packet = encode_packet(frames);
+  const std::size_t extra =
+      broadcasts_.take_into(packet, config_.max_packet_bytes - used, transmit_limit(),
+                            kMaxMessagesPerPacket - frames.size());
+  finish_packet(packet, frames.size() + extra);
   PRAETOR_ASSERT(packet.size() <= config_.max_packet_bytes);
   ++stats_.packets_sent;
   output_.packets.push_back(OutboundPacket{to, std::move(packet), Transport::kPacket});

@@ -32,6 +32,7 @@
 #include "core/base/rng.hpp"
 #include "core/gossip/awareness.hpp"
 #include "core/gossip/broadcast_queue.hpp"
+#include "core/gossip/codec.hpp"
 #include "core/gossip/config.hpp"
 #include "core/gossip/member.hpp"
 #include "core/gossip/message.hpp"
@@ -171,6 +172,9 @@ class Swim {
 
   // memberlist's aliveNode / suspectNode / deadNode.
   void on_alive(Instant now, const Alive& alive, bool bootstrap = false);
+  // True when on_alive would do nothing with this message: news about a known member, from its
+  // known address, that does not override what we hold. Lets step() skip decoding it.
+  bool knows_alive(const AliveView& alive) const;
   // `sender`: the packet's source when the claim came from the network (null otherwise).
   void on_suspect(Instant now, const Suspect& suspect, const Address* sender = nullptr);
   void on_dead(Instant now, const Dead& dead, const Address* sender = nullptr);

@@ -153,6 +153,45 @@ TEST(BroadcastQueue, RetiresAfterTransmitLimitAndRespectsSpace) {
   EXPECT_TRUE(q.empty());
 }
 
+// take_into appends exactly what take would hand out, in the same order, and leaves the queue in
+// the same state.
+RC_GTEST_PROP(BroadcastQueue, TakeIntoMatchesTake,
+              (const std::vector<std::pair<std::uint8_t, std::uint8_t>>& pushes)) {
+  BroadcastQueue a(16);
+  BroadcastQueue b(16);
+  for (const auto& [key, size] : pushes) {
+    const std::string k = key % 4 == 0 ? "" : std::string(1, static_cast<char>('a' + key % 8));
+    const Bytes message(1 + size % 40, key);
+    a.push(k, message);
+    b.push(k, message);
+  }
+  const std::size_t limit = *rc::gen::inRange<std::size_t>(1, 200);
+  for (int round = 0; round < 6; ++round) {
+    std::vector<Bytes> taken = a.take(0, limit, 3);
+    Bytes packet{0xEE};
+    const std::size_t n = b.take_into(packet, limit, 3, kMaxMessagesPerPacket);
+    RC_ASSERT(n == taken.size());
+    Bytes expected{0xEE};
+    for (const Bytes& m : taken) expected.insert(expected.end(), m.begin(), m.end());
+    RC_ASSERT(packet == expected);
+    RC_ASSERT(a.size() == b.size());
+    a.check_invariants();
+    b.check_invariants();
+  }
+}
+
+TEST(BroadcastQueue, TakeIntoStopsAtItsCount) {
+  BroadcastQueue q(10);
+  for (std::uint8_t i = 0; i < 5; ++i) q.push("", Bytes{i});
+  Bytes packet;
+  EXPECT_EQ(q.take_into(packet, 100, 10, 2), 2u);
+  EXPECT_EQ(packet, (Bytes{4, 3}));  // newest first
+  EXPECT_EQ(q.take_into(packet, 100, 10, 10), 5u);
+  EXPECT_EQ(packet.size(), 7u);
+  EXPECT_EQ(q.size(), 5u);
+  q.check_invariants();
+}
+
 TEST(BroadcastQueue, BoundedDropsMostTransmitted) {
   BroadcastQueue q(3);
   for (std::uint8_t i = 0; i < 10; ++i) q.push("", Bytes{i});
