@@ -201,12 +201,23 @@ ScenarioResult run_scale(const ScenarioOptions& o) {
   // Steady state: once the news of the joins has been retransmitted out of every broadcast
   // queue (or after five minutes), load with nothing happening.
   const Instant settled_by = c.now() + Duration::minutes(5);
-  c.run_until_true(settled_by, [&] {
+  auto with_news = [&] {
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < n; ++i) k += swim_of(c.node(i)).broadcast_queue_size() != 0;
+    return k;
+  };
+  const bool drained = c.run_until_true(settled_by, [&] {
+    if (n >= 2000 && c.now() >= next_report) {
+      next_report = c.now() + Duration::seconds(10);
+      fmt::print(stderr, "  {} settling: {} of {} nodes still have news to spread\n", c.now(),
+                 with_news(), n);
+    }
     for (std::size_t i = 0; i < n; ++i) {
       if (swim_of(c.node(i)).broadcast_queue_size() != 0) return false;
     }
     return true;
   });
+  const std::size_t undrained = drained ? 0 : with_news();
   const Duration settle = c.now() - joined - convergence;
   const std::uint64_t msgs_before = messages_sent(c);
   const std::uint64_t bytes_before = bytes_sent(c);
@@ -214,7 +225,14 @@ ScenarioResult run_scale(const ScenarioOptions& o) {
   const Duration steady = std::max(
       Duration::seconds(60),
       gossip::push_pull_scale(swim_of(c.node(0)).config().push_pull_interval, n) * 2);
-  c.run_for(steady);
+  // In steps of 10 s for the progress lines (the same run as one step).
+  for (const Instant end = c.now() + steady; c.now() < end;) {
+    c.run_until(std::min(end, c.now() + Duration::seconds(10)));
+    if (n >= 2000) {
+      fmt::print(stderr, "  {} steady: {} messages sent so far\n", c.now(),
+                 messages_sent(c) - msgs_before);
+    }
+  }
   const double node_seconds = static_cast<double>(n) * steady.seconds_f();
   const double msgs_per_node_s = static_cast<double>(messages_sent(c) - msgs_before) / node_seconds;
   const double bytes_per_node_s = static_cast<double>(bytes_sent(c) - bytes_before) / node_seconds;
@@ -261,9 +279,12 @@ ScenarioResult run_scale(const ScenarioOptions& o) {
   };
   result.summary = fmt::format(
       "{} nodes={} joins over {:.1f}s; convergence {:.1f}s after the last join; "
-      "queues drained {:.1f}s later; steady load over {:.0f}s {:.2f} msgs/node/s, {:.0f} bytes/node/s; crash detected by all {} members: "
+      "queues {} {:.1f}s later; steady load over {:.0f}s {:.2f} msgs/node/s, {:.0f} bytes/node/s; crash detected by all {} members: "
       "first {:.1f}s median {:.1f}s last {:.1f}s (suspicion min {:.1f}s max {:.1f}s, bound {:.1f}s)",
-      kSerf ? "gossip-scale" : "memberlist-scale", n, join_window.seconds_f(), convergence.seconds_f(), settle.seconds_f(), steady.seconds_f(), msgs_per_node_s, bytes_per_node_s,
+      kSerf ? "gossip-scale" : "memberlist-scale", n, join_window.seconds_f(), convergence.seconds_f(),
+      drained ? std::string("drained")
+              : fmt::format("not drained ({} nodes still had news)", undrained),
+      settle.seconds_f(), steady.seconds_f(), msgs_per_node_s, bytes_per_node_s,
       detect.size(), pct(0), pct(0.5), detect.empty() ? -1.0 : detect.back(),
       min_timeout.seconds_f(), max_timeout.seconds_f(), bound.seconds_f());
   result.pass = result.failures.empty();
