@@ -15,6 +15,8 @@ Scenario kv_cluster_stale_reads_scenario();
 Scenario gossip_scale_scenario();  // scenario_gossip.cpp
 Scenario gossip_loss_scenario();
 Scenario memberlist_scale_scenario();
+Scenario gossip_steady_scenario();
+Scenario memberlist_steady_scenario();
 
 std::vector<NodeOptions> single_node() {
   NodeOptions node;
@@ -164,6 +166,8 @@ std::vector<Scenario> build_registry() {
   out.push_back(gossip_scale_scenario());
   out.push_back(gossip_loss_scenario());
   out.push_back(memberlist_scale_scenario());
+  out.push_back(gossip_steady_scenario());
+  out.push_back(memberlist_steady_scenario());
   return out;
 }
 

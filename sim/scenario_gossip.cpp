@@ -139,8 +139,12 @@ std::uint64_t bytes_sent(const Cluster& c) {
   return total;
 }
 
+// Cold (warm = false): the nodes join one by one and the cluster forms by gossip. Warm: nodes
+// 0..N-2 start with each other's full member list (Swim::assume_members) and no news to spread, so
+// the run measures a large steady cluster without paying for its formation; after the steady
+// window the last node joins it for real (the time until all N list all N), then the crash.
 template <typename Core>
-ScenarioResult run_scale(const ScenarioOptions& o) {
+ScenarioResult run_scale(const ScenarioOptions& o, bool warm) {
   using Event = typename GossipCluster<Core>::Event;
   constexpr bool kSerf = std::is_same_v<Core, Serf>;
   const std::size_t n = o.nodes == 0 ? 100 : static_cast<std::size_t>(o.nodes);
@@ -163,7 +167,9 @@ ScenarioResult run_scale(const ScenarioOptions& o) {
   // Joins: each node joins a random node that joined before it, at a steady rate of 50 per
   // second (at least two seconds), as agents of a large datacenter come up.
   const Duration join_window =
-      std::max(Duration::seconds(2), Duration::milliseconds(static_cast<std::int64_t>(n) * 20));
+      warm ? Duration::zero()
+           : std::max(Duration::seconds(2),
+                      Duration::milliseconds(static_cast<std::int64_t>(n) * 20));
   std::vector<Instant> at;
   for (std::size_t i = 1; i < n; ++i) {
     at.push_back(Instant::zero() + join_window * static_cast<std::int64_t>(i) /
@@ -178,32 +184,48 @@ ScenarioResult run_scale(const ScenarioOptions& o) {
     fmt::print(stderr, "  {} {}: {} of {} nodes list all {} alive\n", c.now(), phase,
                counter.complete, n, counter.target);
   };
-  for (std::size_t i = 1; i < n; ++i) {
-    c.run_until(at[i - 1]);
-    c.join(i, static_cast<std::size_t>(rng.uniform(i)));
-    report("joining");
+  if (warm) {
+    std::vector<gossip::PushNodeState> everyone;
+    everyone.reserve(n - 1);
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+      const gossip::Member& self = swim_of(c.node(i)).self();
+      everyone.push_back(gossip::PushNodeState{self.name(), self.address(), self.meta(),
+                                               self.incarnation, gossip::MemberState::kAlive});
+    }
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+      c.act(i, [&](Core& core) { core.assume_members(c.now(), everyone); });
+    }
+    counter.retarget(static_cast<std::int64_t>(n - 1));
+  } else {
+    for (std::size_t i = 1; i < n; ++i) {
+      c.run_until(at[i - 1]);
+      c.join(i, static_cast<std::size_t>(rng.uniform(i)));
+      report("joining");
+    }
   }
   const Instant joined = c.now();
   const Duration converge_limit = Duration::minutes(30);
   const bool converged = c.run_until_true(joined + converge_limit, [&] {
     report("converging");
-    return counter.complete == n;
+    return counter.complete == (warm ? n - 1 : n);
   });
   const Duration convergence = c.now() - joined;
   if (!converged) {
     result.failures.push_back(fmt::format("no convergence within {} after the last join ({} of {} "
                                           "nodes list everyone)",
                                           converge_limit, counter.complete, n));
-  } else if (!all_list_the_live(c)) {
+  } else if (!warm && !all_list_the_live(c)) {  // warm: checked after the late join
     result.failures.push_back("event counts say converged, member lists disagree");
   }
 
   // Steady state: once the news of the joins has been retransmitted out of every broadcast
   // queue (or after five minutes), load with nothing happening.
   const Instant settled_by = c.now() + Duration::minutes(5);
+  // A warm run's held-back node keeps its own announcement until it joins: not counted.
+  const std::size_t active = warm ? n - 1 : n;
   auto with_news = [&] {
     std::size_t k = 0;
-    for (std::size_t i = 0; i < n; ++i) k += swim_of(c.node(i)).broadcast_queue_size() != 0;
+    for (std::size_t i = 0; i < active; ++i) k += swim_of(c.node(i)).broadcast_queue_size() != 0;
     return k;
   };
   const bool drained = c.run_until_true(settled_by, [&] {
@@ -212,7 +234,7 @@ ScenarioResult run_scale(const ScenarioOptions& o) {
       fmt::print(stderr, "  {} settling: {} of {} nodes still have news to spread\n", c.now(),
                  with_news(), n);
     }
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < active; ++i) {
       if (swim_of(c.node(i)).broadcast_queue_size() != 0) return false;
     }
     return true;
@@ -233,12 +255,29 @@ ScenarioResult run_scale(const ScenarioOptions& o) {
                  messages_sent(c) - msgs_before);
     }
   }
-  const double node_seconds = static_cast<double>(n) * steady.seconds_f();
+  // A warm run's last node is idle (it knows nobody) until it joins after this window.
+  const double node_seconds = static_cast<double>(active) * steady.seconds_f();
   const double msgs_per_node_s = static_cast<double>(messages_sent(c) - msgs_before) / node_seconds;
   const double bytes_per_node_s = static_cast<double>(bytes_sent(c) - bytes_before) / node_seconds;
 
   // Crash detection: one node dies; every other member must mark it failed within the maximum
   // suspicion timeout plus one pass of round-robin probing.
+  // Warm runs: the held-back node joins the steady cluster through a random member; every node
+  // must come to list all N alive.
+  Duration late_join = Duration::zero();
+  if (warm) {
+    counter.retarget(static_cast<std::int64_t>(n));
+    const Instant join_at = c.now();
+    c.join(n - 1, static_cast<std::size_t>(rng.uniform(n - 1)));
+    if (!c.run_until_true(join_at + converge_limit, [&] { return counter.complete == n; })) {
+      result.failures.push_back(fmt::format("{} of {} nodes list all after a late join",
+                                            counter.complete, n));
+    } else if (!all_list_the_live(c)) {
+      result.failures.push_back("event counts say converged after the late join, lists disagree");
+    }
+    late_join = c.now() - join_at;
+  }
+
   const std::size_t victim = 1 + static_cast<std::size_t>(rng.uniform(n - 1));
   counter.victim = victim;
   std::vector<Instant> failed_at(n, Instant::never());
@@ -278,15 +317,23 @@ ScenarioResult run_scale(const ScenarioOptions& o) {
     return detect[std::min(detect.size() - 1, static_cast<std::size_t>(q * detect.size()))];
   };
   result.summary = fmt::format(
-      "{} nodes={} joins over {:.1f}s; convergence {:.1f}s after the last join; "
+      "{} nodes={} {}; "
       "queues {} {:.1f}s later; steady load over {:.0f}s {:.2f} msgs/node/s, {:.0f} bytes/node/s; crash detected by all {} members: "
-      "first {:.1f}s median {:.1f}s last {:.1f}s (suspicion min {:.1f}s max {:.1f}s, bound {:.1f}s)",
-      kSerf ? "gossip-scale" : "memberlist-scale", n, join_window.seconds_f(), convergence.seconds_f(),
+      "first {:.1f}s median {:.1f}s last {:.1f}s (suspicion min {:.1f}s max {:.1f}s, bound {:.1f}s){}",
+      warm ? (kSerf ? "gossip-steady" : "memberlist-steady")
+           : (kSerf ? "gossip-scale" : "memberlist-scale"),
+      n,
+      warm ? fmt::format("warm start (N-1 nodes list each other at t=0)")
+           : fmt::format("joins over {:.1f}s; convergence {:.1f}s after the last join",
+                         join_window.seconds_f(), convergence.seconds_f()),
       drained ? std::string("drained")
               : fmt::format("not drained ({} nodes still had news)", undrained),
       settle.seconds_f(), steady.seconds_f(), msgs_per_node_s, bytes_per_node_s,
       detect.size(), pct(0), pct(0.5), detect.empty() ? -1.0 : detect.back(),
-      min_timeout.seconds_f(), max_timeout.seconds_f(), bound.seconds_f());
+      min_timeout.seconds_f(), max_timeout.seconds_f(), bound.seconds_f(),
+      warm ? fmt::format("; a late join was listed by all {} nodes within {:.1f}s", n,
+                         late_join.seconds_f())
+           : std::string());
   result.pass = result.failures.empty();
   result.end = c.now();
   result.steps = c.delivered();
@@ -294,8 +341,14 @@ ScenarioResult run_scale(const ScenarioOptions& o) {
   return result;
 }
 
-ScenarioResult run_gossip_scale(const ScenarioOptions& o) { return run_scale<Serf>(o); }
-ScenarioResult run_memberlist_scale(const ScenarioOptions& o) { return run_scale<gossip::Swim>(o); }
+ScenarioResult run_gossip_scale(const ScenarioOptions& o) { return run_scale<Serf>(o, false); }
+ScenarioResult run_memberlist_scale(const ScenarioOptions& o) {
+  return run_scale<gossip::Swim>(o, false);
+}
+ScenarioResult run_gossip_steady(const ScenarioOptions& o) { return run_scale<Serf>(o, true); }
+ScenarioResult run_memberlist_steady(const ScenarioOptions& o) {
+  return run_scale<gossip::Swim>(o, true);
+}
 
 // Runs until fully converged, checking every 250 ms of simulated time (a check walks N member
 // maps, too costly after every event at hundreds of nodes); false at `limit`.
@@ -380,6 +433,18 @@ Scenario memberlist_scale_scenario() {
           "gossip-scale at the memberlist layer alone (SWIM + Lifeguard, no Serf on top): "
           "--nodes N (default 100)",
           false, run_memberlist_scale};
+}
+
+Scenario gossip_steady_scenario() {
+  return {"gossip-steady",
+          "gossip-scale from a warm start: every node begins with the full member list, so the "
+          "run measures steady load and crash detection at --nodes N without forming the cluster",
+          false, run_gossip_steady};
+}
+
+Scenario memberlist_steady_scenario() {
+  return {"memberlist-steady", "gossip-steady at the memberlist layer alone (no Serf on top)",
+          false, run_memberlist_steady};
 }
 
 Scenario gossip_loss_scenario() {

@@ -66,6 +66,11 @@ void Serf::advance_time(Instant now) {
   pump(now);
 }
 
+void Serf::assume_members(Instant now, const std::vector<PushNodeState>& nodes) {
+  swim_.assume_members(now, nodes);
+  pump(now);
+}
+
 void Serf::join(Instant now, const std::vector<Address>& seeds) {
   // Announce the (re)join with a fresh time so an older leave intent about us is superseded.
   const JoinIntent intent{clock_.time(), name()};

@@ -167,6 +167,8 @@ class Serf {
             Transport transport = Transport::kPacket);
   void advance_time(Instant now);
   void join(Instant now, const std::vector<Address>& seeds);
+  // Simulation only: Swim::assume_members, then the member table follows (see there).
+  void assume_members(Instant now, const std::vector<PushNodeState>& nodes);
   void leave(Instant now);
   Result<void> user_event(Instant now, std::string name, Bytes payload);
   Result<void> set_tags(Instant now, Tags tags);

@@ -229,6 +229,16 @@ void Swim::merge_remote_state(Instant now, const PushPull& remote) {
   }
 }
 
+void Swim::assume_members(Instant now, const std::vector<PushNodeState>& nodes) {
+  if (!started_) start(now);
+  quiet_ = true;
+  for (const PushNodeState& n : nodes) {
+    if (n.state != MemberState::kAlive || !valid_name(n.name) || n.address.host.empty()) continue;
+    on_alive(now, Alive{n.incarnation, n.name, n.address, n.meta});
+  }
+  quiet_ = false;
+}
+
 void Swim::join(Instant now, const std::vector<Address>& seeds) {
   if (!started_) start(now);
   if (leaving_) {
@@ -664,6 +674,7 @@ std::vector<const Member*> Swim::random_members(std::size_t k, const std::string
 }
 
 void Swim::broadcast(const std::string& key, const Message& message) {
+  if (quiet_) return;
   broadcasts_.push(key, encode_frame(message));
 }
 

@@ -115,6 +115,10 @@ class Swim {
   void advance_time(Instant now);  // fires every deadline <= now
   // Starts a push/pull join with each seed; results arrive as member events.
   void join(Instant now, const std::vector<Address>& seeds);
+  // Starts from a converged view, for simulations of a large steady cluster: adds each alive
+  // member as a completed push/pull would, but queues no news about them, as if that news had
+  // already spread. A real agent joins instead; nothing in the agent calls this.
+  void assume_members(Instant now, const std::vector<PushNodeState>& nodes);
   // Broadcasts our own graceful death; probing and push/pull stop.
   void leave(Instant now);
   // Re-announces ourselves with new meta (Serf tags) and a higher incarnation.
@@ -232,6 +236,7 @@ class Swim {
   std::uint32_t seq_ = 0;
   bool started_ = false;
   bool leaving_ = false;
+  bool quiet_ = false;  // assume_members(): news is not queued
   Instant next_probe_at_;
   Instant next_gossip_at_;
   Instant next_push_pull_at_;

@@ -312,6 +312,29 @@ TEST(Swim, PushPullRequestIsAnsweredAndMerged) {
   EXPECT_FALSE(s.swim.members().contains("c"));
 }
 
+TEST(Swim, AssumedMembersAreAliveWithoutNewsToSpread) {
+  Single s;
+  const std::size_t queued_before = s.swim.broadcast_queue_size();  // our own announcement
+  (void)s.swim.take_output();                                       // and our own join event
+  s.swim.assume_members(
+      at_ms(1), {PushNodeState{"b", node_address(1), Bytes{7}, Incarnation(3), MemberState::kAlive},
+                 PushNodeState{"c", node_address(2), {}, Incarnation(1), MemberState::kDead},
+                 PushNodeState{"a", node_address(0), {}, Incarnation(0), MemberState::kAlive}});
+  s.swim.check_invariants();
+  EXPECT_EQ(s.swim.members().at("b").state, MemberState::kAlive);
+  EXPECT_EQ(s.swim.members().at("b").incarnation, Incarnation(3));
+  EXPECT_EQ(s.swim.members().at("b").meta(), Bytes{7});
+  EXPECT_FALSE(s.swim.members().contains("c"));  // only alive members are assumed
+  EXPECT_EQ(s.swim.broadcast_queue_size(), queued_before);
+  auto out = s.swim.take_output();
+  ASSERT_EQ(out.events.size(), 1u);
+  EXPECT_EQ(out.events[0].kind, MemberEventKind::kJoin);
+  EXPECT_EQ(out.events[0].member.name(), "b");
+  // News after that spreads as usual.
+  s.add(at_ms(2), "d", node_address(3));
+  EXPECT_EQ(s.swim.broadcast_queue_size(), queued_before + 1);
+}
+
 TEST(Swim, PushPullFloodIsCapped) {
   Single s;
   PushPull pp;
