@@ -5,7 +5,8 @@
 #
 #   scripts/sweep.sh              everything, up to the 10,000-node gossip runs (hours)
 #   scripts/sweep.sh --quick      the same sweeps at small sizes (minutes)
-#   scripts/sweep.sh --only NAME  one sweep: kv | raft | gossip-loss | gossip-scale | memberlist-scale
+#   scripts/sweep.sh --only NAME  one sweep: kv | raft | gossip-loss | gossip-scale | memberlist-scale |
+#                                 steady
 #
 # Exit status 1 if any run's verdict is fail.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -17,7 +18,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; shift ;;
     --only) only=$2; shift 2 ;;
-    *) echo "usage: scripts/sweep.sh [--quick] [--only kv|raft|gossip-loss|gossip-scale|memberlist-scale]" >&2; exit 2 ;;
+    *) echo "usage: scripts/sweep.sh [--quick] [--only kv|raft|gossip-loss|gossip-scale|memberlist-scale|steady]" >&2; exit 2 ;;
   esac
 done
 
@@ -33,10 +34,10 @@ faults="$root/build/release/tests/cluster/raft_cluster_faults_test"
 
 if [ $quick -eq 1 ]; then
   kv_seeds=50; raft_seeds=300; loss_nodes=(50); loss_minutes=10
-  scale_nodes=(100 500); memberlist_nodes=(100 1000)
+  scale_nodes=(100 500); memberlist_nodes=(100 1000); steady_nodes=(100 1000)
 else
   kv_seeds=1000; raft_seeds=5000; loss_nodes=(50 500); loss_minutes=60
-  scale_nodes=(100 1000 2000); memberlist_nodes=(1000 2000 10000)
+  scale_nodes=(100 1000 2000); memberlist_nodes=(1000 2000 10000); steady_nodes=(1000 2000 10000)
 fi
 
 status=0
@@ -68,6 +69,13 @@ fi
 if want memberlist-scale; then
   for n in "${memberlist_nodes[@]}"; do
     run "$sim" run --scenario memberlist-scale --nodes "$n" --seed 1
+  done
+fi
+# Warm starts: steady load, detection and a late join at up to 10,000 nodes, both layers.
+if want steady; then
+  for n in "${steady_nodes[@]}"; do
+    run "$sim" run --scenario memberlist-steady --nodes "$n" --seed 1
+    run "$sim" run --scenario gossip-steady --nodes "$n" --seed 1
   done
 fi
 exit $status
