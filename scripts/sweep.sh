@@ -37,7 +37,8 @@ if [ $quick -eq 1 ]; then
   scale_nodes=(100 500); memberlist_nodes=(100 1000); steady_nodes=(100 1000)
 else
   kv_seeds=1000; raft_seeds=5000; loss_nodes=(50 500); loss_minutes=60
-  scale_nodes=(100 1000 2000); memberlist_nodes=(1000 2000 10000); steady_nodes=(1000 2000 10000)
+  scale_nodes=(100 1000 2000); memberlist_nodes=(1000 2000 5000 10000)
+  steady_nodes=(1000 2000 5000 10000)
 fi
 
 status=0
