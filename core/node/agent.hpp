@@ -188,7 +188,8 @@ class Agent final : public Process {
   void reconcile_servers(Instant now);
 
   // http_api.cpp: routing and handlers.
-  void route(RequestId id, HttpRequest request);
+  void route(RequestId id, HttpRequest request);  // catches what a handler throws
+  void dispatch(RequestId id, HttpRequest request);
   void handle_kv(RequestId id, HttpRequest& request);
   void handle_kv_write(RequestId id, const HttpRequest& request, const std::string& key);
   void handle_kv_delete(RequestId id, const HttpRequest& request, const std::string& key);

@@ -18,6 +18,7 @@
 #include "core/base/limits.hpp"
 #include "core/node/agent.hpp"
 #include "core/node/config_reader.hpp"
+#include "core/node/json_text.hpp"
 
 namespace praetor::node {
 namespace {
@@ -479,16 +480,16 @@ json member_to_json(const gossip::SerfMember& m) {
 std::string Agent::members_json(bool wan) const {
   const Pool& pool = wan ? wan_ : lan_;
   json out = json::array();
-  if (!pool.serf) return out.dump();
+  if (!pool.serf) return json_text(out);
   for (const auto& [name, m] : pool.serf->members()) out.push_back(member_to_json(m));
-  return out.dump();
+  return json_text(out);
 }
 
 std::string Agent::member_json() const {
   if (lan_.serf) {
     const auto& members = lan_.serf->members();
     if (auto it = members.find(lan_.serf->name()); it != members.end()) {
-      return member_to_json(it->second).dump();
+      return json_text(member_to_json(it->second));
     }
   }
   return "{}";

@@ -8,7 +8,9 @@
 
 #include "core/base/duration.hpp"
 #include "core/base/limits.hpp"
+#include "core/base/utf8.hpp"
 #include "core/node/agent.hpp"
+#include "core/node/json_text.hpp"
 
 namespace praetor::node {
 namespace {
@@ -61,8 +63,46 @@ Result<BlockingParams> parse_blocking(const HttpRequest& request) {
 
 }  // namespace
 
+// Where a request enters the API (from a client, a follower, a parked or a confirmed read):
+// the last line of defence. Handlers return errors as values, but nlohmann and the standard
+// library can still throw; one request must never stop the agent, so an exception is answered
+// with a 500 and logged, and the agent carries on (nothing a handler does before it throws
+// leaves shared state half-changed: handlers decide, then commit or respond).
 void Agent::route(RequestId id, HttpRequest request) {
+  const std::string method = request.method;
+  const std::string path = request.path;
+  try {
+    dispatch(id, std::move(request));
+  } catch (const std::exception& e) {
+    env_->logger.error("http", "request {} {} failed: {}", method, path, e.what());
+    respond(id, HttpResponse::text(500, fmt::format("Internal error: {}", e.what())));
+  }
+}
+
+// The API speaks JSON, so every string a request hands to it must be valid UTF-8 (decision
+// D16): the decoded path (a KV key, later service and check ids) and every query parameter
+// (separator, prefix, session, ...). Anything else is refused before a handler sees it.
+namespace {
+std::optional<std::string> invalid_utf8_in(const HttpRequest& request) {
+  if (auto at = first_invalid_utf8(request.path); at != request.path.size()) {
+    return fmt::format("Request path is not valid UTF-8 (invalid byte at offset {})", at);
+  }
+  for (const auto& [name, value] : request.query) {
+    if (!is_valid_utf8(name)) return std::string("Query parameter name is not valid UTF-8");
+    if (!is_valid_utf8(value)) {
+      return fmt::format("Query parameter \"{}\" is not valid UTF-8", name);
+    }
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+void Agent::dispatch(RequestId id, HttpRequest request) {
   const std::string& path = request.path;
+  if (auto why = invalid_utf8_in(request)) {
+    respond(id, bad_request(std::move(*why)));
+    return;
+  }
   // Cross-cutting query rules (consul-compat §0 and §3.1).
   if (request.has_query("stale") && request.has_query("consistent")) {
     respond(id, bad_request("Cannot specify ?stale with ?consistent, conflicting semantics."));
@@ -166,7 +206,7 @@ Agent::ReadOutcome Agent::read_kv(const HttpRequest& request, const std::string&
       out.response = HttpResponse::text(404, "");
       out.response.body.clear();
     } else {
-      out.response = HttpResponse::json(200, json(keys).dump());
+      out.response = HttpResponse::json(200, json_text(json(keys)));
     }
   } else if (request.has_query("recurse")) {
     auto entries = kv.list(key);
@@ -175,7 +215,7 @@ Agent::ReadOutcome Agent::read_kv(const HttpRequest& request, const std::string&
     } else {
       json arr = json::array();
       for (const auto* e : entries) arr.push_back(kv_entry_json(*e));
-      out.response = HttpResponse::json(200, arr.dump());
+      out.response = HttpResponse::json(200, json_text(arr));
     }
   } else {
     const catalog::KvEntry* e = kv.get(key);
@@ -184,7 +224,7 @@ Agent::ReadOutcome Agent::read_kv(const HttpRequest& request, const std::string&
     } else if (request.has_query("raw")) {
       out.response = HttpResponse::text(200, to_string(e->value));
     } else {
-      out.response = HttpResponse::json(200, json::array({kv_entry_json(*e)}).dump());
+      out.response = HttpResponse::json(200, json_text(json::array({kv_entry_json(*e)})));
     }
   }
   decorate(out.response, out.index);
@@ -272,7 +312,7 @@ void Agent::handle_status(RequestId id, const HttpRequest& request) {
   }
   HttpResponse response;
   if (request.path == "/v1/status/leader") {
-    response = HttpResponse::json(200, json(leader_address().value_or("")).dump());
+    response = HttpResponse::json(200, json_text(json(leader_address().value_or(""))));
   } else if (request.path == "/v1/status/peers") {
     json peers = json::array();
     if (raft_) {
@@ -280,7 +320,7 @@ void Agent::handle_status(RequestId id, const HttpRequest& request) {
         if (auto address = address_of(voter)) peers.push_back(*address);
       }
     }
-    response = HttpResponse::json(200, peers.dump());
+    response = HttpResponse::json(200, json_text(peers));
   } else {
     respond(id, HttpResponse::text(404, fmt::format("Not found: {}", request.path)));
     return;
@@ -337,7 +377,7 @@ std::string Agent::agent_self_json() const {
         {"last_log_index", raft_ ? std::to_string(raft_->status().last_index.value()) : "0"},
         {"num_peers", std::to_string(raft_peer_count())}}}};
   self["Meta"] = config_.node_meta;
-  return self.dump();
+  return json_text(self);
 }
 
 void Agent::handle_agent(RequestId id, const HttpRequest& request) {
@@ -399,12 +439,16 @@ void Agent::handle_operator(RequestId id, const HttpRequest& request) {
                          {"ProtocolVersion", "3"}});
     }
     HttpResponse response = HttpResponse::json(
-        200, json{{"Servers", servers}, {"Index", status.commit.value()}}.dump());
+        200, json_text(json{{"Servers", servers}, {"Index", status.commit.value()}}));
     decorate(response, fsm_.applied_index().value());
     respond(id, std::move(response));
     return;
   }
   if (request.path == "/v1/operator/raft/peer" && request.method == "DELETE") {
+    if (!raft_) {
+      respond(id, HttpResponse::text(500, "No cluster leader"));
+      return;
+    }
     const auto by_id = request.query_value("id");
     const auto by_address = request.query_value("address");
     std::optional<NodeId> target;
@@ -444,7 +488,7 @@ void Agent::handle_catalog(RequestId id, const HttpRequest& request) {
       respond(id, method_not_allowed(request));
       return;
     }
-    HttpResponse response = HttpResponse::json(200, json(known_datacenters()).dump());
+    HttpResponse response = HttpResponse::json(200, json_text(json(known_datacenters())));
     decorate(response, fsm_.applied_index().value());
     respond(id, std::move(response));
     return;

@@ -8,50 +8,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/log_injection.hpp"
+#include "tests/support/recording_env.hpp"
+
 namespace praetor::node {
 namespace {
-
-class RecordingEnv : public Clock, public Network, public Storage, public Timer, public Exec,
-                     public Responder, public Control {
- public:
-  Instant now() const override { return now_; }
-  WallTime wall() const override { return WallTime{1'700'000'000'000'000'000}; }
-  void send(const Endpoint&, Channel, Bytes) override { ++sent; }
-  void write(WriteBatch batch, Ticket ticket) override {
-    writes.push_back(batch);
-    unsynced.emplace_back(ticket, std::move(batch));
-  }
-  // Makes every queued batch durable (applies it to `files`) and reports it, as a host would.
-  void sync_all(Process& process) {
-    while (!unsynced.empty()) {
-      auto [ticket, batch] = std::move(unsynced.front());
-      unsynced.pop_front();
-      for (const auto& op : batch.ops) apply_write_op(files, op);
-      process.on_written(ticket, ok());
-    }
-  }
-  Result<StoredFiles> recover() override { return files; }
-  void wake_at(Instant at) override { wake = at; }
-  void run(CheckRunId, ExecSpec) override {}
-  void respond(RequestId id, HttpResponse response) override {
-    responses[id] = std::move(response);
-  }
-  void shutdown(int code) override { exit_code = code; }
-  void request_reload() override { ++reloads; }
-
-  Env env() { return Env{*this, *this, *this, *this, *this, *this, *this, logger, 42}; }
-
-  Instant now_ = Instant::from_ns(1'000'000'000);
-  Instant wake = Instant::never();
-  StoredFiles files;
-  std::vector<WriteBatch> writes;
-  std::deque<std::pair<Ticket, WriteBatch>> unsynced;
-  std::map<RequestId, HttpResponse> responses;
-  std::optional<int> exit_code;
-  int sent = 0;
-  int reloads = 0;
-  NullLogger logger;
-};
 
 class AgentTest : public ::testing::Test {
  protected:
@@ -500,6 +461,111 @@ TEST(DurableServer, AFailedFsyncStopsTheServer) {
   ASSERT_FALSE(rec.unsynced.empty());
   agent.on_written(rec.unsynced.front().first, make_error(ErrorCode::kIo, "EIO"));
   EXPECT_EQ(rec.exit_code, 1);
+}
+
+// Issue 10, item 1: the request pair that aborted every server of a cluster.
+TEST_F(AgentTest, AKeyThatIsNotUtf8IsRefusedAndNothingIsStored) {
+  auto put = call("PUT", "/v1/kv/poison%ff", "x");
+  EXPECT_EQ(put.status, 400);
+  EXPECT_EQ(put.body, "Request path is not valid UTF-8 (invalid byte at offset 13)");
+  EXPECT_EQ(call("GET", "/v1/kv/?recurse").status, 404);
+  EXPECT_EQ(call("GET", "/v1/kv/?recurse&stale").status, 404);
+  EXPECT_EQ(call("DELETE", "/v1/kv/poison%ff").status, 400);
+  // Valid multi-byte keys are as welcome as before.
+  EXPECT_EQ(call("PUT", "/v1/kv/%E6%B7%B1%E5%9C%B3", "sz").body, "true");
+  auto j = nlohmann::json::parse(call("GET", "/v1/kv/?recurse").body);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["Key"], "\xE6\xB7\xB1\xE5\x9C\xB3");
+}
+
+TEST_F(AgentTest, ASeparatorThatSplitsACharacterIsRefused) {
+  ASSERT_EQ(call("PUT", "/v1/kv/x%C3%A9y", "v").body, "true");
+  auto keys = call("GET", "/v1/kv/x?keys&separator=%C3");
+  EXPECT_EQ(keys.status, 400);
+  EXPECT_EQ(keys.body, "Query parameter \"separator\" is not valid UTF-8");
+  // A whole character is a fine separator, and the answer splits at a character boundary.
+  auto whole = call("GET", "/v1/kv/x?keys&separator=%C3%A9");
+  EXPECT_EQ(whole.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(whole.body), nlohmann::json::array({"x\xC3\xA9"}));
+  EXPECT_EQ(call("GET", "/v1/kv/x?keys&%FF").status, 400);  // a parameter name, too
+  EXPECT_EQ(call("GET", "/v1/kv/x?recurse&dc=%C3").status, 400);
+}
+
+TEST_F(AgentTest, EveryApiPrefixChecksItsStrings) {
+  for (const char* target :
+       {"/v1/status/leader?x=%FF", "/v1/agent/self?%FE", "/v1/agent/members%C0%AF",
+        "/v1/catalog/datacenters?dc=%ED%A0%80", "/v1/operator/raft/configuration?a=%F4%90%80%80"}) {
+    EXPECT_EQ(call("GET", target).status, 400) << target;
+  }
+}
+
+// The last line of defence: whatever a handler throws is answered with a 500, and the agent
+// goes on serving (before issue 10, nothing caught it and the process aborted).
+TEST_F(AgentTest, AnExceptionInAHandlerIsAnsweredWith500AndContained) {
+  ASSERT_EQ(call("PUT", "/v1/kv/a", "v").body, "true");
+  rec_.throw_from_now = true;  // a KV read asks the clock first (Raft's read index)
+  auto r = call("GET", "/v1/kv/a");
+  rec_.throw_from_now = false;
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body, "Internal error: the test's clock threw");
+  EXPECT_TRUE(r.header("X-Consul-Index").has_value());
+  EXPECT_EQ(call("GET", "/v1/kv/a?raw").body, "v");
+  EXPECT_EQ(call("PUT", "/v1/kv/b", "w").body, "true");
+}
+
+// A log written before keys were checked (or by anything else that got such a key in) must
+// load, replay and serve: a committed entry may never kill a replica that reads it.
+TEST(DurableServer, ALogHoldingAKeyThatIsNotUtf8LoadsAndServes) {
+  RecordingEnv rec;
+  {
+    Agent agent(durable_server_config());
+    Env env = rec.env();
+    agent.start(env);
+    rec.sync_all(agent);
+    agent.on_client_request(RequestId(1), make_request("PUT", "/v1/kv/poison-neighbour", "ok"));
+    rec.sync_all(agent);
+    ASSERT_EQ(rec.responses[RequestId(1)].body, "true");
+  }
+  auto injected =
+      testing::append_committed_entry(rec.files, catalog::KvSet{"poison\xff", to_bytes("x"), 0});
+  ASSERT_TRUE(injected) << injected.error().message;
+  for (const auto& op : injected->batch.ops) apply_write_op(rec.files, op);
+  for (int restart = 0; restart < 2; ++restart) {
+    RecordingEnv after;
+    after.files = rec.files;
+    AgentConfig config = durable_server_config();
+    config.check_invariants_each_input = true;
+    Agent agent(config);
+    Env env = after.env();
+    agent.start(env);
+    after.sync_all(agent);
+    ASSERT_FALSE(after.exit_code.has_value());
+    // Applied as it is: the log is the truth.
+    ASSERT_NE(agent.fsm().kv().get("poison\xff"), nullptr);
+    std::uint64_t next = 10;
+    auto call = [&](std::string method, std::string target) {
+      const RequestId id(next++);
+      agent.on_client_request(id, make_request(std::move(method), std::move(target)));
+      after.sync_all(agent);
+      EXPECT_TRUE(after.responses.contains(id)) << target;
+      return after.responses[id];
+    };
+    for (const char* target : {"/v1/kv/?recurse", "/v1/kv/?recurse&stale", "/v1/kv/?keys",
+                               "/v1/kv/poison?keys&separator=%EF%BF%BD", "/v1/kv/p?recurse"}) {
+      auto r = call("GET", target);
+      EXPECT_EQ(r.status, 200) << target;
+      EXPECT_TRUE(nlohmann::json::accept(r.body)) << target;
+      // Shown as Consul shows it: the invalid byte becomes U+FFFD.
+      EXPECT_NE(r.body.find("poison\xEF\xBF\xBD"), std::string::npos) << target << r.body;
+    }
+    if (restart == 1) {
+      // The way out for an operator: a recursive delete of a valid prefix.
+      EXPECT_EQ(call("DELETE", "/v1/kv/poison?recurse").body, "true");
+      EXPECT_EQ(agent.fsm().kv().get("poison\xff"), nullptr);
+      EXPECT_EQ(call("GET", "/v1/kv/poison-neighbour?raw").status, 404);
+    }
+    rec.files = after.files;
+  }
 }
 
 }  // namespace
