@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <map>
 
+#include "io/uv_storage.hpp"
 #include "tests/process/agent_process.hpp"
+#include "tests/support/log_injection.hpp"
 
 namespace praetor {
 namespace {
@@ -108,9 +110,128 @@ class ClusterProcessTest : public ::testing::Test {
     ADD_FAILURE() << s.dir() << " lacks acknowledged key " << missing;
   }
 
+  // The X-Consul-Index a server's stale read reports (0 when it does not answer).
+  static std::uint64_t stale_index(Server& s) {
+    auto r = s.call("GET", "/v1/kv/?recurse&stale");
+    if (!r) return 0;
+    auto it = r->headers.find("x-consul-index");
+    return it == r->headers.end() ? 0 : std::strtoull(it->second.c_str(), nullptr, 10);
+  }
+
   fs::path root_;
   std::vector<std::unique_ptr<Server>> servers_;
 };
+
+// Writes `batch` into a stopped server's data_dir through the same FileStorage the agent uses.
+void write_to_data_dir(const fs::path& data_dir, const node::WriteBatch& batch) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  std::optional<Result<void>> done;
+  {
+    io::FileStorage storage(&loop, data_dir.string(),
+                            [&](Ticket, Result<void> result) { done = std::move(result); });
+    ASSERT_TRUE(storage.recover());
+    storage.write(batch, Ticket(1));
+    while (!done) uv_run(&loop, UV_RUN_ONCE);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(uv_loop_close(&loop), 0);
+  ASSERT_TRUE(*done) << done->error().message;
+}
+
+node::StoredFiles read_data_dir(const fs::path& data_dir) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  node::StoredFiles files;
+  {
+    io::FileStorage storage(&loop, data_dir.string(), [](Ticket, Result<void>) {});
+    auto recovered = storage.recover();
+    EXPECT_TRUE(recovered);
+    if (recovered) files = std::move(*recovered);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  return files;
+}
+
+// Issue 10, item 1: the requests that once aborted every server of a cluster, then a log that
+// already holds such a key (as one written before the fix would), replayed on restart and after
+// kill -9: every server must keep serving.
+TEST_F(ClusterProcessTest, KeysThatAreNotUtf8NeverStopAServer) {
+  for (auto& s : servers_) s->start();
+  ASSERT_FALSE(wait_for_leader(std::chrono::seconds(30)).empty()) << "no leader elected";
+  ASSERT_TRUE(put(*servers_[0], "x%C3%A9y", "v"));
+  for (auto& s : servers_) {
+    auto poison = s->call("PUT", "/v1/kv/poison%ff", "x");
+    ASSERT_TRUE(poison);
+    EXPECT_EQ(poison->status, 400) << s->name();
+    EXPECT_NE(poison->body.find("not valid UTF-8"), std::string::npos) << poison->body;
+    auto split = s->call("GET", "/v1/kv/x?keys&separator=%C3");
+    ASSERT_TRUE(split);
+    EXPECT_EQ(split->status, 400) << s->name();
+  }
+  for (auto& s : servers_) {
+    auto all = s->call("GET", "/v1/kv/?recurse&stale");
+    ASSERT_TRUE(all) << s->name() << " stopped answering";
+    EXPECT_EQ(all->status, 200);
+    EXPECT_EQ(nlohmann::json::parse(all->body).size(), 1u);  // the refused key was not stored
+  }
+
+  // Stop all three once they hold the same log, and give each the same committed entry with
+  // the key the API now refuses.
+  ASSERT_TRUE(testing::wait_until(std::chrono::seconds(10), [&] {
+    const auto first = stale_index(*servers_[0]);
+    return first > 0 && stale_index(*servers_[1]) == first && stale_index(*servers_[2]) == first;
+  }));
+  for (auto& s : servers_) s->kill(SIGTERM);
+  std::optional<std::pair<LogIndex, Term>> end;
+  for (auto& s : servers_) {
+    const auto files = read_data_dir(s->dir() / "data");
+    auto this_end = testing::stored_log_end(files);
+    ASSERT_TRUE(this_end) << this_end.error().message;
+    if (end) {
+      ASSERT_EQ(*end, *this_end) << s->name() << " ends elsewhere: injecting would diverge";
+    }
+    end = *this_end;
+    auto injected =
+        testing::append_committed_entry(files, catalog::KvSet{"poison\xff", to_bytes("x"), 0});
+    ASSERT_TRUE(injected) << injected.error().message;
+    write_to_data_dir(s->dir() / "data", injected->batch);
+  }
+
+  auto serves_the_key = [&](Server& s) {
+    return testing::wait_until(std::chrono::seconds(20), [&] {
+      auto r = s.call("GET", "/v1/kv/?recurse&stale");
+      return r && r->status == 200 && nlohmann::json::accept(r->body) &&
+             r->body.find("poison\xEF\xBF\xBD") != std::string::npos;
+    });
+  };
+  for (auto& s : servers_) s->start();
+  const std::string leader = wait_for_leader(std::chrono::seconds(30));
+  ASSERT_FALSE(leader.empty()) << "no leader after replaying the key";
+  for (auto& s : servers_) {
+    EXPECT_TRUE(serves_the_key(*s)) << s->name();
+    auto keys = s->call("GET", "/v1/kv/?keys&stale");
+    ASSERT_TRUE(keys);
+    EXPECT_EQ(keys->status, 200);
+  }
+  // kill -9 of the leader replays it once more, on a server that must start and serve again.
+  Server& old_leader = by_rpc(leader);
+  old_leader.kill(SIGKILL);
+  ASSERT_FALSE(wait_for_leader(std::chrono::seconds(15), leader).empty());
+  old_leader.start();
+  EXPECT_TRUE(serves_the_key(old_leader));
+  // The way out: a recursive delete of a valid prefix removes it.
+  auto removed = servers_[0]->call("DELETE", "/v1/kv/poison?recurse");
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(removed->body, "true");
+  for (auto& s : servers_) {
+    EXPECT_TRUE(testing::wait_until(std::chrono::seconds(10), [&] {
+      auto r = s->call("GET", "/v1/kv/?keys&stale");
+      return r && r->status == 200 && r->body == "[\"x\xC3\xA9y\"]";
+    })) << s->name();
+  }
+}
 
 TEST_F(ClusterProcessTest, SurvivesLeaderKillRestartCorruptionAndWipe) {
   for (auto& s : servers_) s->start();
