@@ -80,7 +80,9 @@ Result<void> make_dirs(const std::string& dir, std::vector<std::string>& created
   auto slash = dir.rfind('/');
   if (slash != std::string::npos && slash > 0)
     PRAETOR_TRY_VOID(make_dirs(dir.substr(0, slash), created));
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return io_error("cannot create", dir);
+  if (::mkdir(dir.c_str(), kDataDirMode) != 0 && errno != EEXIST) {
+    return io_error("cannot create", dir);
+  }
   created.push_back(dir);
   return ok();
 }
@@ -274,7 +276,7 @@ class BatchWriter {
       std::vector<std::string> created;
       PRAETOR_TRY_VOID(make_dirs(parent_of(path), created));
       for (const auto& dir : created) dirs_to_sync_.insert(parent_of(dir));
-      fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, kDataFileMode);
       dirs_to_sync_.insert(parent_of(path));
     }
     if (fd < 0) return io_error("cannot open", path);
@@ -295,7 +297,7 @@ class BatchWriter {
     PRAETOR_TRY_VOID(make_dirs(parent_of(path), created));
     for (const auto& dir : created) dirs_to_sync_.insert(parent_of(dir));
     std::string temp = path + std::string(kTempSuffix);
-    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, kDataFileMode);
     if (fd < 0) return io_error("cannot create", temp);
     auto written = write_all(fd, data, temp);
     if (written && sync && ::fsync(fd) != 0) written = io_error("cannot sync", temp);
@@ -325,6 +327,16 @@ class BatchWriter {
 };
 
 }  // namespace
+
+Result<DataDirState> ensure_data_dir(const std::string& dir) {
+  std::string path = dir;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  std::vector<std::string> created;
+  PRAETOR_TRY_VOID(make_dirs(path, created));
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return io_error("cannot stat", path);
+  return DataDirState{!created.empty(), static_cast<mode_t>(st.st_mode & 07777)};
+}
 
 Result<void> validate_file_name(std::string_view name) {
   auto bad = [&](std::string_view why) {

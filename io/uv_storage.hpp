@@ -10,6 +10,10 @@
 // kRemove fsyncs the directory. Without sync the same operations run without the flushes. A
 // synced kTruncate is fdatasync'ed at once, before the batch's later operations run.
 //
+// Modes (FileStorage): files are created 0600 and directories 0700, whatever the umask allows
+// beyond that, because the data directory holds the whole catalog and KV store (Consul writes
+// its data files 0600 too). Files and directories that already exist keep their modes.
+//
 // Preallocation (FileStorage): an append with WriteOp::preallocate first makes sure the file is
 // allocated past the new end, with fallocate(2) mode 0 in steps of `preallocate_chunk`, so the
 // file's size already covers the append and its fdatasync does not have to journal a new size.
@@ -37,6 +41,19 @@ using StorageCompletion = std::function<void(Ticket, Result<void>)>;
 
 // Suffix of kReplace temp files; recover() deletes leftovers and never reports them.
 inline constexpr std::string_view kTempSuffix = ".praetor-tmp";
+
+inline constexpr mode_t kDataFileMode = 0600;
+inline constexpr mode_t kDataDirMode = 0700;
+
+// What ensure_data_dir found or made.
+struct DataDirState {
+  bool created = false;  // the directory did not exist (its missing parents were made too)
+  mode_t mode = 0;       // its permission bits now
+};
+
+// Creates `dir` and its missing parents with kDataDirMode, like `mkdir -p -m 0700`; an existing
+// directory is left as it is. The agent calls it before it writes anything (pid file, logs).
+Result<DataDirState> ensure_data_dir(const std::string& dir);
 
 // A file name the storage accepts: relative, '/'-separated, no empty, "." or ".." components.
 Result<void> validate_file_name(std::string_view name);

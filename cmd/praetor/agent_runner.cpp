@@ -11,6 +11,7 @@
 
 #include "core/node/agent.hpp"
 #include "io/log_sink.hpp"
+#include "io/uv_storage.hpp"
 
 namespace praetor::cmd {
 namespace {
@@ -37,6 +38,8 @@ std::string cluster_address(const node::AgentConfig& config) {
   return config.bind_addr;
 }
 
+// The pid file is not data: like Consul's (0666 less the umask) it stays readable for init
+// scripts and monitoring.
 Result<void> write_pid_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr) {
@@ -56,6 +59,24 @@ std::string log_file_path(const std::string& log_file) {
       log_file.back() == '/' || (::stat(log_file.c_str(), &st) == 0 && S_ISDIR(st.st_mode));
   if (!is_dir) return log_file;
   return log_file.back() == '/' ? log_file + "praetor.log" : log_file + "/praetor.log";
+}
+
+// What an operator must not miss, in the log stream (and log_file) as well as on stderr before
+// the banner: an HTTP API open beyond loopback without ACLs, and a data_dir others can read.
+void log_safety_warnings(const node::AgentConfig& config, const io::DataDirState& data_dir,
+                         io::LogSink& sink) {
+  if (const auto exposed = node::unprotected_api_warning(config); !exposed.empty()) {
+    sink.warn("agent", "SECURITY: {}", exposed);
+  }
+  // An existing data_dir keeps its mode (D17): the operator may have opened it on purpose, for a
+  // backup user say, and praetor should not silently change what it did not create.
+  if (!data_dir.created && (data_dir.mode & 077) != 0) {
+    sink.warn("agent",
+              "SECURITY: data_dir {} has mode {:04o}: other users may read the catalog and KV "
+              "data in it; praetor creates it 0700 but does not change an existing directory "
+              "(chmod 700 {})",
+              config.data_dir, data_dir.mode, config.data_dir);
+  }
 }
 
 }  // namespace
@@ -105,8 +126,10 @@ std::string startup_banner(const node::AgentConfig& config, std::string_view nod
        fmt::format("'{}' (Segment: '{}')", config.datacenter, config.server ? "<all>" : ""));
   line("Server", fmt::format("{} (Bootstrap: {})", config.server,
                              config.bootstrap || config.bootstrap_expect == 1 || config.dev));
+  // HTTPS and DNS show what is served, not what is configured: there is no HTTPS listener, and
+  // DNS is -1 until node::kDnsServed says there is a DNS server.
   line("Client Addr", fmt::format("[{}] (HTTP: {}, HTTPS: {}, DNS: {})", clients, config.ports.http,
-                                  config.ports.https, config.ports.dns));
+                                  -1, node::served_dns_port(config)));
   line("Cluster Addr", fmt::format("{} (LAN: {}, WAN: {})", cluster_address(config),
                                    config.ports.serf_lan, config.ports.serf_wan));
   line("Gossip Encryption", config.encrypt.empty() ? "false" : "true");
@@ -116,6 +139,17 @@ std::string startup_banner(const node::AgentConfig& config, std::string_view nod
 
 int run_agent(const node::AgentConfig& config,
               std::function<Result<node::AgentConfig>()> reload_config) {
+  // data_dir first, with its parents, as Consul does: `-data-dir D/n1/data -pid-file D/n1/pid`
+  // then works when D/n1 does not exist yet.
+  io::DataDirState data_dir;
+  if (!config.dev && !config.data_dir.empty()) {
+    auto made = io::ensure_data_dir(config.data_dir);
+    if (!made) {
+      fmt::print(stderr, "==> Error creating data_dir: {}\n", made.error().message);
+      return 1;
+    }
+    data_dir = *made;
+  }
   io::LogSink sink(config.log_level);
   if (!config.log_file.empty()) {
     if (auto opened = sink.open_file(log_file_path(config.log_file)); !opened) {
@@ -131,6 +165,7 @@ int run_agent(const node::AgentConfig& config,
   }
   // Like Consul, hold log lines back until the banner is out.
   sink.hold();
+  log_safety_warnings(config, data_dir, sink);
   node::Agent agent(config);
   io::HostOptions options;
   options.data_dir = config.dev ? std::string() : config.data_dir;

@@ -6,6 +6,7 @@
 
 #include <climits>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "cmd/praetor/commands.hpp"
@@ -181,6 +182,9 @@ struct AgentInvocation {
   std::string config_format;
   std::vector<std::string> hcl;
   Json command_line = Json::object();
+  // Key path -> the flag that set it last ("ports.http" -> "-http-port"), so that an error in a
+  // flag's value names the flag.
+  std::map<std::string, std::string> flag_names;
 };
 
 void add_config_flags(FlagSet& flags, AgentInvocation& inv) {
@@ -203,7 +207,12 @@ void add_config_flags(FlagSet& flags, AgentInvocation& inv) {
   for (const auto& f : config_flags()) {
     flags.add(
         f.name, f.usage,
-        [&f, &inv](const std::string& v) { return apply_flag(f, v, inv.command_line); },
+        [&f, &inv](const std::string& v) {
+          std::string key;
+          for (const char* part : f.path) key += (key.empty() ? "" : ".") + std::string(part);
+          inv.flag_names[key] = fmt::format("-{}", f.name);
+          return apply_flag(f, v, inv.command_line);
+        },
         f.kind == FlagKind::kBool);
   }
 }
@@ -230,8 +239,9 @@ Result<node::AgentConfig> build_config(const AgentInvocation& inv, bool require_
   }
   for (auto& s : files->sources) sources.push_back(std::move(s));
   if (!inv.command_line.empty()) {
-    sources.push_back(
-        {"command line", inv.command_line.dump(-1, ' ', false, Json::error_handler_t::replace)});
+    sources.push_back({"command line",
+                       inv.command_line.dump(-1, ' ', false, Json::error_handler_t::replace),
+                       inv.flag_names});
   }
   if (file_warnings != nullptr) *file_warnings = files->warnings;
   return node::load_config(sources,

@@ -224,6 +224,13 @@ int run_info(Args args) {
     fmt::print(stderr, "Error querying agent: no Stats in /v1/agent/self\n");
     return 1;
   }
+  // The agent's security warning (an HTTP API open beyond loopback without ACLs) also goes to
+  // stderr, where it is seen even when stdout is piped into a parser.
+  if (const auto agent = stats->find("agent"); agent != stats->end()) {
+    if (const auto warning = json_string(*agent, "security_warning"); !warning.empty()) {
+      fmt::print(stderr, "WARNING: {}\n", warning);
+    }
+  }
   // Sections and keys sorted, "\tkey = value", as Consul prints them.
   for (const auto& [section, values] : stats->items()) {
     fmt::print("{}:\n", section);

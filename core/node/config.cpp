@@ -52,13 +52,16 @@ void merge_map(Reader& r, const Json& v, const std::string& p, T& t) {
   if (r.merge(v, p, t.*Member)) r.set_origin(p);
 }
 
-// Values <= 0 disable a listener, as in Consul (python-consul sets "dns": -1).
+// -1 and 0 disable a listener, as in Consul (python-consul sets "dns": -1). Consul also takes
+// any other negative number as "off"; we refuse them, since -http-port=-5 is far more likely a
+// typo than a wish to run without an HTTP API.
 template <auto Member>
 void set_port(Reader& r, const Json& v, const std::string& p, Ports& t) {
   int port = 0;
   if (!r.read_int(v, p, port)) return;
-  if (port > 65535) {
-    r.fail(p, fmt::format("invalid port: {}", port));
+  if (port < -1 || port > 65535) {
+    r.fail(p, fmt::format("invalid port: {} (expected 1..65535, or -1 to disable the listener)",
+                          port));
     return;
   }
   t.*Member = port <= 0 ? -1 : port;
@@ -100,7 +103,11 @@ void refuse_tls(Reader& r, const Json& v, const std::string& p, T&) {
 // --- ports, addresses, dns_config, acl, performance, ui ----------------------------------------
 
 constexpr Field<Ports> kPortFields[] = {
-    {"dns", set_port<&Ports::dns>},
+    {"dns",
+     [](Reader& r, const Json& v, const std::string& p, Ports& t) {
+       set_port<&Ports::dns>(r, v, p, t);
+       if (r.ok() && t.dns > 0 && !kDnsServed) r.warn(p, "DNS is not served yet; no DNS listener");
+     }},
     {"http", set_port<&Ports::http>},
     {"https",
      [](Reader& r, const Json& v, const std::string& p, Ports& t) {
@@ -220,6 +227,24 @@ constexpr Field<AgentConfig> kPerformanceFields[] = {
     {"rpc_hold_timeout", ignore<AgentConfig>},
 };
 
+// Timer periods: zero would fire the timer on every turn of the loop.
+template <typename Out>
+bool read_positive(Reader& r, const Json& v, const std::string& p, Out& out) {
+  Duration d;
+  if (!r.read(v, p, d)) return false;
+  if (d.count_ns() == 0) {
+    r.fail(p, "must be greater than zero");
+    return false;
+  }
+  out = d;
+  return true;
+}
+
+template <auto Member>
+void set_positive_duration(Reader& r, const Json& v, const std::string& p, AgentConfig& c) {
+  if (read_positive(r, v, p, c.*Member)) r.set_origin(p);
+}
+
 template <auto Pool>
 constexpr Field<AgentConfig> kGossipFields[] = {
     {"gossip_nodes",
@@ -228,11 +253,11 @@ constexpr Field<AgentConfig> kGossipFields[] = {
        if (r.read_int(v, p, n, 1, 64)) (c.*Pool).gossip_nodes = n;
      }},
     {"gossip_interval", [](Reader& r, const Json& v, const std::string& p,
-                           AgentConfig& c) { r.read(v, p, (c.*Pool).gossip_interval); }},
+                           AgentConfig& c) { read_positive(r, v, p, (c.*Pool).gossip_interval); }},
     {"probe_interval", [](Reader& r, const Json& v, const std::string& p,
-                          AgentConfig& c) { r.read(v, p, (c.*Pool).probe_interval); }},
+                          AgentConfig& c) { read_positive(r, v, p, (c.*Pool).probe_interval); }},
     {"probe_timeout", [](Reader& r, const Json& v, const std::string& p,
-                         AgentConfig& c) { r.read(v, p, (c.*Pool).probe_timeout); }},
+                         AgentConfig& c) { read_positive(r, v, p, (c.*Pool).probe_timeout); }},
     {"retransmit_mult",
      [](Reader& r, const Json& v, const std::string& p, AgentConfig& c) {
        int n = 0;
@@ -364,6 +389,19 @@ void set_encrypt(Reader& r, const Json& v, const std::string& p, AgentConfig& c)
   c.encrypt = key;
 }
 
+void set_bootstrap_expect(Reader& r, const Json& v, const std::string& p, AgentConfig& c) {
+  int n = 0;
+  if (!r.read_int(v, p, n)) return;
+  if (n < 0) {
+    // Consul's wording.
+    r.fail(p,
+           fmt::format("bootstrap_expect cannot be {}. Must be greater than or equal to zero", n));
+    return;
+  }
+  c.bootstrap_expect = n;
+  r.set_origin(p);
+}
+
 void set_reconnect_timeout(Reader& r, const Json& v, const std::string& p, AgentConfig& c) {
   Duration d;
   if (!r.read(v, p, d)) return;
@@ -433,7 +471,7 @@ constexpr Field<AgentConfig> kAgentFields[] = {
     // Role.
     {"server", set_value<A, &A::server>},
     {"bootstrap", set_value<A, &A::bootstrap>},
-    {"bootstrap_expect", set_int<A, &A::bootstrap_expect, INT32_MIN, INT32_MAX>},
+    {"bootstrap_expect", set_bootstrap_expect},
     // Addresses.
     {"bind_addr", set_ip<&A::bind_addr>},
     {"advertise_addr", set_advertise<&A::advertise_addr>},
@@ -446,8 +484,8 @@ constexpr Field<AgentConfig> kAgentFields[] = {
     {"retry_join", append_list<A, &A::retry_join>},
     {"start_join_wan", append_list<A, &A::start_join_wan>},
     {"retry_join_wan", append_list<A, &A::retry_join_wan>},
-    {"retry_interval", set_value<A, &A::retry_interval>},
-    {"retry_interval_wan", set_value<A, &A::retry_interval_wan>},
+    {"retry_interval", set_positive_duration<&A::retry_interval>},
+    {"retry_interval_wan", set_positive_duration<&A::retry_interval_wan>},
     {"retry_max", set_int<A, &A::retry_max, 0, INT32_MAX>},
     {"retry_max_wan", set_int<A, &A::retry_max_wan, 0, INT32_MAX>},
     {"rejoin_after_leave", set_value<A, &A::rejoin_after_leave>},
@@ -568,8 +606,7 @@ Error whole_config_error(const LoadState& s, std::initializer_list<const char*> 
                          std::string_view what) {
   for (const char* key : keys) {
     if (const auto it = s.origin.find(key); it != s.origin.end()) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        fmt::format("{}: {}: {}", it->second, key, what));
+      return make_error(ErrorCode::kInvalidArgument, fmt::format("{}: {}", it->second, what));
     }
   }
   return make_error(ErrorCode::kInvalidArgument,
@@ -577,13 +614,8 @@ Error whole_config_error(const LoadState& s, std::initializer_list<const char*> 
 }
 
 Result<void> check_role(const AgentConfig& c, const LoadState& s) {
-  // Consul's wording, prefixed with the source and key.
-  if (c.bootstrap_expect < 0) {
-    return whole_config_error(s, {"bootstrap_expect"},
-                              fmt::format("bootstrap_expect cannot be {}. Must be greater than "
-                                          "or equal to zero",
-                                          c.bootstrap_expect));
-  }
+  // Consul's wording, prefixed with the source and key. (A negative bootstrap_expect is refused
+  // where it is read.)
   if (c.bootstrap_expect > 0 && c.dev) {
     return whole_config_error(s, {"bootstrap_expect"},
                               "'bootstrap_expect > 0' not allowed in dev mode");
@@ -636,6 +668,9 @@ void add_advisories(const AgentConfig& c, LoadState& s) {
         "enable_script_checks = true: any client of the HTTP API can run "
         "commands on this host; prefer enable_local_script_checks");
   }
+  if (auto exposed = unprotected_api_warning(c); !exposed.empty()) {
+    s.warnings.push_back(std::move(exposed));
+  }
 }
 
 Result<void> check_whole(AgentConfig& c, LoadState& s, const LoadOptions& options) {
@@ -667,6 +702,44 @@ Result<void> check_whole(AgentConfig& c, LoadState& s, const LoadOptions& option
 
 }  // namespace
 
+int served_dns_port(const AgentConfig& config) { return kDnsServed ? config.ports.dns : -1; }
+
+std::vector<std::string> http_listen_addresses(const AgentConfig& config) {
+  if (config.ports.http <= 0) return {};
+  std::vector<std::string> out;
+  auto add_words = [&out](std::string_view text) {
+    std::size_t i = 0;
+    while (i < text.size()) {
+      while (i < text.size() && text[i] == ' ') ++i;
+      std::size_t j = i;
+      while (j < text.size() && text[j] != ' ') ++j;
+      if (j > i) out.emplace_back(text.substr(i, j - i));
+      i = j;
+    }
+  };
+  if (!config.addresses_http.empty()) {
+    add_words(config.addresses_http);
+  } else {
+    for (const auto& entry : config.client_addr) add_words(entry);
+  }
+  return out;
+}
+
+std::string unprotected_api_warning(const AgentConfig& config) {
+  std::string exposed;
+  for (const auto& address : http_listen_addresses(config)) {
+    if (address.starts_with("unix://") || config_detail::is_loopback_address(address)) continue;
+    exposed += fmt::format("{}{}", exposed.empty() ? "" : ", ", address);
+  }
+  if (exposed.empty()) return "";
+  return fmt::format(
+      "the HTTP API listens on {} (port {}), beyond loopback, and praetor has no ACLs: anyone "
+      "who can reach it can read and change every key, service, check and session, and make "
+      "this agent leave the cluster{}. Bind client_addr to 127.0.0.1 or firewall the port.",
+      exposed, config.ports.http,
+      config.enable_script_checks ? ", and run commands on this host (enable_script_checks)" : "");
+}
+
 AgentConfig dev_defaults() {
   AgentConfig c;
   c.dev = true;
@@ -694,7 +767,7 @@ Result<AgentConfig> load_config(const std::vector<ConfigSource>& sources,
     if (blank(source.text)) continue;  // Consul skips empty sources (ErrNoData)
     auto parsed = parse_source(source);
     if (!parsed) return parsed.error();
-    Reader reader(source.name, state);
+    Reader reader(source.name, state, &source.key_names);
     config_detail::walk_object<AgentConfig>(reader, *parsed, "", kAgentFields, config,
                                             kAgentIgnored);
     if (!reader.ok()) return reader.error();

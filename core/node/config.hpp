@@ -179,6 +179,10 @@ struct AgentConfig {
 struct ConfigSource {
   std::string name;  // "/etc/praetor.d/server.json" or "command line"
   std::string text;
+  // How messages name a key path of this source ("ports.http" -> "-http-port"): the command line
+  // names the flag the operator typed, not the key the flag became. Paths not listed keep their
+  // own name.
+  std::map<std::string, std::string> key_names = {};
 };
 
 // Parses and merges JSON sources in order on top of the defaults (or of the -dev defaults when
@@ -194,6 +198,23 @@ struct LoadOptions {
 };
 Result<AgentConfig> load_config(const std::vector<ConfigSource>& sources,
                                 const LoadOptions& options);
+
+// Whether this build answers DNS queries on ports.dns. There is no DNS server yet: the banner and
+// the warnings report DNS as off (-1) whatever the configuration says. The change that adds the
+// DNS listener flips this one constant.
+inline constexpr bool kDnsServed = false;
+
+// The DNS port actually served: ports.dns when there is a DNS server, -1 until then.
+int served_dns_port(const AgentConfig& config);
+
+// The addresses the HTTP API listens on (addresses.http, else client_addr); empty when
+// ports.http disables it.
+std::vector<std::string> http_listen_addresses(const AgentConfig& config);
+
+// Praetor has no ACLs yet, so an HTTP API reachable from other hosts lets anyone read and change
+// everything. Says so, naming the exposed addresses; empty when the API listens only on loopback
+// addresses or unix sockets (or not at all).
+std::string unprotected_api_warning(const AgentConfig& config);
 
 // The -dev defaults (consul-compat.md §1): in-memory server that bootstraps itself, bind and
 // client 127.0.0.1, UI on, log level DEBUG.

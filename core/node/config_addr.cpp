@@ -3,6 +3,9 @@
 // we check literals by hand because core/ may not call inet_pton, and reject templates clearly.
 #include <fmt/format.h>
 
+#include <cstdint>
+#include <vector>
+
 #include "core/node/config_reader.hpp"
 
 namespace praetor::node::config_detail {
@@ -100,6 +103,71 @@ bool is_any_address(std::string_view s) {
     if (c != '0' && c != ':') return false;
   }
   return true;
+}
+
+namespace {
+
+// Appends the 16-bit groups of one side of "::" to out (an IPv4 tail as two groups). The text is
+// a validated literal, so the parse cannot fail.
+void append_groups(std::string_view side, std::vector<std::uint16_t>& out) {
+  std::size_t start = 0;
+  while (start < side.size()) {
+    const std::size_t colon = side.find(':', start);
+    const std::string_view g = side.substr(
+        start, colon == std::string_view::npos ? std::string_view::npos : colon - start);
+    if (g.find('.') != std::string_view::npos) {
+      unsigned octets[4] = {};
+      int i = 0;
+      for (char c : g) {
+        if (c == '.') {
+          ++i;
+        } else {
+          octets[i] = octets[i] * 10 + static_cast<unsigned>(c - '0');
+        }
+      }
+      out.push_back(static_cast<std::uint16_t>(octets[0] << 8 | octets[1]));
+      out.push_back(static_cast<std::uint16_t>(octets[2] << 8 | octets[3]));
+      return;
+    }
+    unsigned value = 0;
+    for (char c : g) {
+      const unsigned digit =
+          c <= '9' ? static_cast<unsigned>(c - '0') : static_cast<unsigned>((c | 0x20) - 'a' + 10);
+      value = value * 16 + digit;
+    }
+    out.push_back(static_cast<std::uint16_t>(value));
+    if (colon == std::string_view::npos) return;
+    start = colon + 1;
+  }
+}
+
+// The eight groups of a validated IPv6 literal.
+std::vector<std::uint16_t> ipv6_groups(std::string_view s) {
+  if (s.starts_with('[') && s.ends_with(']')) s = s.substr(1, s.size() - 2);
+  if (const auto pct = s.find('%'); pct != std::string_view::npos) s = s.substr(0, pct);
+  std::vector<std::uint16_t> left, right;
+  const auto dbl = s.find("::");
+  if (dbl == std::string_view::npos) {
+    append_groups(s, left);
+  } else {
+    append_groups(s.substr(0, dbl), left);
+    append_groups(s.substr(dbl + 2), right);
+  }
+  left.resize(8 - right.size(), 0);
+  left.insert(left.end(), right.begin(), right.end());
+  return left;
+}
+
+}  // namespace
+
+bool is_loopback_address(std::string_view s) {
+  if (is_ipv4_literal(s)) return s.starts_with("127.");
+  if (!is_ipv6_literal(s)) return false;
+  const auto g = ipv6_groups(s);
+  if (g.size() != 8) return false;
+  const bool zero_prefix = g[0] == 0 && g[1] == 0 && g[2] == 0 && g[3] == 0 && g[4] == 0;
+  if (zero_prefix && g[5] == 0 && g[6] == 0 && g[7] == 1) return true;  // ::1
+  return zero_prefix && g[5] == 0xffff && (g[6] >> 8) == 127;           // ::ffff:127.x.y.z
 }
 
 namespace {

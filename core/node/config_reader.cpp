@@ -48,13 +48,33 @@ std::string join_path(const std::string& prefix, std::string_view key) {
   return fmt::format("{}.{}", prefix, key);
 }
 
+std::string Reader::display(std::string_view path) const {
+  if (key_names_ == nullptr) return std::string(path);
+  if (const auto it = key_names_->find(std::string(path)); it != key_names_->end()) {
+    return it->second;
+  }
+  // A list element ("retry_join[1]") is named by the flag that appended it.
+  if (const auto bracket = path.find('['); bracket != std::string_view::npos) {
+    if (const auto it = key_names_->find(std::string(path.substr(0, bracket)));
+        it != key_names_->end()) {
+      return it->second;
+    }
+  }
+  return std::string(path);
+}
+
+void Reader::set_origin(const std::string& key) {
+  state_.origin[key] = fmt::format("{}: {}", file_, display(key));
+}
+
 void Reader::fail(std::string_view path, std::string_view what) {
   if (error_) return;
-  error_ = make_error(ErrorCode::kInvalidArgument, fmt::format("{}: {}: {}", file_, path, what));
+  error_ = make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("{}: {}: {}", file_, display(path), what));
 }
 
 void Reader::warn(std::string_view path, std::string_view what) {
-  state_.warnings.push_back(fmt::format("{}: {}: {}", file_, path, what));
+  state_.warnings.push_back(fmt::format("{}: {}: {}", file_, display(path), what));
 }
 
 bool Reader::is_object(const Json& v, const std::string& path) {
@@ -144,6 +164,12 @@ bool Reader::read(const Json& v, const std::string& path, Duration& out) {
   if (!d) {
     // Consul words it "<key>: invalid duration: \"<value>\": <why>"; ours is equivalent.
     fail(path, d.error().message);  // names the value: invalid duration "x": why
+    return false;
+  }
+  // Go parses "-30s" happily and Consul passes it on (a negative retry_interval retries without
+  // pause, a negative TTL expires at once); no key means anything by a negative duration.
+  if (d->count_ns() < 0) {
+    fail(path, fmt::format("invalid duration \"{}\": must not be negative", text));
     return false;
   }
   out = *d;

@@ -34,7 +34,8 @@ struct ScriptCheckOrigin {
 // State shared by all sources of one load.
 struct LoadState {
   std::vector<std::string> warnings;
-  std::map<std::string, std::string> origin;  // canonical key -> last source that set it
+  // Canonical key -> "<source>: <key as that source names it>" for the last source that set it.
+  std::map<std::string, std::string> origin;
   std::vector<ScriptCheckOrigin> script_checks;
 };
 
@@ -42,7 +43,10 @@ struct LoadState {
 // handlers can read without checking after every step.
 class Reader {
  public:
-  Reader(std::string file, LoadState& state) : file_(std::move(file)), state_(state) {}
+  // key_names (may be null) renames key paths in messages: the command line names its flags.
+  Reader(std::string file, LoadState& state,
+         const std::map<std::string, std::string>* key_names = nullptr)
+      : file_(std::move(file)), state_(state), key_names_(key_names) {}
 
   const std::string& file() const { return file_; }
   LoadState& state() { return state_; }
@@ -52,7 +56,9 @@ class Reader {
   void fail(std::string_view path, std::string_view what);
   void warn(std::string_view path, std::string_view what);
   // Records that this source set a top-level key (for errors found after the merge).
-  void set_origin(const std::string& key) { state_.origin[key] = file_; }
+  void set_origin(const std::string& key);
+  // How this source names a key path: the flag that set it on the command line, else the path.
+  std::string display(std::string_view path) const;
 
   bool is_object(const Json& v, const std::string& path);
   bool read(const Json& v, const std::string& path, std::string& out);
@@ -61,6 +67,7 @@ class Reader {
   bool read(const Json& v, const std::string& path, std::int64_t& out);
   bool read_int(const Json& v, const std::string& path, int& out, std::int64_t min = INT32_MIN,
                 std::int64_t max = INT32_MAX);
+  // Durations are never negative in Consul's model; a negative one is refused.
   bool read(const Json& v, const std::string& path, Duration& out);
   bool read(const Json& v, const std::string& path, std::optional<Duration>& out);
   // Lists concatenate onto out (Consul's merge rule for slices). A bare string counts as a
@@ -72,6 +79,7 @@ class Reader {
  private:
   std::string file_;
   LoadState& state_;
+  const std::map<std::string, std::string>* key_names_;
   std::optional<Error> error_;
 };
 
@@ -122,6 +130,8 @@ bool is_ipv4_literal(std::string_view s);
 bool is_ipv6_literal(std::string_view s);  // also "[::]", and a "%zone" suffix
 bool is_ip_literal(std::string_view s);
 bool is_any_address(std::string_view s);  // 0.0.0.0, ::, [::]
+// 127.0.0.0/8, ::1 in any spelling, and IPv4-mapped 127.x (::ffff:127.0.0.1).
+bool is_loopback_address(std::string_view s);
 // Validates a space-separated list of IP literals or unix:// paths; records errors on r.
 std::vector<std::string> read_address_list(Reader& r, const Json& v, const std::string& path,
                                            bool allow_unix);

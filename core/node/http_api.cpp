@@ -376,6 +376,11 @@ std::string Agent::agent_self_json() const {
         {"commit_index", raft_ ? std::to_string(raft_->status().commit.value()) : "0"},
         {"last_log_index", raft_ ? std::to_string(raft_->status().last_index.value()) : "0"},
         {"num_peers", std::to_string(raft_peer_count())}}}};
+  // Consul's `consul info` lists "acl = disabled" when ACLs are off; praetor has none yet.
+  self["Stats"]["consul"]["acl"] = "disabled";
+  if (const auto exposed = unprotected_api_warning(config_); !exposed.empty()) {
+    self["Stats"]["agent"]["security_warning"] = exposed;
+  }
   self["Meta"] = config_.node_meta;
   return json_text(self);
 }

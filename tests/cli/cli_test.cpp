@@ -112,10 +112,10 @@ TEST(CliTest, AgentFlagErrors) {
   const ProcessResult no_data_dir = run_praetor({"agent", "-server"});
   EXPECT_EQ(no_data_dir.exit_code, 1);
   EXPECT_NE(no_data_dir.err.find("data_dir cannot be empty"), std::string::npos);
-  // Flags are the last source: a bad flag value is reported as "command line".
+  // Flags are the last source: a bad flag value is reported as "command line", by the flag.
   const ProcessResult dur = run_praetor({"agent", "-dev", "-retry-interval", "often"});
   EXPECT_EQ(dur.exit_code, 1);
-  EXPECT_NE(dur.err.find("command line: retry_interval: invalid duration \"often\""),
+  EXPECT_NE(dur.err.find("command line: -retry-interval: invalid duration \"often\""),
             std::string::npos)
       << dur.err;
 }

@@ -1,6 +1,6 @@
 // FileStorage in a temp directory: ordered batches, recovery, atomic replace, truncate, bad
-// names, preallocation ahead of WAL appends (and its fallback); and MemoryStorage giving the same
-// files for the same batches.
+// names, preallocation ahead of WAL appends (and its fallback), file and directory modes; and
+// MemoryStorage giving the same files for the same batches.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -347,6 +347,79 @@ TEST_F(StorageTest, TheWalRecoversFromACrashImageWithPreallocatedZeros) {
   ASSERT_TRUE(final_log.has_value()) << final_log.error().message;
   EXPECT_EQ(final_log->records, written);
   EXPECT_FALSE(final_log->tail_dropped);  // a clean stop left every file at its written end
+}
+
+// Clears the umask for one test, so that the modes seen are the ones FileStorage asked for (with
+// the usual 022 a 0644 request would still show as 0644, but a 0666 one would too).
+class NoUmask {
+ public:
+  NoUmask() : saved_(::umask(0)) {}
+  ~NoUmask() { ::umask(saved_); }
+  NoUmask(const NoUmask&) = delete;
+  NoUmask& operator=(const NoUmask&) = delete;
+
+ private:
+  mode_t saved_;
+};
+
+mode_t mode_of(const std::string& path) { return stat_of(path).st_mode & 07777; }
+
+// Data files are 0600 and directories 0700 (Consul writes its data files 0600): the WAL
+// (appends), snapshots and the peers file (replaces), member snapshots and node-id alike.
+TEST_F(StorageTest, FilesAre0600AndDirectories0700) {
+  NoUmask no_umask;
+  auto storage = open_storage(FileStorageOptions{.preallocate_chunk = kChunk}, "data");
+  ASSERT_TRUE(storage->recover().has_value());
+  EXPECT_EQ(mode_of(dir_.path() + "/data"), 0700u);
+  storage->write(node::WriteBatch{{log_append("raft/wal-0000000000000001", "entry"),
+                                   op(Kind::kReplace, "raft/snapshot", "snap"),
+                                   op(Kind::kReplace, "raft/peers", "peers"),
+                                   op(Kind::kAppend, "serf/local.snapshot", "alive: n1"),
+                                   op(Kind::kReplace, "node-id", "id")},
+                                  true},
+                 Ticket(1));
+  // A replace of an existing file writes a new one: the mode of the new file counts.
+  storage->write(node::WriteBatch{{op(Kind::kReplace, "raft/snapshot", "snap 2")}, true},
+                 Ticket(2));
+  drain();
+  expect_all_done();
+  ASSERT_EQ(done_.size(), 2u);
+  for (const char* file : {"raft/wal-0000000000000001", "raft/snapshot", "raft/peers",
+                           "serf/local.snapshot", "node-id"}) {
+    EXPECT_EQ(mode_of(path(file)), 0600u) << file;
+  }
+  for (const char* dir : {"raft", "serf"}) EXPECT_EQ(mode_of(path(dir)), 0700u) << dir;
+}
+
+// ensure_data_dir makes the directory and its parents 0700 (mkdir -p), and leaves an existing
+// directory's mode alone: it reports the mode so that the agent can warn (D17).
+TEST_F(StorageTest, EnsureDataDirCreatesParentsAndKeepsExistingModes) {
+  NoUmask no_umask;
+  const std::string deep = dir_.path() + "/a/b/data/";
+  auto made = ensure_data_dir(deep);
+  ASSERT_TRUE(made.has_value()) << made.error().message;
+  EXPECT_TRUE(made->created);
+  EXPECT_EQ(made->mode, 0700u);
+  for (const char* d : {"/a", "/a/b", "/a/b/data"}) {
+    EXPECT_EQ(mode_of(dir_.path() + d), 0700u) << d;
+  }
+  auto again = ensure_data_dir(deep);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_FALSE(again->created);
+
+  const std::string loose = dir_.path() + "/loose";
+  ASSERT_EQ(::mkdir(loose.c_str(), 0755), 0);
+  auto existing = ensure_data_dir(loose);
+  ASSERT_TRUE(existing.has_value());
+  EXPECT_FALSE(existing->created);
+  EXPECT_EQ(existing->mode, 0755u);
+  EXPECT_EQ(mode_of(loose), 0755u);  // not changed
+
+  const std::string file = dir_.path() + "/plain-file";
+  std::ofstream(file) << "x";
+  auto not_dir = ensure_data_dir(file);
+  ASSERT_FALSE(not_dir.has_value());
+  EXPECT_NE(not_dir.error().message.find("is not a directory"), std::string::npos);
 }
 
 }  // namespace

@@ -232,9 +232,30 @@ TEST_F(AgentTest, AgentSelfHasConsulsSixKeys) {
   EXPECT_EQ(j["Config"]["Server"], true);
   EXPECT_EQ(j["Config"]["Datacenter"], "dc1");
   EXPECT_EQ(j["Stats"]["consul"]["leader_addr"], "127.0.0.1:8300");
+  EXPECT_EQ(j["Stats"]["consul"]["acl"], "disabled");
+  EXPECT_FALSE(j["Stats"]["agent"].contains("security_warning"));  // loopback only
   auto members = nlohmann::json::parse(call("GET", "/v1/agent/members").body);
   ASSERT_EQ(members.size(), 1u);
   EXPECT_EQ(members[0], j["Member"]);
+}
+
+// `praetor info` prints Stats: an HTTP API beyond loopback without ACLs shows there.
+class ExposedAgentTest : public AgentTest {
+ protected:
+  void SetUp() override {
+    config_ = dev_defaults();
+    config_.client_addr = {"0.0.0.0"};
+    start(config_);
+  }
+  AgentConfig config_;
+};
+
+TEST_F(ExposedAgentTest, StatsCarryTheNoAclWarning) {
+  auto j = nlohmann::json::parse(call("GET", "/v1/agent/self").body);
+  ASSERT_TRUE(j["Stats"]["agent"].contains("security_warning")) << j["Stats"].dump();
+  EXPECT_EQ(j["Stats"]["agent"]["security_warning"], unprotected_api_warning(config_));
+  EXPECT_NE(j["Stats"]["agent"]["security_warning"].get<std::string>().find("no ACLs"),
+            std::string::npos);
 }
 
 TEST_F(AgentTest, NodeIdIsAUuidStableForASeed) {

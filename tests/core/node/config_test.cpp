@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/node/config_reader.hpp"
+
 namespace praetor::node {
 namespace {
 
@@ -358,6 +360,184 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{R"({"ports": {"http": 1.5}})", "t.json: ports.http: expected a whole number"},
         ErrorCase{R"({"data_dir": "/x",)", "t.json: invalid JSON: parse error at line 1, column"},
         ErrorCase{"{\n  \"server\": tru\n}", "t.json: invalid JSON: parse error at line 3"}));
+
+// --- hostile input: negative and absurd numbers (issue 10, item 5) ---------------------------
+
+// Every refused value names the file and the key, and says what was wrong with the value.
+INSTANTIATE_TEST_SUITE_P(
+    HostileNumbers, ConfigErrorTest,
+    ::testing::Values(
+        ErrorCase{R"({"ports": {"http": -5}})", "t.json: ports.http: invalid port: -5"},
+        ErrorCase{R"({"ports": {"dns": -2}})", "t.json: ports.dns: invalid port: -2"},
+        ErrorCase{R"({"ports": {"https": -3}})", "t.json: ports.https: invalid port: -3"},
+        ErrorCase{R"({"ports": {"grpc": -100}})", "t.json: ports.grpc: invalid port: -100"},
+        ErrorCase{R"({"ports": {"serf_wan": -2}})", "t.json: ports.serf_wan: invalid port: -2"},
+        ErrorCase{R"({"ports": {"serf_lan": -5}})", "t.json: ports.serf_lan: invalid port: -5"},
+        ErrorCase{R"({"bootstrap_expect": -1})",
+                  "t.json: bootstrap_expect: bootstrap_expect cannot be -1. Must be greater "
+                  "than or equal to zero"},
+        ErrorCase{R"({"retry_max": -1})", "t.json: retry_max: expected a number between 0"},
+        ErrorCase{R"({"retry_max_wan": -1})", "t.json: retry_max_wan: expected a number between 0"},
+        ErrorCase{R"({"retry_interval": "-30s"})",
+                  "t.json: retry_interval: invalid duration \"-30s\": must not be negative"},
+        ErrorCase{R"({"retry_interval_wan": "-1m"})",
+                  "t.json: retry_interval_wan: invalid duration \"-1m\": must not be negative"},
+        ErrorCase{R"({"retry_interval": "0s"})", "t.json: retry_interval: must be greater"},
+        ErrorCase{R"({"session_ttl_min": "-10s"})",
+                  "t.json: session_ttl_min: invalid duration \"-10s\": must not be negative"},
+        ErrorCase{R"({"check_update_interval": "-5m"})",
+                  "t.json: check_update_interval: invalid duration"},
+        ErrorCase{R"({"reconnect_timeout": "-72h"})",
+                  "t.json: reconnect_timeout: invalid duration \"-72h\": must not be negative"},
+        ErrorCase{R"({"dns_config": {"max_stale": "-1s"}})",
+                  "t.json: dns_config.max_stale: invalid duration \"-1s\": must not be negative"},
+        ErrorCase{R"({"dns_config": {"node_ttl": "-1s"}})",
+                  "t.json: dns_config.node_ttl: invalid duration"},
+        ErrorCase{R"({"dns_config": {"recursor_timeout": "-2s"}})",
+                  "t.json: dns_config.recursor_timeout: invalid duration"},
+        ErrorCase{R"({"dns_config": {"service_ttl": {"web": "-5s"}}})",
+                  "t.json: dns_config.service_ttl[\"web\"]: invalid duration \"-5s\": must not "
+                  "be negative"},
+        ErrorCase{R"({"dns_config": {"udp_answer_limit": -1}})",
+                  "t.json: dns_config.udp_answer_limit: expected a number between 0"},
+        ErrorCase{R"({"dns_config": {"a_record_limit": -1}})",
+                  "t.json: dns_config.a_record_limit: expected a number between 0"},
+        ErrorCase{R"({"dns_config": {"soa": {"retry": -600}}})",
+                  "t.json: dns_config.soa.retry: expected a number between 0"},
+        ErrorCase{R"({"gossip_lan": {"probe_interval": "-1s"}})",
+                  "t.json: gossip_lan.probe_interval: invalid duration"},
+        ErrorCase{R"({"gossip_wan": {"gossip_interval": "0s"}})",
+                  "t.json: gossip_wan.gossip_interval: must be greater than zero"},
+        ErrorCase{R"({"gossip_lan": {"probe_timeout": "0ms"}})",
+                  "t.json: gossip_lan.probe_timeout: must be greater than zero"},
+        ErrorCase{R"({"gossip_lan": {"gossip_nodes": -3}})",
+                  "t.json: gossip_lan.gossip_nodes: expected a number between 1"},
+        ErrorCase{R"({"performance": {"raft_multiplier": -1}})",
+                  "t.json: performance.raft_multiplier: expected a number between 1 and 10"},
+        ErrorCase{R"({"check": {"name": "c", "ttl": "-5s"}})",
+                  "t.json: check.ttl: invalid duration \"-5s\": must not be negative"},
+        ErrorCase{R"({"check": {"name": "c", "tcp": "a:1", "interval": "-10s"}})",
+                  "t.json: check.interval: invalid duration"},
+        ErrorCase{R"({"check": {"name": "c", "tcp": "a:1", "interval": "1s", "timeout": "-1s"}})",
+                  "t.json: check.timeout: invalid duration \"-1s\": must not be negative"},
+        ErrorCase{R"({"check": {"name": "c", "ttl": "5s",
+                                "deregister_critical_service_after": "-1m"}})",
+                  "t.json: check.deregister_critical_service_after: invalid duration"},
+        ErrorCase{R"({"check": {"name": "c", "ttl": "5s", "failures_before_critical": -1}})",
+                  "t.json: check.failures_before_critical: expected a number between 0"},
+        ErrorCase{R"({"check": {"name": "c", "ttl": "5s", "output_max_size": -1}})",
+                  "t.json: check.output_max_size: expected a size between 1"},
+        ErrorCase{R"({"services": [{"name": "w", "port": -80}]})",
+                  "t.json: services[0].port: expected a number between 0 and 65535"},
+        ErrorCase{R"({"services": [{"name": "w", "weights": {"passing": -1}}]})",
+                  "t.json: services[0].weights.passing: expected a number between 1"}));
+
+TEST(ConfigTest, MinusOneAndZeroStillDisableAPort) {
+  // The refusal of other negatives must not take Consul's two spellings of "off" with it.
+  auto c = load_ok(R"({"ports": {"http": -1, "dns": 0, "https": -1, "grpc": 0}})");
+  EXPECT_EQ(c.ports.http, -1);
+  EXPECT_EQ(c.ports.dns, -1);
+  EXPECT_EQ(c.ports.https, -1);
+  EXPECT_EQ(c.ports.grpc, -1);
+  // Zero durations stay valid where they mean something (no TTL, no staleness allowed).
+  auto z = load_ok(R"({"session_ttl_min": "0s", "dns_config": {"node_ttl": "0s",
+                      "max_stale": "0s"}, "check_update_interval": "0s", "bootstrap_expect": 0})");
+  EXPECT_EQ(z.session_ttl_min, Duration::zero());
+  EXPECT_EQ(z.dns_config.max_stale, Duration::zero());
+}
+
+// The command line is a source like a file, but its errors name the flag the operator typed.
+TEST(ConfigTest, CommandLineErrorsNameTheFlag) {
+  auto flags = [](std::string text, std::map<std::string, std::string> names) {
+    return load({kBase, {"command line", std::move(text), std::move(names)}});
+  };
+  auto port = flags(R"({"ports": {"http": -5}})", {{"ports.http", "-http-port"}});
+  ASSERT_FALSE(port.has_value());
+  EXPECT_EQ(port.error().message,
+            "command line: -http-port: invalid port: -5 (expected 1..65535, or -1 to disable "
+            "the listener)");
+  auto interval = flags(R"({"retry_interval": "-1s"})", {{"retry_interval", "-retry-interval"}});
+  ASSERT_FALSE(interval.has_value());
+  EXPECT_EQ(interval.error().message,
+            "command line: -retry-interval: invalid duration \"-1s\": must not be negative");
+  auto expect = flags(R"({"bootstrap_expect": -2})", {{"bootstrap_expect", "-bootstrap-expect"}});
+  ASSERT_FALSE(expect.has_value());
+  EXPECT_EQ(expect.error().message,
+            "command line: -bootstrap-expect: bootstrap_expect cannot be -2. Must be greater "
+            "than or equal to zero");
+  // Errors found after the merge name the flag too.
+  auto role = flags(R"({"bootstrap_expect": 3})", {{"bootstrap_expect", "-bootstrap-expect"}});
+  ASSERT_FALSE(role.has_value());
+  EXPECT_EQ(role.error().message,
+            "command line: -bootstrap-expect: 'bootstrap_expect > 0' requires 'server = true'");
+  // A list element is named by the flag that appended it.
+  auto join = flags(R"({"retry_join": [5]})", {{"retry_join", "-retry-join"}});
+  ASSERT_FALSE(join.has_value());
+  EXPECT_EQ(join.error().message, "command line: -retry-join: expected a string, got a number");
+  // Without names (a file) the key path is kept.
+  auto file = flags(R"({"ports": {"http": -5}})", {});
+  ASSERT_FALSE(file.has_value());
+  EXPECT_NE(file.error().message.find("command line: ports.http: invalid port"), std::string::npos);
+}
+
+// --- safe defaults: an HTTP API beyond loopback without ACLs (issue 10, item 4) -------------
+
+bool has_exposure_warning(const AgentConfig& c) {
+  for (const auto& w : c.warnings) {
+    if (w.find("praetor has no ACLs") != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST(ConfigTest, ClientAddrBeyondLoopbackWarnsThatThereAreNoAcls) {
+  for (const char* exposed :
+       {R"({"client_addr": "0.0.0.0"})", R"({"client_addr": "[::]"})",
+        R"({"client_addr": "10.1.2.3"})", R"({"client_addr": "127.0.0.1 192.168.1.5"})",
+        R"({"addresses": {"http": "0.0.0.0"}})"}) {
+    const auto c = load_ok(exposed);
+    EXPECT_TRUE(has_exposure_warning(c)) << exposed;
+    EXPECT_FALSE(unprotected_api_warning(c).empty()) << exposed;
+  }
+  const auto c = load_ok(R"({"client_addr": "127.0.0.1 192.168.1.5", "ports": {"http": 18500}})");
+  const std::string w = unprotected_api_warning(c);
+  EXPECT_NE(w.find("the HTTP API listens on 192.168.1.5 (port 18500)"), std::string::npos) << w;
+  // Only the exposed addresses are listed.
+  EXPECT_EQ(w.find("127.0.0.1,"), std::string::npos) << w;
+  EXPECT_EQ(w.find(", 127.0.0.1"), std::string::npos) << w;
+  for (const char* safe :
+       {R"({})", R"({"client_addr": "127.0.0.1"})", R"({"client_addr": "127.3.4.5 ::1"})",
+        R"({"client_addr": "0:0:0:0:0:0:0:1 ::ffff:127.0.0.1"})",
+        R"({"client_addr": "unix:///run/praetor.sock"})",
+        R"({"client_addr": "0.0.0.0", "ports": {"http": -1}})",
+        R"({"client_addr": "0.0.0.0", "addresses": {"http": "127.0.0.1"}})"}) {
+    const auto safe_config = load_ok(safe);
+    EXPECT_FALSE(has_exposure_warning(safe_config)) << safe;
+    EXPECT_EQ(unprotected_api_warning(safe_config), "") << safe;
+  }
+}
+
+TEST(ConfigTest, LoopbackAddresses) {
+  using config_detail::is_loopback_address;
+  for (const char* yes : {"127.0.0.1", "127.255.0.9", "::1", "0:0:0:0:0:0:0:1", "0::1",
+                          "::ffff:127.0.0.1", "::1%lo"}) {
+    EXPECT_TRUE(is_loopback_address(yes)) << yes;
+  }
+  for (const char* no : {"0.0.0.0", "::", "[::]", "128.0.0.1", "10.0.0.1", "::2", "1::1",
+                         "::ffff:10.0.0.1", "::127.0.0.1", "fe80::1", "localhost", ""}) {
+    EXPECT_FALSE(is_loopback_address(no)) << no;
+  }
+}
+
+// Nothing answers DNS yet: the served port is -1 whatever is configured, and setting one says so.
+TEST(ConfigTest, DnsIsReportedOffUntilItIsServed) {
+  static_assert(!kDnsServed, "DNS is served now: update this test and the banner's docs");
+  const auto c = load_ok(R"({"ports": {"dns": 8600}})");
+  EXPECT_EQ(c.ports.dns, 8600);
+  EXPECT_EQ(served_dns_port(c), -1);
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_EQ(c.warnings[0], "t.json: ports.dns: DNS is not served yet; no DNS listener");
+  EXPECT_TRUE(load_ok(R"({"ports": {"dns": -1}})").warnings.empty());
+}
 
 TEST(ConfigTest, DevModeRejectsBootstrapExpect) {
   EXPECT_NE(load_error(R"({"bootstrap_expect": 3})", /*dev=*/true)
