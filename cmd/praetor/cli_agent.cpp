@@ -235,7 +235,9 @@ Result<node::AgentConfig> build_config(const AgentInvocation& inv, bool require_
   if (!files) return files.error();
   std::vector<node::ConfigSource> sources;
   if (const auto host = host_name(); !host.empty()) {
-    sources.push_back({"defaults", Json{{"node_name", host}}.dump()});
+    // A host name is bytes from the OS: never let one that is not UTF-8 throw here.
+    const Json defaults{{"node_name", host}};
+    sources.push_back({"defaults", defaults.dump(-1, ' ', false, Json::error_handler_t::replace)});
   }
   for (auto& s : files->sources) sources.push_back(std::move(s));
   if (!inv.command_line.empty()) {
