@@ -13,6 +13,13 @@ inline constexpr std::size_t kHttpMaxHeaders = 100;
 inline constexpr std::size_t kKvMaxValueBytes = 512 * 1024;  // Consul's kv_max_value_size
 inline constexpr std::size_t kHttpMaxBodyBytes = 4 * 1024 * 1024;  // txn bodies carry many values
 inline constexpr std::size_t kHttpMaxConnections = 4096;
+// Consul's limits.http_max_conns_per_client: one client IP cannot take every connection slot.
+inline constexpr std::size_t kHttpMaxConnsPerClient = 200;
+static_assert(kHttpMaxConnsPerClient < kHttpMaxConnections,
+              "one client must not be able to fill the server");
+// A chunk-size line with its extensions (Go's net/http bounds it at 4096 bytes too).
+inline constexpr std::size_t kHttpMaxChunkLineBytes = 4096;
+static_assert(kHttpMaxChunkLineBytes <= kHttpMaxHeaderBytes);
 inline constexpr std::size_t kHttpMaxPendingRequests = 8192;  // parked blocking queries included
 inline constexpr std::int64_t kHttpHeaderTimeoutMs = 10'000;
 inline constexpr std::int64_t kHttpBodyTimeoutMs = 30'000;

@@ -37,7 +37,8 @@ std::pair<std::vector<std::string>, bool> parse_all(const std::string& input,
           ByteView(reinterpret_cast<const std::uint8_t*>(pending.data()), pending.size()));
       RC_ASSERT(out.consumed <= pending.size());
       if (out.kind == Kind::kError) {
-        RC_ASSERT(out.status == 400 || out.status == 413 || out.status == 431);
+        RC_ASSERT(out.status == 400 || out.status == 413 || out.status == 431 ||
+                  out.status == 501 || out.status == 505);
         return {requests, true};
       }
       pending.erase(0, out.consumed);
