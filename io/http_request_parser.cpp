@@ -178,9 +178,8 @@ int HttpRequestParser::check_version() {
 
 int HttpRequestParser::check_transfer_encoding() {
   const auto& headers = current_.request.headers;
-  const auto count = std::count_if(headers.begin(), headers.end(), [](const auto& h) {
-    return h.first == "transfer-encoding";
-  });
+  const auto count = std::count_if(headers.begin(), headers.end(),
+                                   [](const auto& h) { return h.first == "transfer-encoding"; });
   if (count == 0) return 0;
   // Go's net/http answers 501 to anything but one "chunked" (RFC 9112 §6.1: a server that
   // receives a transfer coding it does not understand responds 501). "gzip, chunked" would
@@ -366,8 +365,8 @@ std::size_t HttpRequestParser::feed_chunked(ByteView data) {
         break;
       }
       case ChunkState::kData: {
-        const std::size_t n = static_cast<std::size_t>(
-            std::min<std::uint64_t>(chunk_remaining_, data.size() - i));
+        const std::size_t n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(chunk_remaining_, data.size() - i));
         body.append(reinterpret_cast<const char*>(data.data() + i), n);
         chunk_remaining_ -= n;
         i += n;

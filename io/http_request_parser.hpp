@@ -123,10 +123,10 @@ class HttpRequestParser {
   // from an explicit "HTTP/0.9", which http_parser reports alike.
   std::string request_line_;
   bool request_line_done_ = false;
-  bool chunked_ = false;         // the body is chunked: feed_chunked() reads it
-  bool in_chunked_body_ = false; // the header block is done and feed_chunked() has the stream
+  bool chunked_ = false;          // the body is chunked: feed_chunked() reads it
+  bool in_chunked_body_ = false;  // the header block is done and feed_chunked() has the stream
   ChunkState chunk_state_ = ChunkState::kSizeLine;
-  std::string chunk_line_;          // the chunk-size or trailer line read so far
+  std::string chunk_line_;             // the chunk-size or trailer line read so far
   std::uint64_t chunk_remaining_ = 0;  // data bytes of the current chunk still to come
   std::size_t trailers_ = 0;
   int error_status_ = 0;

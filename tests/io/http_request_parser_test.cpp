@@ -251,7 +251,8 @@ TEST(HttpRequestParserFraming, ChunkSizeLinesAreStrict) {
   expect_error({"17 digits, leading zeros", kChunkedPut + "00000000000000005\r\nhello\r\n", 400});
   expect_error({"16 digits, over the body limit", kChunkedPut + "ffffffffffffffff\r\n", 413});
   expect_error({"chunk line too long",
-                kChunkedPut + "5;" + std::string(limits::kHttpMaxChunkLineBytes, 'e') + "\r\n", 400});
+                kChunkedPut + "5;" + std::string(limits::kHttpMaxChunkLineBytes, 'e') + "\r\n",
+                400});
 }
 
 TEST(HttpRequestParserFraming, ChunkExtensionsAndTrailersAreAcceptedAndDropped) {
@@ -329,12 +330,10 @@ TEST(HttpRequestParserFraming, ConflictingLengthsAre400) {
                 "0\r\n\r\n",
                 400});
   expect_error({"two different CL",
-                "PUT / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
-                400});
+                "PUT / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400});
   // Go accepts two equal Content-Lengths; http_parser refuses any repeat. Stricter is safe.
   expect_error({"two equal CL",
-                "PUT / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
-                400});
+                "PUT / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400});
   expect_error({"CL with junk", "PUT / HTTP/1.1\r\nContent-Length: 5x\r\n\r\nhello", 400});
   expect_error({"CL negative", "PUT / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400});
 }
