@@ -49,6 +49,11 @@ struct HttpServer::Connection {
   HttpServer* server;
   std::uint64_t id;
   std::string remote;
+  std::string ip;         // the source address counted in per_client_ (set once admitted)
+  bool admitted = false;  // counted in admitted_ and per_client_
+  // Until the first request is dispatched, the header timer runs from accept and is not
+  // restarted by the first byte.
+  bool awaiting_first_request = true;
   std::string input;  // bytes read but not yet parsed (pipelined requests wait here)
   HttpRequestParser parser;
   State state = State::kIdle;
@@ -118,7 +123,12 @@ HttpServer::HttpServer(uv_loop_t* loop, Logger& logger, HttpLimits limits, Handl
       logger_(logger),
       limits_(limits),
       handler_(std::move(handler)),
-      read_buffer_(kReadBufferBytes) {}
+      refusals_(logger_, "http", "refused", "connections",
+                Duration::milliseconds(limits::kRefusalLogIntervalMs)),
+      read_buffer_(kReadBufferBytes) {
+  PRAETOR_ASSERT(limits_.max_conns_per_client > 0);
+  PRAETOR_ASSERT(limits_.max_connections > 0);
+}
 
 HttpServer::~HttpServer() {
   PRAETOR_ASSERT_MSG(closed(), "HttpServer destroyed with {} connections and {} listeners open",
@@ -157,6 +167,36 @@ void HttpServer::close() {
   std::vector<Connection*> open;
   for (auto& [id, c] : connections_) open.push_back(c);
   for (Connection* c : open) close_connection(*c);
+  refusals_.flush(loop_now());  // the count of the last interval is not lost
+  if (refusal_timer_open_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&refusal_timer_), [](uv_handle_t* h) {
+      static_cast<HttpServer*>(h->data)->refusal_timer_open_ = false;
+    });
+  }
+}
+
+Instant HttpServer::loop_now() const {
+  return Instant::from_ns(static_cast<std::int64_t>(uv_now(loop_)) * 1'000'000);
+}
+
+void HttpServer::note_refusal(std::string_view reason) {
+  const Instant now = loop_now();
+  refusals_.refused(now, reason);
+  const Instant at = refusals_.flush_at();
+  if (at.is_never() || closing_) return;
+  if (!refusal_timer_open_) {
+    uv_timer_init(loop_, &refusal_timer_);
+    refusal_timer_.data = this;
+    refusal_timer_open_ = true;
+  }
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&refusal_timer_)) != 0) return;
+  const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>((at - now).count_ms(), 1));
+  uv_timer_start(&refusal_timer_, on_refusal_timer, ms, 0);
+}
+
+void HttpServer::on_refusal_timer(uv_timer_t* timer) {
+  auto* s = static_cast<HttpServer*>(timer->data);
+  s->refusals_.flush(s->loop_now());
 }
 
 void HttpServer::on_listener_closed(uv_handle_t* handle) {
@@ -183,6 +223,8 @@ void HttpServer::accept(Listener& listener) {
   c->timer.data = c;
   c->open_handles = 2;
   connections_[id] = c;
+  // Over a cap the connection is still accepted, so that it leaves the kernel's backlog (where
+  // it would hold a slot too), and closed at once.
   int rc = uv_accept(reinterpret_cast<uv_stream_t*>(&listener.tcp),
                      reinterpret_cast<uv_stream_t*>(&c->tcp));
   if (rc != 0) {
@@ -190,17 +232,39 @@ void HttpServer::accept(Listener& listener) {
     close_connection(*c);
     return;
   }
-  // connections_ already counts this one.
-  if (closing_ || connections_.size() > limits_.max_connections) {
-    logger_.warn("http", "refusing connection: {} connections open (limit {})",
-                 connections_.size() - 1, limits_.max_connections);
+  if (closing_) {
     close_connection(*c);
     return;
   }
   auto peer = tcp_peer_endpoint(&c->tcp);
   c->remote = peer ? peer->to_string() : std::string("unknown");
+  const std::string ip = peer ? peer->host : std::string("unknown");
+  const auto from_ip = per_client_.find(ip);
+  const std::size_t open_from_ip = from_ip == per_client_.end() ? 0 : from_ip->second;
+  if (admitted_ >= limits_.max_connections) {
+    note_refusal(fmt::format("refusing connection from {}: {} connections open (limit {})",
+                             c->remote, admitted_, limits_.max_connections));
+    close_connection(*c);
+    return;
+  }
+  if (open_from_ip >= limits_.max_conns_per_client) {
+    note_refusal(
+        fmt::format("refusing connection from {}: {} connections open from {} "
+                    "(limits.http_max_conns_per_client {})",
+                    c->remote, open_from_ip, ip, limits_.max_conns_per_client));
+    close_connection(*c);
+    return;
+  }
+  c->ip = ip;
+  c->admitted = true;
+  ++admitted_;
+  ++per_client_[ip];
   uv_tcp_nodelay(&c->tcp, 1);
-  arm_timer(*c, limits_.idle_timeout);
+  // A fresh connection gets the header timeout, not the idle timeout: it has not yet shown that
+  // it speaks HTTP, and one that sends nothing would otherwise hold its slot for the whole idle
+  // timeout (90 s). Go's ReadHeaderTimeout, under Consul, runs from accept the same way. Only a
+  // keep-alive connection between requests, which has completed one, waits for idle_timeout.
+  arm_timer(*c, limits_.header_timeout);
   start_reading(*c);
 }
 
@@ -247,7 +311,10 @@ void HttpServer::process_input(Connection& c) {
   if (c.state == State::kIdle) {
     c.state = State::kReading;
     c.body_timer_armed = false;
-    arm_timer(c, limits_.header_timeout);
+    // On a fresh connection the header timer has run since accept and keeps running: restarting
+    // it at the first byte would give a client that sends one byte just before the deadline a
+    // whole new timeout. A keep-alive connection's next request starts its own.
+    if (!c.awaiting_first_request) arm_timer(c, limits_.header_timeout);
   }
   PRAETOR_ASSERT(c.state == State::kReading);
   auto outcome = c.parser.feed(
@@ -278,6 +345,7 @@ void HttpServer::process_input(Connection& c) {
 void HttpServer::dispatch(Connection& c) {
   ParsedRequest parsed = c.parser.take_request();
   uv_timer_stop(&c.timer);
+  c.awaiting_first_request = false;
   c.keep_alive = parsed.keep_alive;
   c.head = parsed.head;
   c.http10 = parsed.http_major == 1 && parsed.http_minor == 0;
@@ -389,6 +457,8 @@ void HttpServer::on_timer(uv_timer_t* timer) {
   HttpServer* s = c->server;
   if (c->closing) return;
   if (c->state == State::kIdle) {
+    s->logger_.debug("http", "closing connection from {}: {}", c->remote,
+                     c->awaiting_first_request ? "no request within the header timeout" : "idle");
     s->close_connection(*c);
   } else if (c->state == State::kReading) {
     s->logger_.debug("http", "request from {} timed out", c->remote);
@@ -399,6 +469,14 @@ void HttpServer::on_timer(uv_timer_t* timer) {
 void HttpServer::close_connection(Connection& c) {
   if (c.closing) return;
   c.closing = true;
+  if (c.admitted) {
+    c.admitted = false;
+    --admitted_;
+    auto it = per_client_.find(c.ip);
+    PRAETOR_ASSERT(it != per_client_.end());
+    PRAETOR_ASSERT(it->second > 0);
+    if (--it->second == 0) per_client_.erase(it);
+  }
   if (c.pending) {
     pending_.erase(*c.pending);
     c.pending.reset();

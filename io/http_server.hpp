@@ -4,9 +4,16 @@
 //
 // Per connection one request is in flight at a time: the next pipelined request is parsed only
 // after the previous response has been written, so responses are always in request order.
-// Protocol errors are answered by the server itself (400, 408, 413, 431, 503) and close the
-// connection; routing errors (404, 405) are the handler's business. A response for a connection
-// that has gone away is dropped.
+// Protocol errors are answered by the server itself (400, 408, 413, 431, 501, 503, 505) and close
+// the connection; routing errors (404, 405) are the handler's business. A response for a
+// connection that has gone away is dropped.
+//
+// Hostile clients: at most max_connections connections are open, and at most
+// max_conns_per_client from one source IP (loopback included); a connection beyond either cap is
+// closed at once, without reading or answering (decisions.md D20), and the refusals are logged at
+// most once a second (RefusalLog). A new connection must complete its header block within
+// header_timeout of accept, or it is closed (with 408 if it sent part of a request, silently if
+// it sent nothing); only a keep-alive connection between requests waits for idle_timeout.
 //
 // Lifetime: close() starts closing every handle; the loop must run until closed() before the
 // server is destroyed.
@@ -27,6 +34,7 @@
 #include "core/node/env.hpp"
 #include "core/node/http.hpp"
 #include "io/http_request_parser.hpp"
+#include "io/refusal_log.hpp"
 
 namespace praetor::io {
 
@@ -52,9 +60,13 @@ class HttpServer {
   // Answers a request; an unknown id (connection gone, already answered) is dropped.
   void respond(RequestId id, node::HttpResponse response);
   void close();
-  bool closed() const { return listeners_.empty() && connections_.empty(); }
+  bool closed() const { return listeners_.empty() && connections_.empty() && !refusal_timer_open_; }
 
+  // Connections with open handles, refused ones that are still closing included.
   std::size_t connection_count() const { return connections_.size(); }
+  // Connections admitted under the caps and not closing.
+  std::size_t admitted_count() const { return admitted_; }
+  const RefusalLog& refusals() const { return refusals_; }
   std::size_t pending_count() const { return pending_.size(); }
 
  private:
@@ -70,6 +82,7 @@ class HttpServer {
   static void on_timer(uv_timer_t* timer);
   static void on_connection_handle_closed(uv_handle_t* handle);
   static void on_listener_closed(uv_handle_t* handle);
+  static void on_refusal_timer(uv_timer_t* timer);
 
   void accept(Listener& listener);
   void process_input(Connection& c);
@@ -80,6 +93,9 @@ class HttpServer {
   void arm_timer(Connection& c, Duration after);
   void start_reading(Connection& c);
   void close_connection(Connection& c);
+  // Logs (rate-limited) a connection refused at a cap; arms the timer that logs the count.
+  void note_refusal(std::string_view reason);
+  Instant loop_now() const;
 
   uv_loop_t* loop_;
   Logger& logger_;
@@ -88,6 +104,11 @@ class HttpServer {
   std::set<Listener*> listeners_;
   std::map<std::uint64_t, Connection*> connections_;
   std::map<RequestId, std::uint64_t> pending_;  // request -> connection id
+  std::size_t admitted_ = 0;                    // open connections within the caps
+  std::map<std::string, std::size_t> per_client_;  // source IP -> its admitted connections
+  RefusalLog refusals_;
+  uv_timer_t refusal_timer_{};
+  bool refusal_timer_open_ = false;
   std::uint64_t next_connection_ = 1;
   std::uint64_t next_request_ = 1;
   bool closing_ = false;

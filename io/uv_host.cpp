@@ -9,7 +9,10 @@
 namespace praetor::io {
 
 UvHost::UvHost(Logger& logger, HostOptions options)
-    : logger_(logger), options_(std::move(options)) {
+    : logger_(logger),
+      options_(std::move(options)),
+      frame_drops_(logger_, "agent", "dropped", "frames",
+                   Duration::milliseconds(limits::kRefusalLogIntervalMs)) {
   int rc = uv_loop_init(&loop_);
   PRAETOR_ASSERT_MSG(rc == 0, "uv_loop_init: {}", rc);
   origin_ns_ = uv_hrtime();
@@ -36,9 +39,7 @@ UvHost::UvHost(Logger& logger, HostOptions options)
   network_ = std::make_unique<UvNetwork>(
       &loop_, logger_,
       [this](const node::Endpoint& from, node::Channel channel, Bytes payload) {
-        post([this, from, channel, p = std::move(payload)]() mutable {
-          process_->on_frame(from, channel, std::move(p));
-        });
+        post_frame(from, channel, std::move(payload));
       },
       std::move(network_options));
   auto on_written = [this](Ticket ticket, Result<void> result) {
@@ -61,6 +62,8 @@ UvHost::UvHost(Logger& logger, HostOptions options)
 
   uv_idle_init(&loop_, &idle_);
   uv_timer_init(&loop_, &timer_);
+  uv_timer_init(&loop_, &drop_timer_);
+  drop_timer_.data = this;
   uv_async_init(&loop_, &async_, on_async);
   async_open_ = true;
   idle_.data = timer_.data = async_.data = this;
@@ -116,6 +119,38 @@ void UvHost::post(std::function<void()> task) {
     uv_idle_start(&idle_, on_idle);
     idle_active_ = true;
   }
+}
+
+void UvHost::post_frame(const node::Endpoint& from, node::Channel channel, Bytes payload) {
+  if (stopped_) return;
+  const std::size_t bytes = payload.size();
+  if (queued_frames_ >= options_.max_queued_frames ||
+      queued_frame_bytes_ + bytes > options_.max_queued_frame_bytes) {
+    frame_drops_.refused(
+        now(), fmt::format("dropping {} frame from {}: {} frames ({} bytes) "
+                           "wait for the agent",
+                           node::channel_name(channel), from, queued_frames_, queued_frame_bytes_));
+    const Instant at = frame_drops_.flush_at();
+    if (!at.is_never() && uv_is_active(reinterpret_cast<uv_handle_t*>(&drop_timer_)) == 0) {
+      const auto ms = std::max<std::int64_t>((at - now()).count_ms(), 1);
+      uv_timer_start(&drop_timer_, on_drop_timer, static_cast<std::uint64_t>(ms), 0);
+    }
+    return;
+  }
+  ++queued_frames_;
+  queued_frame_bytes_ += bytes;
+  post([this, from, channel, bytes, p = std::move(payload)]() mutable {
+    PRAETOR_ASSERT(queued_frames_ > 0);
+    PRAETOR_ASSERT(queued_frame_bytes_ >= bytes);
+    --queued_frames_;
+    queued_frame_bytes_ -= bytes;
+    process_->on_frame(from, channel, std::move(p));
+  });
+}
+
+void UvHost::on_drop_timer(uv_timer_t* timer) {
+  auto* self = static_cast<UvHost*>(timer->data);
+  self->frame_drops_.flush(self->now());
 }
 
 void UvHost::on_idle(uv_idle_t* idle) {
@@ -178,6 +213,8 @@ void UvHost::shutdown(int exit_code) {
   stopped_ = true;
   exit_code_ = exit_code;
   tasks_.clear();
+  queued_frames_ = 0;
+  queued_frame_bytes_ = 0;
   uv_stop(&loop_);
 }
 
@@ -221,6 +258,8 @@ void UvHost::teardown() {
   torn_down_ = true;
   stopped_ = true;
   tasks_.clear();
+  queued_frames_ = 0;
+  queued_frame_bytes_ = 0;
   http_->close();
   network_->close();
   exec_->close();
@@ -229,8 +268,10 @@ void UvHost::teardown() {
     auto* h = reinterpret_cast<uv_handle_t*>(handle);
     if (!uv_is_closing(h)) uv_close(h, nullptr);
   };
+  frame_drops_.flush(now());  // the count of the last interval is not lost
   close(&idle_);
   close(&timer_);
+  close(&drop_timer_);
   {
     std::lock_guard<std::mutex> lock(async_mutex_);
     async_open_ = false;

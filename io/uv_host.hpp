@@ -9,6 +9,19 @@
 // result, a signal) is queued and delivered from the loop as its own Process call, never from
 // inside an Env call. After shutdown() nothing more is delivered; run() closes every handle,
 // lets queued storage writes finish, and returns the exit code.
+//
+// The task queue is bounded where loss is allowed. The loop drains it whole on every iteration,
+// so it grows only with what one iteration reads; what can be read is: frames (RPC, gossip
+// streams, gossip and DNS datagrams), HTTP requests, storage completions, check results, timer
+// wakes, signals and reloads. Frames are best effort end to end (Raft retransmits, SWIM probes
+// again, DNS clients retry), so post_frame() drops a frame beyond max_queued_frames frames or
+// max_queued_frame_bytes bytes waiting, counts it and logs at most once a second. Everything else
+// goes through post() and is never dropped: a lost storage completion would stall the Raft
+// Ready loop for good (and D6 acknowledges writes only after it), a lost wake would stop the
+// process's timers, a lost request would leave its client waiting. Those are bounded at their
+// source instead: requests by HttpLimits::max_pending_requests (answered 503 at the cap, not
+// queued), completions by the writes and checks the process itself started, wakes by the one
+// host timer. (decisions.md D20.)
 #pragma once
 
 #include <uv.h>
@@ -27,6 +40,7 @@
 #include "core/node/process.hpp"
 #include "io/http_request_parser.hpp"
 #include "io/http_server.hpp"
+#include "io/refusal_log.hpp"
 #include "io/uv_exec.hpp"
 #include "io/uv_network.hpp"
 #include "io/uv_storage.hpp"
@@ -49,6 +63,9 @@ struct HostOptions {
   // Connection caps, timeouts and backoff. The host sets `clock` (its own) and `seed` (derived
   // from `seed` below) itself.
   NetworkOptions network;
+  // Frames waiting in the task queue for the process; beyond either bound they are dropped.
+  std::size_t max_queued_frames = limits::kHostMaxQueuedFrames;
+  std::size_t max_queued_frame_bytes = limits::kHostMaxQueuedFrameBytes;
   std::uint64_t seed = 0;      // 0: derived from the clock and the pid
   bool handle_signals = true;  // SIGINT/SIGTERM -> Process::stop, SIGHUP -> on_reload
   // SIGHUP and Control::request_reload: re-read the configuration and hand it to the process.
@@ -80,8 +97,13 @@ class UvHost final : public node::Clock,
   UvNetwork& network() { return *network_; }
   bool stopped() const { return stopped_; }
 
-  // Loop thread only: runs `task` later, as its own step (never inside the current call).
+  // Loop thread only: runs `task` later, as its own step (never inside the current call). Never
+  // dropped (before shutdown).
   void post(std::function<void()> task);
+  // Loop thread only: delivers a received frame later as process.on_frame(), unless the queue
+  // already holds the bound of frames, in which case it is dropped and counted.
+  void post_frame(const node::Endpoint& from, node::Channel channel, Bytes payload);
+  std::uint64_t frames_dropped() const { return frame_drops_.refused_total(); }
   // Any thread: asks the loop to shut down with `exit_code` (tests, embedding).
   void request_shutdown(int exit_code);
 
@@ -102,6 +124,7 @@ class UvHost final : public node::Clock,
   static void on_timer(uv_timer_t* timer);
   static void on_signal(uv_signal_t* signal, int signum);
   static void on_async(uv_async_t* async);
+  static void on_drop_timer(uv_timer_t* timer);
   void arm_timer();
   void teardown();
 
@@ -125,6 +148,10 @@ class UvHost final : public node::Clock,
   uv_signal_t sighup_{};
   std::deque<std::function<void()>> tasks_;
   bool idle_active_ = false;
+  std::size_t queued_frames_ = 0;       // frames in tasks_ (and in the round being run)
+  std::size_t queued_frame_bytes_ = 0;  // ... their payload bytes
+  RefusalLog frame_drops_;
+  uv_timer_t drop_timer_{};
   Instant wake_at_ = Instant::never();
   int stop_signals_ = 0;
   bool stopped_ = false;

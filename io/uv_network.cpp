@@ -52,6 +52,8 @@ struct UvNetwork::Connection {
   node::Endpoint peer;  // an inbound connection's is the sender's ephemeral port
   bool inbound = false;
   bool connected = false;
+  bool admitted = false;   // counted against the inbound caps (rpc_inbound_, *_per_client_)
+  bool got_frame = false;  // a whole frame has arrived (the first-frame timeout is over)
   bool closing = false;
   Instant opened;  // for the connect timeout
   // The last whole frame sent or received, for the idle timeout: a peer trickling bytes of a
@@ -84,6 +86,10 @@ UvNetwork::UvNetwork(uv_loop_t* loop, Logger& logger, FrameHandler handler, Netw
       handler_(std::move(handler)),
       options_(std::move(options)),
       rng_(options_.seed),
+      rpc_refusals_(logger_, "rpc", "refused", "connections",
+                    Duration::milliseconds(limits::kRefusalLogIntervalMs)),
+      stream_refusals_(logger_, "memberlist", "refused", "connections",
+                       Duration::milliseconds(limits::kRefusalLogIntervalMs)),
       read_buffer_(kReadBufferBytes),
       udp_buffer_(kUdpBatchBytes) {
   // A queue must hold at least one frame of the largest size, or such frames could never be sent.
@@ -94,6 +100,10 @@ UvNetwork::UvNetwork(uv_loop_t* loop, Logger& logger, FrameHandler handler, Netw
   PRAETOR_ASSERT(options_.reconnect_backoff_min <= options_.reconnect_backoff_max);
   PRAETOR_ASSERT(options_.stream_idle_timeout > Duration::zero());
   PRAETOR_ASSERT(options_.connect_timeout > Duration::zero());
+  PRAETOR_ASSERT(options_.rpc_first_frame_timeout > Duration::zero());
+  PRAETOR_ASSERT(options_.rpc_first_frame_timeout <= options_.rpc_idle_timeout);
+  PRAETOR_ASSERT(options_.rpc_inbound_per_client_max > 0);
+  PRAETOR_ASSERT(options_.stream_inbound_per_client_max > 0);
 }
 
 UvNetwork::~UvNetwork() { PRAETOR_ASSERT_MSG(closed(), "UvNetwork destroyed with handles open"); }
@@ -481,6 +491,11 @@ void UvNetwork::on_tcp_accept(uv_stream_t* stream, int status) {
     net->close_connection(*c, "over the stream connection limit", false);
     return;
   }
+  if (std::string refusal = net->admit_inbound(*c); !refusal.empty()) {
+    net->note_refusal(c->channel, refusal);
+    net->close_connection(*c, "over a connection limit", false);
+    return;
+  }
   c->connected = true;
   uv_tcp_nodelay(&c->tcp, 1);
   net->closed_inbound_.erase(c->key());  // the port number came round again
@@ -516,6 +531,7 @@ void UvNetwork::on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
       return;
     }
     if (!frame->has_value()) return;
+    c->got_frame = true;
     c->last_active = net->now();
     net->handler_(c->peer, c->channel, std::move(**frame));
   }
@@ -534,6 +550,15 @@ void UvNetwork::close_connection(Connection& c, const char* why, bool failed) {
     --stream_connections_;
     if (stream_connections_ <= options_.stream_connections_max / 2) stream_cap_warned_ = false;
   }
+  if (c.admitted) {
+    c.admitted = false;
+    auto& per_client = is_stream(c.channel) ? stream_per_client_ : rpc_per_client_;
+    auto counted = per_client.find(c.peer.host);
+    PRAETOR_ASSERT(counted != per_client.end());
+    PRAETOR_ASSERT(counted->second > 0);
+    if (--counted->second == 0) per_client.erase(counted);
+    if (c.channel == node::Channel::kRpc) --rpc_inbound_;
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&c.tcp), [](uv_handle_t* h) {
     auto* conn = static_cast<Connection*>(h->data);
     conn->net->connections_.erase(conn);
@@ -550,6 +575,60 @@ void UvNetwork::remember_closed_inbound(const Key& key) {
   }
 }
 
+std::string UvNetwork::admit_inbound(Connection& c) {
+  PRAETOR_ASSERT(c.inbound);
+  PRAETOR_ASSERT(!c.admitted);
+  const bool stream = is_stream(c.channel);
+  if (!stream && rpc_inbound_ >= options_.rpc_inbound_max) {
+    ++stats_.rpc_over_cap;
+    return fmt::format("refusing rpc connection from {}: {} inbound connections open (limit {})",
+                       c.peer, rpc_inbound_, options_.rpc_inbound_max);
+  }
+  auto& per_client = stream ? stream_per_client_ : rpc_per_client_;
+  const std::size_t per_client_max =
+      stream ? options_.stream_inbound_per_client_max : options_.rpc_inbound_per_client_max;
+  const auto it = per_client.find(c.peer.host);
+  const std::size_t open = it == per_client.end() ? 0 : it->second;
+  if (open >= per_client_max) {
+    ++stats_.per_client_over_cap;
+    return fmt::format("refusing {} connection from {}: {} connections open from {} ({} {})",
+                       node::channel_name(c.channel), c.peer, open, c.peer.host,
+                       stream ? "limit" : "limits.rpc_max_conns_per_client", per_client_max);
+  }
+  ++per_client[c.peer.host];
+  if (!stream) ++rpc_inbound_;
+  c.admitted = true;
+  return {};
+}
+
+void UvNetwork::note_refusal(node::Channel channel, std::string_view reason) {
+  RefusalLog& refusals = is_stream(channel) ? stream_refusals_ : rpc_refusals_;
+  const Instant t = now();
+  refusals.refused(t, reason);
+  const Instant at = std::min(rpc_refusals_.flush_at(), stream_refusals_.flush_at());
+  if (at.is_never() || closing_) return;
+  if (!refusal_timer_open_) {
+    uv_timer_init(loop_, &refusal_timer_);
+    refusal_timer_.data = this;
+    refusal_timer_open_ = true;
+  }
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&refusal_timer_)) != 0) return;
+  // The interval is measured on our clock (a manual one in tests); the timer is only the nudge
+  // that makes the count reach the log without waiting for the next refusal.
+  const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>((at - t).count_ms(), 1));
+  uv_timer_start(&refusal_timer_, on_refusal_timer, ms, 0);
+}
+
+void UvNetwork::on_refusal_timer(uv_timer_t* timer) {
+  static_cast<UvNetwork*>(timer->data)->flush_refusals();
+}
+
+void UvNetwork::flush_refusals() {
+  const Instant t = now();
+  rpc_refusals_.flush(t);
+  stream_refusals_.flush(t);
+}
+
 // --- Timeouts --------------------------------------------------------------------------------
 
 // One timer serves every connection: it runs while any is open, at a quarter of the shorter
@@ -563,7 +642,8 @@ void UvNetwork::arm_sweep() {
     sweep_open_ = true;
   }
   if (uv_is_active(handle)) return;
-  Duration shortest = std::min(options_.stream_idle_timeout, options_.connect_timeout);
+  Duration shortest = std::min({options_.stream_idle_timeout, options_.connect_timeout,
+                                options_.rpc_first_frame_timeout, options_.rpc_idle_timeout});
   auto period = static_cast<std::uint64_t>(std::max<std::int64_t>(1, shortest.count_ms() / 4));
   uv_timer_start(&sweep_timer_, on_sweep, period, period);
 }
@@ -587,6 +667,16 @@ void UvNetwork::sweep() {
                t - c->last_active >= options_.stream_idle_timeout) {
       ++stats_.closed_idle;
       close_connection(*c, "idle", false);
+    } else if (c->connected && c->inbound && c->channel == node::Channel::kRpc) {
+      // A connection that never sent a frame is not a server or agent of ours; one that did is
+      // closed only after a silence far longer than Raft's heartbeats or a blocking query.
+      if (!c->got_frame && t - c->opened >= options_.rpc_first_frame_timeout) {
+        ++stats_.closed_no_first_frame;
+        close_connection(*c, "no frame since accept", false);
+      } else if (t - c->last_active >= options_.rpc_idle_timeout) {
+        ++stats_.closed_idle;
+        close_connection(*c, "idle", false);
+      }
     }
   }
 }
@@ -610,6 +700,11 @@ void UvNetwork::close() {
   }
   std::vector<Connection*> open(connections_.begin(), connections_.end());
   for (Connection* c : open) close_connection(*c, "shutting down", false);
+  flush_refusals();  // the count of the last interval is not lost
+  if (refusal_timer_open_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&refusal_timer_),
+             [](uv_handle_t* h) { static_cast<UvNetwork*>(h->data)->refusal_timer_open_ = false; });
+  }
   if (sweep_open_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_),
              [](uv_handle_t* h) { static_cast<UvNetwork*>(h->data)->sweep_open_ = false; });

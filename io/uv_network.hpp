@@ -25,6 +25,16 @@
 // dropped. A stream connection that has not sent or received a whole frame for
 // stream_idle_timeout is closed (push/pull is one exchange, and a peer trickling bytes does not
 // hold its frame buffer open). An outbound connect not completed within connect_timeout fails.
+//
+// Inbound connections, against a peer that opens many (issue 10): inbound RPC connections <=
+// rpc_inbound_max; inbound connections from one source IP <= rpc_inbound_per_client_max on the
+// RPC listener and <= stream_inbound_per_client_max on the stream listeners. A connection over a
+// cap is closed at once, and the refusals are logged at most once a second (RefusalLog). An
+// inbound RPC connection that delivers no whole frame within rpc_first_frame_timeout of accept is
+// closed; after that, one with no frame in either direction for rpc_idle_timeout. Raft's
+// connections carry heartbeats every 100 ms-1 s and a forwarded blocking query waits at most
+// about 11 minutes, so neither timeout closes a connection a server or client agent is using.
+// Outbound connections are ours and are never closed for idleness.
 // Delivery is best effort: frames are dropped when a connection fails or a queue is full, and a
 // bad frame closes the connection that carried it.
 #pragma once
@@ -36,6 +46,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -43,13 +54,23 @@
 #include "core/base/log.hpp"
 #include "core/base/rng.hpp"
 #include "core/node/env.hpp"
+#include "io/refusal_log.hpp"
 #include "io/rpc_frame.hpp"
 
 namespace praetor::io {
 
 struct NetworkOptions {
   // Open stream connections (kGossipLanStream and kGossipWanStream together, both directions).
-  std::size_t stream_connections_max = 128;
+  std::size_t stream_connections_max = limits::kStreamMaxConnections;
+  // Inbound stream connections from one source IP.
+  std::size_t stream_inbound_per_client_max = limits::kStreamMaxConnsPerClient;
+  // Inbound RPC connections in all, and from one source IP (Consul's rpc_max_conns_per_client).
+  std::size_t rpc_inbound_max = limits::kRpcMaxInboundConnections;
+  std::size_t rpc_inbound_per_client_max = limits::kRpcMaxConnsPerClient;
+  // An inbound RPC connection must deliver a whole frame within this long of accept...
+  Duration rpc_first_frame_timeout = Duration::milliseconds(limits::kRpcFirstFrameTimeoutMs);
+  // ... and is closed after this long with no frame in either direction.
+  Duration rpc_idle_timeout = Duration::milliseconds(limits::kRpcIdleTimeoutMs);
   // A stream connection with no frame sent or received for this long is closed.
   Duration stream_idle_timeout = Duration::seconds(30);
   // An outbound TCP connect (any channel) not completed within this long fails (and backs off).
@@ -72,7 +93,10 @@ struct NetworkStats {
   std::uint64_t dropped_in_backoff = 0;  // frames dropped because their peer was in backoff
   std::uint64_t dropped_queue_full = 0;  // frames dropped because their connection was backed up
   std::uint64_t stream_over_cap = 0;     // accepts closed and sends dropped at the stream cap
-  std::uint64_t closed_idle = 0;         // stream connections closed for idleness
+  std::uint64_t rpc_over_cap = 0;        // inbound RPC connections closed at rpc_inbound_max
+  std::uint64_t per_client_over_cap = 0;    // inbound connections closed at a per-IP cap
+  std::uint64_t closed_no_first_frame = 0;  // inbound RPC connections silent since accept
+  std::uint64_t closed_idle = 0;         // stream and inbound RPC connections closed for idleness
   std::uint64_t bad_frames = 0;          // connections closed for a bad frame
   std::uint64_t dropped_closed_inbound = 0;  // replies to an inbound connection that had closed
   std::uint64_t sweeps = 0;                  // idle/connect-timeout sweeps run
@@ -96,12 +120,16 @@ class UvNetwork final : public node::Network {
 
   void close();
   bool closed() const {
-    return udp_.empty() && listeners_.empty() && connections_.empty() && !sweep_open_;
+    return udp_.empty() && listeners_.empty() && connections_.empty() && !sweep_open_ &&
+           !refusal_timer_open_;
   }
   // Open TCP connections (inbound and outbound, connecting included) on a channel; for tests.
   std::size_t connection_count(node::Channel channel) const;
   std::size_t rpc_connection_count() const { return connection_count(node::Channel::kRpc); }
   const NetworkStats& stats() const { return stats_; }
+  // Inbound connections refused at a cap and logged (rate-limited), per listener kind.
+  const RefusalLog& rpc_refusals() const { return rpc_refusals_; }
+  const RefusalLog& stream_refusals() const { return stream_refusals_; }
 
  private:
   struct Udp;
@@ -133,6 +161,10 @@ class UvNetwork final : public node::Network {
   bool stream_cap_reached() const;
   void log_over_stream_cap(const node::Endpoint& peer, const char* what);
   void remember_closed_inbound(const Key& key);
+  // Counts an accepted connection against the inbound caps; returns why it is refused, or "".
+  std::string admit_inbound(Connection& c);
+  void note_refusal(node::Channel channel, std::string_view reason);
+  void flush_refusals();
   void arm_sweep();
   void sweep();
 
@@ -145,6 +177,7 @@ class UvNetwork final : public node::Network {
   static void on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void on_tcp_write(uv_write_t* req, int status);
   static void on_sweep(uv_timer_t* timer);
+  static void on_refusal_timer(uv_timer_t* timer);
 
   uv_loop_t* loop_;
   Logger& logger_;
@@ -161,6 +194,13 @@ class UvNetwork final : public node::Network {
   std::deque<Key> closed_inbound_order_;  // ... oldest first
   std::size_t stream_connections_ = 0;    // open stream connections (not yet closing)
   bool stream_cap_warned_ = false;
+  std::size_t rpc_inbound_ = 0;                           // admitted inbound RPC connections
+  std::map<std::string, std::size_t> rpc_per_client_;     // source IP -> admitted inbound RPC
+  std::map<std::string, std::size_t> stream_per_client_;  // source IP -> admitted inbound streams
+  RefusalLog rpc_refusals_;
+  RefusalLog stream_refusals_;
+  uv_timer_t refusal_timer_{};
+  bool refusal_timer_open_ = false;
   uv_timer_t sweep_timer_{};
   bool sweep_open_ = false;
   std::vector<char> read_buffer_;  // TCP reads

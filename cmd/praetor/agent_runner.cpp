@@ -112,6 +112,19 @@ std::vector<io::Listener> agent_listeners(const node::AgentConfig& config) {
   return out;
 }
 
+io::HostOptions agent_host_options(const node::AgentConfig& config) {
+  io::HostOptions options;
+  options.data_dir = config.dev ? std::string() : config.data_dir;
+  options.listeners = agent_listeners(config);
+  // Consul's limits block; load_config refuses values below 1.
+  PRAETOR_ASSERT(config.http_max_conns_per_client > 0);
+  PRAETOR_ASSERT(config.rpc_max_conns_per_client > 0);
+  options.http.max_conns_per_client = static_cast<std::size_t>(config.http_max_conns_per_client);
+  options.network.rpc_inbound_per_client_max =
+      static_cast<std::size_t>(config.rpc_max_conns_per_client);
+  return options;
+}
+
 std::string startup_banner(const node::AgentConfig& config, std::string_view node_id) {
   std::string clients;
   for (const auto& a : http_addresses(config)) clients += (clients.empty() ? "" : " ") + a;
@@ -167,9 +180,7 @@ int run_agent(const node::AgentConfig& config,
   sink.hold();
   log_safety_warnings(config, data_dir, sink);
   node::Agent agent(config);
-  io::HostOptions options;
-  options.data_dir = config.dev ? std::string() : config.data_dir;
-  options.listeners = agent_listeners(config);
+  io::HostOptions options = agent_host_options(config);
   options.on_reload = [&] {
     if (!reload_config) return;
     auto fresh = reload_config();

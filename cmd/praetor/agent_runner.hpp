@@ -19,6 +19,10 @@ namespace praetor::cmd {
 // DNS listeners join the list as the node grows those features.
 std::vector<io::Listener> agent_listeners(const node::AgentConfig& config);
 
+// The host's options for this configuration: storage, listeners, and the connection caps of
+// Consul's `limits` block (http_max_conns_per_client, rpc_max_conns_per_client).
+io::HostOptions agent_host_options(const node::AgentConfig& config);
+
 // The banner printed before the logs start, "==> Starting Praetor agent..." through
 // "==> Log data will now stream in as it occurs:".
 std::string startup_banner(const node::AgentConfig& config, std::string_view node_id);

@@ -13,10 +13,22 @@ inline constexpr std::size_t kHttpMaxHeaders = 100;
 inline constexpr std::size_t kKvMaxValueBytes = 512 * 1024;  // Consul's kv_max_value_size
 inline constexpr std::size_t kHttpMaxBodyBytes = 4 * 1024 * 1024;  // txn bodies carry many values
 inline constexpr std::size_t kHttpMaxConnections = 4096;
+// Consul's limits.http_max_conns_per_client: one client IP cannot take every connection slot.
+inline constexpr std::size_t kHttpMaxConnsPerClient = 200;
+static_assert(kHttpMaxConnsPerClient < kHttpMaxConnections,
+              "one client must not be able to fill the server");
+// A chunk-size line with its extensions (Go's net/http bounds it at 4096 bytes too).
+inline constexpr std::size_t kHttpMaxChunkLineBytes = 4096;
+static_assert(kHttpMaxChunkLineBytes <= kHttpMaxHeaderBytes);
 inline constexpr std::size_t kHttpMaxPendingRequests = 8192;  // parked blocking queries included
 inline constexpr std::int64_t kHttpHeaderTimeoutMs = 10'000;
 inline constexpr std::int64_t kHttpBodyTimeoutMs = 30'000;
 inline constexpr std::int64_t kHttpIdleTimeoutMs = 90'000;
+static_assert(kHttpHeaderTimeoutMs < kHttpIdleTimeoutMs,
+              "a connection that has sent nothing gets less time than one that has been served");
+
+// Warnings about refused connections and dropped frames: at most one line per interval.
+inline constexpr std::int64_t kRefusalLogIntervalMs = 1000;
 
 // Blocking queries (Consul: default wait 5m, max 10m).
 inline constexpr std::int64_t kBlockingWaitDefaultMs = 5 * 60 * 1000;
@@ -28,6 +40,40 @@ inline constexpr std::size_t kKvMaxKeyBytes = 8 * 1024;
 // Server RPC frames: [u32 length][u32 crc32c][payload].
 inline constexpr std::size_t kRpcMaxFrameBytes = 8 * 1024 * 1024;
 static_assert(kRpcMaxFrameBytes > kHttpMaxBodyBytes, "a forwarded request must fit in a frame");
+
+// Inbound TCP connections to the server RPC port (8300). Every client agent and server keeps
+// one per server it talks to, so the global cap is set well above a large datacenter's agents;
+// the per-IP cap is Consul's limits.rpc_max_conns_per_client default.
+inline constexpr std::size_t kRpcMaxInboundConnections = 8192;
+inline constexpr std::size_t kRpcMaxConnsPerClient = 100;
+static_assert(kRpcMaxConnsPerClient < kRpcMaxInboundConnections,
+              "one client must not be able to fill the server");
+// An inbound RPC connection must deliver a whole frame within this long of accept (Consul's
+// rpc_handshake_timeout is 5 s for the first byte).
+inline constexpr std::int64_t kRpcFirstFrameTimeoutMs = 10'000;
+// An inbound RPC connection with no frame in either direction for this long is closed. Raft
+// heartbeats flow every 100 ms-1 s, but a client agent's connection may carry nothing while a
+// forwarded blocking query waits (up to 10 min plus wait/16 of jitter), so the timeout is longer
+// than the longest wait.
+inline constexpr std::int64_t kRpcIdleTimeoutMs = 15 * 60 * 1000;
+static_assert(kRpcIdleTimeoutMs > kBlockingWaitMaxMs + kBlockingWaitMaxMs / 16 + 60'000,
+              "an idle close must not cut off the answer to a forwarded blocking query");
+static_assert(kRpcFirstFrameTimeoutMs < kRpcIdleTimeoutMs);
+
+// Gossip push/pull stream connections (both stream channels, both directions), and inbound ones
+// from one source IP. A push/pull is one exchange; a peer has at most a few in flight.
+inline constexpr std::size_t kStreamMaxConnections = 128;
+inline constexpr std::size_t kStreamMaxConnsPerClient = 16;
+static_assert(kStreamMaxConnsPerClient < kStreamMaxConnections,
+              "one peer must not be able to take every stream slot");
+
+// Frames (RPC, gossip, DNS) received but not yet handed to the process: the host's task queue
+// drops frames beyond these (UvHost::post_frame); storage completions and timers are never
+// dropped.
+inline constexpr std::size_t kHostMaxQueuedFrames = 65'536;
+inline constexpr std::size_t kHostMaxQueuedFrameBytes = 256 * 1024 * 1024;
+static_assert(kHostMaxQueuedFrameBytes >= 8 * kRpcMaxFrameBytes,
+              "several of the largest frames must fit in the queue at once");
 
 // DNS.
 inline constexpr std::size_t kDnsUdpMinBytes = 512;

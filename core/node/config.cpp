@@ -270,6 +270,23 @@ constexpr Field<AgentConfig> kGossipFields[] = {
      }},
 };
 
+// Consul treats these as ints; a cap of 0 or less would refuse every connection, so it is an
+// error here rather than a silent lock-out.
+constexpr Field<AgentConfig> kLimitsFields[] = {
+    {"http_max_conns_per_client",
+     set_int<AgentConfig, &AgentConfig::http_max_conns_per_client, 1, INT32_MAX>},
+    {"rpc_max_conns_per_client",
+     set_int<AgentConfig, &AgentConfig::rpc_max_conns_per_client, 1, INT32_MAX>},
+    {"https_handshake_timeout", ignore_with_warning<AgentConfig>},
+    {"rpc_handshake_timeout", ignore_with_warning<AgentConfig>},
+    {"rpc_client_timeout", ignore_with_warning<AgentConfig>},
+    {"rpc_rate", ignore_with_warning<AgentConfig>},
+    {"rpc_max_burst", ignore_with_warning<AgentConfig>},
+    {"kv_max_value_size", ignore_with_warning<AgentConfig>},
+    {"txn_max_req_len", ignore_with_warning<AgentConfig>},
+    {"request_limits", ignore_with_warning<AgentConfig>},
+};
+
 constexpr Field<AgentConfig> kUiFields[] = {
     {"enabled", set_value<AgentConfig, &AgentConfig::ui_enabled>},
     {"dir", ignore_with_warning<AgentConfig>},
@@ -516,6 +533,7 @@ constexpr Field<AgentConfig> kAgentFields[] = {
     {"acl", nested<kAclFields>},
     {"acl_default_policy", set_acl_policy},
     {"performance", nested<kPerformanceFields>},
+    {"limits", nested<kLimitsFields>},
     {"ui", set_value<A, &A::ui_enabled>},
     {"ui_config", nested<kUiFields>},
     {"reconnect_timeout", set_reconnect_timeout},
@@ -536,7 +554,6 @@ constexpr Field<AgentConfig> kAgentFields[] = {
     {"watches", ignore_with_warning<A>},
     {"telemetry", ignore_with_warning<A>},
     {"autopilot", ignore_with_warning<A>},
-    {"limits", ignore_with_warning<A>},
     {"connect", ignore_with_warning<A>},
     {"acl_datacenter", ignore_with_warning<A>},
     {"acl_master_token", ignore_with_warning<A>},

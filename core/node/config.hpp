@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/base/instant.hpp"
+#include "core/base/limits.hpp"
 #include "core/base/log.hpp"
 #include "core/base/result.hpp"
 
@@ -162,6 +163,11 @@ struct AgentConfig {
   bool ui_enabled = false;
   Duration reconnect_timeout = Duration::hours(72);
   std::string encrypt;
+
+  // Consul's `limits` block: open connections from one source IP to the HTTP API, and to the
+  // server RPC port (loopback included).
+  int http_max_conns_per_client = static_cast<int>(limits::kHttpMaxConnsPerClient);
+  int rpc_max_conns_per_client = static_cast<int>(limits::kRpcMaxConnsPerClient);
 
   // Non-fatal findings of load_config (unknown keys, accepted-but-ignored settings, risky values).
   // Consul rejects unknown keys; we warn so a config written for a newer Consul still starts.

@@ -42,6 +42,21 @@ TEST(AgentRunner, ServersListenForRpcOnTheBindAddress) {
   EXPECT_EQ(listeners[2].channel, node::Channel::kGossipLanStream);
 }
 
+TEST(AgentRunner, LimitsBlockReachesTheHost) {
+  node::AgentConfig config;
+  auto defaults = agent_host_options(config);
+  EXPECT_EQ(defaults.http.max_conns_per_client, 200u);
+  EXPECT_EQ(defaults.network.rpc_inbound_per_client_max, 100u);
+  config.http_max_conns_per_client = 7;
+  config.rpc_max_conns_per_client = 3;
+  config.data_dir = "/var/praetor";
+  auto options = agent_host_options(config);
+  EXPECT_EQ(options.http.max_conns_per_client, 7u);
+  EXPECT_EQ(options.network.rpc_inbound_per_client_max, 3u);
+  EXPECT_EQ(options.data_dir, "/var/praetor");
+  EXPECT_EQ(options.listeners, agent_listeners(config));
+}
+
 TEST(AgentRunner, BannerNamesTheKeySettings) {
   node::AgentConfig config;
   config.node_name = "n1";

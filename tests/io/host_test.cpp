@@ -1,9 +1,14 @@
 // UvHost on the test's own thread: completions arrive as separate Process calls, the timer
 // honours replacement, signals reach stop() and the reload hook, shutdown's code is returned.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
+#include <condition_variable>
 #include <csignal>
 #include <ctime>
+#include <mutex>
 
 #include "io/uv_host.hpp"
 #include "tests/io/test_util.hpp"
@@ -182,6 +187,91 @@ TEST(UvHost, BindsEphemeralPortsAndReportsAddressInUse) {
   ASSERT_FALSE(failed.has_value());
   EXPECT_NE(failed.error().message.find("address already in use"), std::string::npos)
       << failed.error().message;
+}
+
+// Holds the loop inside its first on_frame until the test opens the gate, so that the frames
+// sent meanwhile are all read in the loop's next iteration.
+class GatedFrameProcess : public node::Process {
+ public:
+  void start(node::Env& env) override { env_ = &env; }
+  void on_frame(const node::Endpoint&, node::Channel, Bytes payload) override {
+    frames.put(std::string(payload.begin(), payload.end()));
+    std::unique_lock<std::mutex> lock(mutex_);
+    gate_cv_.wait(lock, [this] { return open_; });
+  }
+  void open_gate() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = true;
+    gate_cv_.notify_all();
+  }
+  void on_written(Ticket, Result<void>) override {}
+  void on_wake(Instant) override {}
+  void on_check_result(CheckRunId, node::ExecResult) override {}
+  void on_client_request(RequestId, node::HttpRequest) override {}
+  void stop(node::StopReason) override { env_->control.shutdown(0); }
+
+  testing::Mailbox frames;
+
+ private:
+  node::Env* env_ = nullptr;
+  std::mutex mutex_;
+  std::condition_variable gate_cv_;
+  bool open_ = false;
+};
+
+TEST(UvHost, FramesBeyondTheQueueBoundAreDroppedCountedAndLoggedOnce) {
+  GatedFrameProcess process;
+  testing::RecordingLogger logger;
+  HostOptions options;
+  options.listeners = {Listener{node::Channel::kGossipLan, {"127.0.0.1", 0}}};
+  options.max_queued_frames = 4;
+  // libuv reads at most 32 datagrams per poll event; a burst of 30 is read in one.
+  constexpr int kBurst = 30;
+  std::uint64_t dropped = 0;
+  std::vector<std::string> delivered;
+  {
+    testing::HostThread host(process, options, &logger);
+    int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(host.port());
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    auto send = [&](const std::string& text) {
+      ASSERT_EQ(
+          ::sendto(fd, text.data(), text.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to),
+          static_cast<ssize_t>(text.size()));
+    };
+    send("first");
+    process.frames.wait_for(1);  // the loop is now held inside on_frame
+    for (int i = 0; i < kBurst; ++i) send(fmt::format("burst-{}", i));
+    process.open_gate();
+    delivered = process.frames.wait_for(1 + 4);
+    ::close(fd);
+    host.stop();
+    dropped = host.host().frames_dropped();
+    delivered = process.frames.items();
+  }
+  // On loopback the burst is in the socket before the gate opens, and the loop reads all of it
+  // in one iteration: four frames fit in the queue, the rest are dropped, none is lost silently.
+  ASSERT_EQ(delivered.size(), 5u);
+  EXPECT_EQ(delivered[1], "burst-0");
+  EXPECT_EQ(delivered[4], "burst-3");
+  EXPECT_EQ(dropped, static_cast<std::uint64_t>(kBurst - 4));
+  EXPECT_EQ(delivered.size() + dropped, static_cast<std::uint64_t>(1 + kBurst));
+  std::uint64_t logged = 0;
+  int lines = 0;
+  for (const auto& line : logger.lines()) {
+    if (line.message.rfind("dropping gossip-lan frame from 127.0.0.1:", 0) == 0) {
+      EXPECT_NE(line.message.find("4 frames"), std::string::npos) << line.message;
+      ++lines;
+      ++logged;
+    } else if (line.message.rfind("dropped ", 0) == 0) {
+      ++lines;
+      logged += std::stoull(line.message.substr(8));
+    }
+  }
+  EXPECT_EQ(logged, dropped);
+  EXPECT_LE(lines, 3);
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
 
 #include "io/uv_host.hpp"
 #include "tests/io/test_util.hpp"
@@ -15,6 +18,7 @@ using testing::body_of;
 using testing::Client;
 using testing::HostThread;
 using testing::Mailbox;
+using testing::RecordingLogger;
 
 // Echoes requests; "/delay" is answered 50 ms later from the timer; "/after-delay" is answered
 // only once every delayed request has been answered (so a test can wait for that, no sleeps).
@@ -147,6 +151,14 @@ TEST(HttpServer, ProtocolErrorsAreAnsweredAndClose) {
       {"GET /v1/kv/%zz HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
       {"PUT /v1/kv/x HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", "HTTP/1.1 413 "},
       {"GET / HTTP/1.1\r\nX-Big: " + std::string(4000, 'b') + "\r\n\r\n", "HTTP/1.1 431 "},
+      // Issue 10, item 3: the smuggling example (it used to store "helloabc"), a transfer coding
+      // we do not implement, versions.
+      {"PUT /v1/kv/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloAB3\r\nabcZZ0\r\n\r\n",
+       "HTTP/1.1 400 Bad Request\r\n"},
+      {"PUT /v1/kv/x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+       "HTTP/1.1 501 Not Implemented\r\n"},
+      {"GET / HTTP/2.0\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported\r\n"},
+      {"GET /\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
   };
   for (const auto& bad : cases) {
     Client c(host.port());
@@ -249,7 +261,7 @@ TEST(HttpServer, ConnectionsBeyondTheCapAreClosed) {
 TEST(HttpServer, IncompleteBodyTimesOutAndIdleConnectionsClose) {
   HttpLimits limits;
   limits.body_timeout = Duration::milliseconds(200);
-  limits.idle_timeout = Duration::milliseconds(300);  // also runs from accept to the first byte
+  limits.idle_timeout = Duration::milliseconds(300);
   HttpProcess process;
   HostThread host(process, http_options(limits));
   Client slow(host.port());
@@ -288,6 +300,147 @@ TEST(HttpServer, TooManyPendingRequestsAre503) {
   }
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(body_of(*again), "GET /y body=");
+}
+
+// --- hostile clients (issue 10, item 2) -----------------------------------------------------
+
+TEST(HttpServer, The201stConnectionFromOneIpIsRefusedWhileAnotherIpIsServed) {
+  HttpProcess process;
+  HostThread host(process, http_options());  // the default limits: 200 per client IP
+  ASSERT_EQ(HttpLimits{}.max_conns_per_client, 200u);
+  std::vector<std::unique_ptr<Client>> first_ip;
+  for (int i = 0; i < 200; ++i) {
+    first_ip.push_back(std::make_unique<Client>(host.port(), "127.0.0.21"));
+    // A response proves the server has accepted and counted this connection.
+    first_ip.back()->send("GET /hello HTTP/1.1\r\n\r\n");
+    ASSERT_TRUE(first_ip.back()->read_response().has_value()) << "connection " << i;
+  }
+  Client refused(host.port(), "127.0.0.21");
+  EXPECT_TRUE(refused.connected());       // the kernel accepted it; the server closed it
+  EXPECT_TRUE(refused.closed_by_peer());  // at once, with no bytes
+
+  Client other_ip(host.port(), "127.0.0.22");
+  other_ip.send("GET /other HTTP/1.1\r\n\r\n");
+  auto r = other_ip.read_response();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(body_of(*r), "GET /other body=");
+  // The 200 stay usable.
+  first_ip.front()->send("GET /still HTTP/1.1\r\n\r\n");
+  auto still = first_ip.front()->read_response();
+  ASSERT_TRUE(still.has_value());
+  EXPECT_EQ(body_of(*still), "GET /still body=");
+
+  // The cap is on open connections: once one closes, the IP may open another. The server learns
+  // of the close asynchronously, so poll with a deadline.
+  first_ip.back()->close();
+  std::optional<std::string> again;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       std::chrono::steady_clock::now() < deadline;) {
+    Client retry(host.port(), "127.0.0.21");
+    retry.send("GET /again HTTP/1.1\r\n\r\n");
+    again = retry.read_response();
+    if (again) break;
+  }
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(body_of(*again), "GET /again body=");
+}
+
+TEST(HttpServer, AConnectionThatSendsNothingIsClosedAfterTheHeaderTimeout) {
+  HttpLimits limits;
+  limits.header_timeout = Duration::milliseconds(200);
+  limits.idle_timeout = Duration::seconds(60);  // longer than the client's 10 s receive timeout
+  HttpProcess process;
+  HostThread host(process, http_options(limits));
+  Client silent(host.port());
+  ASSERT_TRUE(silent.connected());
+  // Had the server applied the idle timeout (60 s), the receive would time out after 10 s and
+  // closed_by_peer() would be false.
+  EXPECT_TRUE(silent.closed_by_peer());
+  EXPECT_TRUE(silent.buffer().empty());  // closed without an answer: it asked nothing
+
+  // A connection that has been served waits for the idle timeout between requests.
+  Client served(host.port());
+  served.send("GET /one HTTP/1.1\r\n\r\n");
+  ASSERT_TRUE(served.read_response().has_value());
+  // One more request after the refused and timed-out ones proves the server still serves, and
+  // that this connection outlived a header timeout measured from its accept.
+  Client marker(host.port());
+  EXPECT_TRUE(marker.closed_by_peer());  // 200 ms: a header timeout has passed since `served`
+  served.send("GET /two HTTP/1.1\r\n\r\n");
+  auto two = served.read_response();
+  ASSERT_TRUE(two.has_value());
+  EXPECT_EQ(body_of(*two), "GET /two body=");
+  EXPECT_EQ(process.requests.items(), (std::vector<std::string>{"GET /one", "GET /two"}));
+}
+
+TEST(HttpServer, ARefusalFloodLogsABoundedNumberOfLinesThatCountEveryRefusal) {
+  HttpLimits limits;
+  limits.max_conns_per_client = 1;
+  HttpProcess process;
+  RecordingLogger logger;
+  constexpr int kFlood = 400;
+  auto started = std::chrono::steady_clock::now();
+  {
+    HostThread host(process, http_options(limits), &logger);
+    Client holder(host.port(), "127.0.0.23");
+    holder.send("GET /hold HTTP/1.1\r\n\r\n");
+    ASSERT_TRUE(holder.read_response().has_value());
+    for (int i = 0; i < kFlood; ++i) {
+      Client refused(host.port(), "127.0.0.23");
+      ASSERT_TRUE(refused.closed_by_peer()) << "connection " << i;
+    }
+    host.stop();  // the server logs the count of the last interval as it closes
+  }
+  const double elapsed_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  int lines = 0;
+  long long counted = 0;
+  for (const auto& line : logger.lines()) {
+    if (line.subsystem != "http") continue;
+    if (line.message.rfind("refusing connection from 127.0.0.23:", 0) == 0) {
+      EXPECT_NE(line.message.find("http_max_conns_per_client 1"), std::string::npos)
+          << line.message;
+      EXPECT_EQ(line.level, LogLevel::kWarn);
+      ++lines;
+      ++counted;
+    } else if (line.message.rfind("refused ", 0) == 0) {
+      EXPECT_EQ(line.level, LogLevel::kWarn);
+      ++lines;
+      counted += std::stoll(line.message.substr(8));
+    }
+  }
+  // Every refusal is counted once, in at most one line a second plus the first and the last.
+  EXPECT_EQ(counted, kFlood);
+  EXPECT_GE(lines, 2);
+  EXPECT_LE(lines, 2 + static_cast<int>(elapsed_s)) << "elapsed " << elapsed_s << " s";
+}
+
+TEST(HttpServer, TheGlobalCapRefusesEveryIpAndLogsOnce) {
+  HttpLimits limits;
+  limits.max_connections = 2;
+  HttpProcess process;
+  RecordingLogger logger;
+  {
+    HostThread host(process, http_options(limits), &logger);
+    Client a(host.port(), "127.0.0.24");
+    Client b(host.port(), "127.0.0.25");
+    for (Client* c : {&a, &b}) {
+      c->send("GET /x HTTP/1.1\r\n\r\n");
+      ASSERT_TRUE(c->read_response().has_value());
+    }
+    Client third(host.port(), "127.0.0.26");
+    EXPECT_TRUE(third.closed_by_peer());
+    host.stop();
+  }
+  int refusals = 0;
+  for (const auto& line : logger.lines()) {
+    if (line.message.find("refusing connection from 127.0.0.26") != std::string::npos) {
+      EXPECT_NE(line.message.find("2 connections open (limit 2)"), std::string::npos)
+          << line.message;
+      ++refusals;
+    }
+  }
+  EXPECT_EQ(refusals, 1);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // backoff. Every wait runs the loop until a condition holds (or 20 s pass, which fails the test).
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -41,6 +42,13 @@ class RecordingLogger final : public Logger {
     lines_.emplace_back(level, std::string(message));
   }
   bool enabled(LogLevel) const override { return true; }
+  std::vector<std::string> warnings() const {
+    std::vector<std::string> out;
+    for (const auto& [level, text] : lines_) {
+      if (level == LogLevel::kWarn) out.push_back(text);
+    }
+    return out;
+  }
   int warnings_containing(std::string_view phrase) const {
     int n = 0;
     for (const auto& [level, text] : lines_) {
@@ -542,6 +550,172 @@ TEST(UvNetworkBackoff, AConnectThatHangsTimesOutAndBacksOff) {
   a.send(port.endpoint(), Channel::kGossipLanStream, "push");
   EXPECT_EQ(a.stats().dropped_in_backoff, 1u);
   EXPECT_EQ(a.stats().connect_attempts, 1u);
+}
+
+// --- inbound caps and timeouts against hostile peers (issue 10, item 2) ----------------------
+
+TEST(UvNetworkInbound, RpcConnectionsFromOneIpAreCappedWhileOtherIpsAreServed) {
+  Loop loop;
+  NetworkOptions options;
+  options.rpc_inbound_per_client_max = 2;
+  Peer b(loop, options);
+  Endpoint b_rpc = b.listen(Channel::kRpc);
+
+  Client first(b_rpc.port, "127.0.0.24");
+  Client second(b_rpc.port, "127.0.0.24");
+  Client third(b_rpc.port, "127.0.0.24");
+  ASSERT_TRUE(loop.run_until([&] { return b.stats().per_client_over_cap == 1; }));
+  EXPECT_EQ(b.connections(Channel::kRpc), 2u);
+  EXPECT_TRUE(third.closed_by_peer());  // accepted in order; the third is over the cap
+
+  Client other_ip(b_rpc.port, "127.0.0.25");
+  other_ip.send(frame_bytes("from .25"));
+  first.send(frame_bytes("from .24"));
+  ASSERT_TRUE(loop.run_until([&] { return b.frames.size() == 2; }));
+  EXPECT_EQ(count_payload(b.frames, "from .25"), 1u);
+  EXPECT_EQ(count_payload(b.frames, "from .24"), 1u);
+  EXPECT_EQ(b.logger().warnings_containing("refusing rpc connection from 127.0.0.24:"), 1);
+  EXPECT_EQ(b.logger().warnings_containing("limits.rpc_max_conns_per_client 2"), 1);
+
+  // Room again once one closes.
+  second.close();
+  ASSERT_TRUE(loop.run_until([&] { return b.connections(Channel::kRpc) == 2; }));
+  Client fourth(b_rpc.port, "127.0.0.24");
+  fourth.send(frame_bytes("fourth"));
+  ASSERT_TRUE(loop.run_until([&] { return count_payload(b.frames, "fourth") == 1; }));
+  EXPECT_EQ(b.stats().per_client_over_cap, 1u);
+}
+
+TEST(UvNetworkInbound, RpcConnectionsAreCappedInAll) {
+  Loop loop;
+  NetworkOptions options;
+  options.rpc_inbound_max = 2;
+  Peer b(loop, options);
+  Endpoint b_rpc = b.listen(Channel::kRpc);
+  Client one(b_rpc.port, "127.0.0.24");
+  Client two(b_rpc.port, "127.0.0.25");
+  Client three(b_rpc.port, "127.0.0.26");
+  ASSERT_TRUE(loop.run_until([&] { return b.stats().rpc_over_cap == 1; }));
+  EXPECT_TRUE(three.closed_by_peer());
+  EXPECT_EQ(b.connections(Channel::kRpc), 2u);
+  EXPECT_EQ(b.stats().per_client_over_cap, 0u);
+  EXPECT_EQ(b.logger().warnings_containing("2 inbound connections open (limit 2)"), 1);
+}
+
+TEST(UvNetworkInbound, StreamConnectionsFromOneIpAreCapped) {
+  Loop loop;
+  NetworkOptions options;
+  options.stream_inbound_per_client_max = 1;
+  Peer b(loop, options);
+  Endpoint b_stream = b.listen(Channel::kGossipWanStream);
+  Client first(b_stream.port, "127.0.0.27");
+  Client second(b_stream.port, "127.0.0.27");
+  ASSERT_TRUE(loop.run_until([&] { return b.stats().per_client_over_cap == 1; }));
+  EXPECT_TRUE(second.closed_by_peer());
+  Client other_ip(b_stream.port, "127.0.0.28");
+  other_ip.send(frame_bytes("push"));
+  ASSERT_TRUE(loop.run_until([&] { return b.frames.size() == 1; }));
+  EXPECT_EQ(b.connections(Channel::kGossipWanStream), 2u);
+  EXPECT_EQ(b.logger().warnings_containing("refusing gossip-wan-stream connection from 127.0.0.27"),
+            1);
+}
+
+TEST(UvNetworkInbound, ARefusalFloodLogsTwoLinesThatCountEveryRefusal) {
+  Loop loop;
+  NetworkOptions options;
+  options.rpc_inbound_per_client_max = 1;
+  Peer b(loop, options);
+  Endpoint b_rpc = b.listen(Channel::kRpc);
+  Client holder(b_rpc.port, "127.0.0.29");
+  constexpr std::uint64_t kFlood = 300;
+  for (std::uint64_t i = 0; i < kFlood; ++i) {
+    Client refused(b_rpc.port, "127.0.0.29");
+    ASSERT_TRUE(loop.run_until([&] { return b.stats().per_client_over_cap == i + 1; }));
+  }
+  // The manual clock has not moved: one interval. Its count is logged when the network closes.
+  b.net().close();
+  ASSERT_TRUE(loop.run_until([&] { return b.net().closed(); }));
+  std::uint64_t counted = 0;
+  int lines = 0;
+  for (const auto& text : b.logger().warnings()) {
+    if (text.rfind("refusing rpc connection from 127.0.0.29:", 0) == 0) {
+      ++lines;
+      ++counted;
+    } else if (text.rfind("refused ", 0) == 0) {
+      ++lines;
+      counted += std::stoull(text.substr(8));
+      EXPECT_NE(text.find("connections in the last"), std::string::npos) << text;
+    }
+  }
+  EXPECT_EQ(lines, 2);
+  EXPECT_EQ(counted, kFlood);
+  EXPECT_EQ(b.net().rpc_refusals().refused_total(), kFlood);
+}
+
+TEST(UvNetworkInbound, SilentRpcConnectionsCloseAfterTheFirstFrameTimeoutAndRaftLikeOnesStay) {
+  Loop loop;
+  NetworkOptions options;
+  options.rpc_first_frame_timeout = Duration::milliseconds(200);  // sweeps every 50 ms
+  options.rpc_idle_timeout = Duration::milliseconds(1000);
+  Peer b(loop, options);
+  Endpoint b_rpc = b.listen(Channel::kRpc);
+  Peer a(loop, options);  // the same short timeouts: its outbound connection must still stay
+
+  Client silent(b_rpc.port, "127.0.0.24");
+  a.send(b_rpc, Channel::kRpc, "heartbeat-0");
+  ASSERT_TRUE(
+      loop.run_until([&] { return b.frames.size() == 1 && b.connections(Channel::kRpc) == 2; }));
+  auto two_more_sweeps = [&] {
+    std::uint64_t a0 = a.stats().sweeps;
+    std::uint64_t b0 = b.stats().sweeps;
+    return loop.run_until([&] { return a.stats().sweeps >= a0 + 2 && b.stats().sweeps >= b0 + 2; });
+  };
+  ASSERT_TRUE(two_more_sweeps());
+  EXPECT_EQ(b.connections(Channel::kRpc), 2u);  // the clock has not moved
+
+  // A "leader" heartbeating every 100 ms for 3 s: fifteen first-frame timeouts and three idle
+  // timeouts pass; its connection stays, the silent one is closed after the first 200 ms.
+  for (int i = 1; i <= 30; ++i) {
+    loop.advance(Duration::milliseconds(100));
+    a.send(b_rpc, Channel::kRpc, fmt::format("heartbeat-{}", i));
+    ASSERT_TRUE(loop.run_until([&] { return b.frames.size() == static_cast<std::size_t>(i + 1); }));
+  }
+  ASSERT_TRUE(loop.run_until([&] { return b.stats().closed_no_first_frame == 1; }));
+  EXPECT_TRUE(silent.closed_by_peer());
+  ASSERT_TRUE(two_more_sweeps());
+  EXPECT_EQ(b.connections(Channel::kRpc), 1u);
+  EXPECT_EQ(a.connections(Channel::kRpc), 1u);
+  EXPECT_EQ(a.stats().connect_attempts, 1u);  // never reconnected
+  EXPECT_EQ(b.stats().closed_idle, 0u);
+
+  // Silence beyond the idle timeout closes the inbound side (b); a's outbound side is never
+  // closed for idleness by a, only by seeing b's close.
+  loop.advance(Duration::milliseconds(1000));
+  ASSERT_TRUE(loop.run_until([&] { return b.stats().closed_idle == 1; }));
+  EXPECT_EQ(a.stats().closed_idle, 0u);
+  ASSERT_TRUE(loop.run_until([&] { return a.connections(Channel::kRpc) == 0; }));
+  // An idle close is not a failure: the next heartbeat reconnects at once.
+  a.send(b_rpc, Channel::kRpc, "after idle");
+  EXPECT_EQ(a.stats().connect_attempts, 2u);
+  ASSERT_TRUE(loop.run_until([&] { return count_payload(b.frames, "after idle") == 1; }));
+}
+
+TEST(UvNetworkInbound, ATricklingRpcPeerIsClosedAtTheFirstFrameTimeout) {
+  Loop loop;
+  NetworkOptions options;
+  options.rpc_first_frame_timeout = Duration::milliseconds(200);
+  Peer b(loop, options);
+  Endpoint b_rpc = b.listen(Channel::kRpc);
+  std::string frame = frame_bytes("never finished");
+  Client slow(b_rpc.port);
+  slow.send(frame.substr(0, 6));
+  ASSERT_TRUE(loop.run_until([&] { return b.connections(Channel::kRpc) == 1; }));
+  loop.advance(Duration::milliseconds(150));
+  slow.send(frame.substr(6, 4));  // bytes, but no whole frame
+  loop.advance(Duration::milliseconds(50));
+  ASSERT_TRUE(loop.run_until([&] { return b.stats().closed_no_first_frame == 1; }));
+  EXPECT_TRUE(slow.closed_by_peer());
+  EXPECT_TRUE(b.frames.empty());
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -67,12 +68,37 @@ class Mailbox {
   std::vector<std::string> items_;
 };
 
+// Records log lines; safe to write from the loop thread. Read after the host has stopped.
+class RecordingLogger final : public Logger {
+ public:
+  struct Line {
+    LogLevel level;
+    std::string subsystem;
+    std::string message;
+  };
+  void log(LogLevel level, std::string_view subsystem, std::string_view message) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    lines_.push_back({level, std::string(subsystem), std::string(message)});
+  }
+  bool enabled(LogLevel) const override { return true; }
+  std::vector<Line> lines() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return lines_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<Line> lines_;
+};
+
 // A host and its process on a thread of their own. Listeners are bound before the thread starts.
 class HostThread {
  public:
-  HostThread(node::Process& process, HostOptions options) {
+  // `logger`, when given, must outlive the host; it is written from the loop thread, so read it
+  // after stop() or join().
+  HostThread(node::Process& process, HostOptions options, Logger* logger = nullptr) {
     options.handle_signals = false;  // signals are process-wide; the signal test owns them
-    host_ = std::make_unique<UvHost>(logger_, std::move(options));
+    host_ = std::make_unique<UvHost>(logger != nullptr ? *logger : logger_, std::move(options));
     auto bound = host_->open();
     EXPECT_TRUE(bound.has_value()) << (bound ? "" : bound.error().message);
     if (bound) bound_ = *bound;
@@ -96,6 +122,8 @@ class HostThread {
     return exit_code_;
   }
   std::uint16_t port(std::size_t i = 0) const { return bound_.at(i).endpoint.port; }
+  // The host itself: touch it from the test thread only after stop() or join().
+  UvHost& host() { return *host_; }
   node::Endpoint endpoint(std::size_t i = 0) const { return bound_.at(i).endpoint; }
 
  private:
@@ -106,13 +134,20 @@ class HostThread {
   int exit_code_ = -1;
 };
 
-// A blocking loopback client with a 10 s receive timeout.
+// A blocking loopback client with a 10 s receive timeout. `source`, when given, is the local
+// address to connect from (any of 127.0.0.0/8), so a test can be several client IPs at once.
 class Client {
  public:
-  explicit Client(std::uint16_t port) {
+  explicit Client(std::uint16_t port, const char* source = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     timeval tv{10, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (source != nullptr) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &local.sin_addr);
+      EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local), 0) << source;
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
@@ -139,7 +174,11 @@ class Client {
   bool fill() {
     char chunk[65536];
     ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-    if (n <= 0) return false;
+    if (n <= 0) {
+      // A timeout is not the peer closing: closed_by_peer() must not mistake one for the other.
+      eof_ = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+      return false;
+    }
     buffer_.append(chunk, static_cast<std::size_t>(n));
     return true;
   }
@@ -165,11 +204,12 @@ class Client {
     }
   }
 
-  // True when the server closed the connection (EOF) with nothing more buffered.
+  // True when the server closed the connection (EOF or reset) with nothing more buffered; false
+  // if it sent more, or if nothing came for the receive timeout (10 s).
   bool closed_by_peer() {
     while (fill()) {
     }
-    return buffer_.empty();
+    return buffer_.empty() && eof_;
   }
   std::string& buffer() { return buffer_; }
   int fd() const { return fd_; }
@@ -177,6 +217,7 @@ class Client {
  private:
   int fd_ = -1;
   bool connected_ = false;
+  bool eof_ = false;
   std::string buffer_;
 };
 

@@ -334,6 +334,15 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{R"({"performance": {"raft_multiplier": 11}})",
                   "t.json: performance.raft_multiplier: expected a number between 1 and 10"},
         ErrorCase{R"({"reconnect_timeout": "1h"})", "t.json: reconnect_timeout: must be >="},
+        ErrorCase{R"({"limits": {"http_max_conns_per_client": 0}})",
+                  "t.json: limits.http_max_conns_per_client: expected a number between 1 and "
+                  "2147483647, got 0"},
+        ErrorCase{R"({"limits": {"http_max_conns_per_client": -5}})",
+                  "t.json: limits.http_max_conns_per_client: expected a number between 1"},
+        ErrorCase{R"({"limits": {"http_max_conns_per_client": "200"}})",
+                  "t.json: limits.http_max_conns_per_client: expected a number"},
+        ErrorCase{R"({"limits": {"rpc_max_conns_per_client": 0}})",
+                  "t.json: limits.rpc_max_conns_per_client: expected a number between 1"},
         ErrorCase{R"({"bootstrap": true, "bootstrap_expect": 3, "server": true})",
                   "t.json: bootstrap_expect: 'bootstrap_expect > 0' and 'bootstrap = true' are "
                   "mutually exclusive"},
@@ -592,6 +601,20 @@ TEST(ConfigTest, AcceptedKeysFromClientHarnesses) {
   EXPECT_EQ(c.dns_config.udp_answer_limit, 5);
   EXPECT_EQ(c.dns_config.soa_min_ttl, 7u);
   EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
+}
+
+TEST(ConfigTest, LimitsBlockSetsConnectionCapsPerClient) {
+  auto defaults = load_ok("{}");
+  EXPECT_EQ(defaults.http_max_conns_per_client, 200);  // Consul's defaults
+  EXPECT_EQ(defaults.rpc_max_conns_per_client, 100);
+  auto c = load_ok(R"({"limits": {"http_max_conns_per_client": 5, "RPCMaxConnsPerClient": 7,
+                      "rpc_rate": 100}})");
+  EXPECT_EQ(c.http_max_conns_per_client, 5);
+  EXPECT_EQ(c.rpc_max_conns_per_client, 7);
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_NE(c.warnings[0].find("t.json: limits.rpc_rate: accepted but not supported"),
+            std::string::npos)
+      << c.warnings[0];
 }
 
 TEST(ConfigTest, EmptySourcesAreSkippedLikeConsul) {
