@@ -1,11 +1,15 @@
 // Safe defaults and start-up edges of `praetor agent` over real processes (issue 10, items 4
 // and 5): data_dir and its parents are created (0700) before the pid file, data files are 0600,
 // an HTTP API beyond loopback warns that there are no ACLs (at start and in `praetor info`), a
-// bad port flag is refused by name, and the banner reports DNS as off.
+// bad port flag is refused by name, and the banner reports DNS as off. Also items 1-3 over raw
+// sockets against a running agent: framing, UTF-8, the per-client cap, the header timeout.
 //
 // Each test binds its own loopback address in 127.0.0.30-39 (other suites use 127.0.0.1-29), so
 // the default gossip and RPC ports do not collide; HTTP ports come from free_port().
+#include <arpa/inet.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -206,6 +210,122 @@ TEST(CliSafetyTest, BadNumbersOnTheCommandLineAreRefusedByFlagName) {
     EXPECT_EQ(r.exit_code, 1) << c.flag;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << c.flag << ": " << r.err;
   }
+}
+
+// A TCP connection from a chosen loopback source address to a running agent's HTTP port.
+class RawConnection {
+ public:
+  RawConnection(const char* from, const char* to, int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    ::inet_pton(AF_INET, from, &source.sin_addr);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&source), sizeof(source)), 0);
+    sockaddr_in target{};
+    target.sin_family = AF_INET;
+    target.sin_port = htons(static_cast<std::uint16_t>(port));
+    ::inet_pton(AF_INET, to, &target.sin_addr);
+    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&target), sizeof(target)), 0);
+  }
+  ~RawConnection() { ::close(fd_); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  void send(const std::string& bytes) {
+    EXPECT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+  }
+  // Everything the agent sends until it closes the connection (or `within` passes).
+  std::string read_until_closed(std::chrono::seconds within) {
+    std::string out;
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) {
+        closed_ = true;
+        return out;
+      }
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+  }
+  bool closed() const { return closed_; }
+
+ private:
+  int fd_ = -1;
+  bool closed_ = false;
+};
+
+// Issue 10, items 1-3 against a running agent: strict framing, the UTF-8 rule, the per-client
+// connection cap from the config file, and the header timeout for connections that send nothing.
+// Agent on 127.0.0.38, clients from .37 and .39.
+TEST(CliSafetyTest, HostileHttpAgainstARunningAgent) {
+  TempDir tmp;
+  const std::string config = tmp.path() + "/limits.json";
+  std::ofstream(config) << R"({"limits": {"http_max_conns_per_client": 3}})";
+  const int http = free_port();
+  BackgroundAgent agent({"-dev", "-node=safety-hostile", "-bind=127.0.0.38", "-client=127.0.0.38",
+                         "-http-port=" + std::to_string(http), "-config-file=" + config},
+                        tmp.path() + "/agent.log");
+  ASSERT_TRUE(agent.wait_started());
+  auto exchange = [&](const char* from, const std::string& request) {
+    RawConnection c(from, "127.0.0.38", http);
+    c.send(request);
+    return c.read_until_closed(std::chrono::seconds(15));
+  };
+  auto status_of = [](const std::string& response) { return response.substr(0, 12); };
+  const std::string close = "Host: x\r\nConnection: close\r\n";
+
+  // The smuggling example: junk where the CRLF after chunk data belongs.
+  EXPECT_EQ(status_of(exchange("127.0.0.37", "PUT /v1/kv/smuggled HTTP/1.1\r\n" + close +
+                                                 "Transfer-Encoding: chunked\r\n\r\n"
+                                                 "5\r\nhelloAB3\r\nabcZZ0\r\n\r\n")),
+            "HTTP/1.1 400");
+  EXPECT_EQ(status_of(exchange("127.0.0.37", "GET /v1/kv/smuggled HTTP/1.1\r\n" + close + "\r\n")),
+            "HTTP/1.1 404");
+  EXPECT_EQ(status_of(exchange("127.0.0.37", "PUT /v1/kv/z HTTP/1.1\r\n" + close +
+                                                 "Transfer-Encoding: gzip, chunked\r\n\r\n"
+                                                 "0\r\n\r\n")),
+            "HTTP/1.1 501");
+  EXPECT_EQ(
+      status_of(exchange("127.0.0.37", "GET /v1/status/leader HTTP/2.0\r\n" + close + "\r\n")),
+      "HTTP/1.1 505");
+  EXPECT_EQ(status_of(exchange("127.0.0.37", "GET /v1/status/leader\r\n\r\n")), "HTTP/1.1 400");
+  const std::string poison = exchange(
+      "127.0.0.37", "PUT /v1/kv/poison%ff HTTP/1.1\r\n" + close + "Content-Length: 1\r\n\r\nx");
+  EXPECT_EQ(status_of(poison), "HTTP/1.1 400");
+  EXPECT_NE(poison.find("not valid UTF-8"), std::string::npos) << poison;
+
+  // Three idle connections from .39 fill its share; the fourth is closed at once, unanswered,
+  // while .37 is still served.
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<RawConnection>("127.0.0.39", "127.0.0.38", http));
+  }
+  RawConnection fourth("127.0.0.39", "127.0.0.38", http);
+  EXPECT_EQ(fourth.read_until_closed(std::chrono::seconds(5)), "");
+  EXPECT_TRUE(fourth.closed());
+  EXPECT_EQ(
+      status_of(exchange("127.0.0.37", "GET /v1/status/leader HTTP/1.1\r\n" + close + "\r\n")),
+      "HTTP/1.1 200");
+  EXPECT_TRUE(wait_until(std::chrono::seconds(5), [&] {
+    return agent.log().find("http_max_conns_per_client 3") != std::string::npos;
+  })) << agent.log();
+
+  // The held connections never sent a request line: the agent closes them at the header timeout
+  // (10 s from accept, not the 90 s idle timeout), and .39 is served again.
+  const auto held_since = std::chrono::steady_clock::now();
+  for (auto& c : held) {
+    EXPECT_EQ(c->read_until_closed(std::chrono::seconds(20)), "");
+    EXPECT_TRUE(c->closed());
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - held_since, std::chrono::seconds(15));
+  EXPECT_EQ(
+      status_of(exchange("127.0.0.39", "GET /v1/status/leader HTTP/1.1\r\n" + close + "\r\n")),
+      "HTTP/1.1 200");
 }
 
 }  // namespace
