@@ -123,8 +123,9 @@ HttpServer::HttpServer(uv_loop_t* loop, Logger& logger, HttpLimits limits, Handl
       logger_(logger),
       limits_(limits),
       handler_(std::move(handler)),
-      refusals_(logger_, "http", "refused", "connections",
-                Duration::milliseconds(limits::kRefusalLogIntervalMs)),
+      refusals_(
+          loop, [this] { return loop_now(); }, logger_, "http", "refused", "connections",
+          Duration::milliseconds(limits::kRefusalLogIntervalMs)),
       read_buffer_(kReadBufferBytes) {
   PRAETOR_ASSERT(limits_.max_conns_per_client > 0);
   PRAETOR_ASSERT(limits_.max_connections > 0);
@@ -167,36 +168,11 @@ void HttpServer::close() {
   std::vector<Connection*> open;
   for (auto& [id, c] : connections_) open.push_back(c);
   for (Connection* c : open) close_connection(*c);
-  refusals_.flush(loop_now());  // the count of the last interval is not lost
-  if (refusal_timer_open_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&refusal_timer_), [](uv_handle_t* h) {
-      static_cast<HttpServer*>(h->data)->refusal_timer_open_ = false;
-    });
-  }
+  refusals_.close();
 }
 
 Instant HttpServer::loop_now() const {
   return Instant::from_ns(static_cast<std::int64_t>(uv_now(loop_)) * 1'000'000);
-}
-
-void HttpServer::note_refusal(std::string_view reason) {
-  const Instant now = loop_now();
-  refusals_.refused(now, reason);
-  const Instant at = refusals_.flush_at();
-  if (at.is_never() || closing_) return;
-  if (!refusal_timer_open_) {
-    uv_timer_init(loop_, &refusal_timer_);
-    refusal_timer_.data = this;
-    refusal_timer_open_ = true;
-  }
-  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&refusal_timer_)) != 0) return;
-  const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>((at - now).count_ms(), 1));
-  uv_timer_start(&refusal_timer_, on_refusal_timer, ms, 0);
-}
-
-void HttpServer::on_refusal_timer(uv_timer_t* timer) {
-  auto* s = static_cast<HttpServer*>(timer->data);
-  s->refusals_.flush(s->loop_now());
 }
 
 void HttpServer::on_listener_closed(uv_handle_t* handle) {
@@ -242,13 +218,13 @@ void HttpServer::accept(Listener& listener) {
   const auto from_ip = per_client_.find(ip);
   const std::size_t open_from_ip = from_ip == per_client_.end() ? 0 : from_ip->second;
   if (admitted_ >= limits_.max_connections) {
-    note_refusal(fmt::format("refusing connection from {}: {} connections open (limit {})",
-                             c->remote, admitted_, limits_.max_connections));
+    refusals_.refused(fmt::format("refusing connection from {}: {} connections open (limit {})",
+                                  c->remote, admitted_, limits_.max_connections));
     close_connection(*c);
     return;
   }
   if (open_from_ip >= limits_.max_conns_per_client) {
-    note_refusal(
+    refusals_.refused(
         fmt::format("refusing connection from {}: {} connections open from {} "
                     "(limits.http_max_conns_per_client {})",
                     c->remote, open_from_ip, ip, limits_.max_conns_per_client));

@@ -34,7 +34,7 @@
 #include "core/node/env.hpp"
 #include "core/node/http.hpp"
 #include "io/http_request_parser.hpp"
-#include "io/refusal_log.hpp"
+#include "io/timed_refusal_log.hpp"
 
 namespace praetor::io {
 
@@ -60,13 +60,13 @@ class HttpServer {
   // Answers a request; an unknown id (connection gone, already answered) is dropped.
   void respond(RequestId id, node::HttpResponse response);
   void close();
-  bool closed() const { return listeners_.empty() && connections_.empty() && !refusal_timer_open_; }
+  bool closed() const { return listeners_.empty() && connections_.empty() && refusals_.closed(); }
 
   // Connections with open handles, refused ones that are still closing included.
   std::size_t connection_count() const { return connections_.size(); }
   // Connections admitted under the caps and not closing.
   std::size_t admitted_count() const { return admitted_; }
-  const RefusalLog& refusals() const { return refusals_; }
+  const RefusalLog& refusals() const { return refusals_.log(); }
   std::size_t pending_count() const { return pending_.size(); }
 
  private:
@@ -82,7 +82,6 @@ class HttpServer {
   static void on_timer(uv_timer_t* timer);
   static void on_connection_handle_closed(uv_handle_t* handle);
   static void on_listener_closed(uv_handle_t* handle);
-  static void on_refusal_timer(uv_timer_t* timer);
 
   void accept(Listener& listener);
   void process_input(Connection& c);
@@ -93,8 +92,6 @@ class HttpServer {
   void arm_timer(Connection& c, Duration after);
   void start_reading(Connection& c);
   void close_connection(Connection& c);
-  // Logs (rate-limited) a connection refused at a cap; arms the timer that logs the count.
-  void note_refusal(std::string_view reason);
   Instant loop_now() const;
 
   uv_loop_t* loop_;
@@ -106,9 +103,7 @@ class HttpServer {
   std::map<RequestId, std::uint64_t> pending_;  // request -> connection id
   std::size_t admitted_ = 0;                    // open connections within the caps
   std::map<std::string, std::size_t> per_client_;  // source IP -> its admitted connections
-  RefusalLog refusals_;
-  uv_timer_t refusal_timer_{};
-  bool refusal_timer_open_ = false;
+  TimedRefusalLog refusals_;  // connections refused at a cap, logged rate-limited
   std::uint64_t next_connection_ = 1;
   std::uint64_t next_request_ = 1;
   bool closing_ = false;

@@ -11,8 +11,9 @@ namespace praetor::io {
 UvHost::UvHost(Logger& logger, HostOptions options)
     : logger_(logger),
       options_(std::move(options)),
-      frame_drops_(logger_, "agent", "dropped", "frames",
-                   Duration::milliseconds(limits::kRefusalLogIntervalMs)) {
+      frame_drops_(
+          &loop_, [this] { return now(); }, logger_, "agent", "dropped", "frames",
+          Duration::milliseconds(limits::kRefusalLogIntervalMs)) {
   int rc = uv_loop_init(&loop_);
   PRAETOR_ASSERT_MSG(rc == 0, "uv_loop_init: {}", rc);
   origin_ns_ = uv_hrtime();
@@ -62,8 +63,6 @@ UvHost::UvHost(Logger& logger, HostOptions options)
 
   uv_idle_init(&loop_, &idle_);
   uv_timer_init(&loop_, &timer_);
-  uv_timer_init(&loop_, &drop_timer_);
-  drop_timer_.data = this;
   uv_async_init(&loop_, &async_, on_async);
   async_open_ = true;
   idle_.data = timer_.data = async_.data = this;
@@ -127,14 +126,9 @@ void UvHost::post_frame(const node::Endpoint& from, node::Channel channel, Bytes
   if (queued_frames_ >= options_.max_queued_frames ||
       queued_frame_bytes_ + bytes > options_.max_queued_frame_bytes) {
     frame_drops_.refused(
-        now(), fmt::format("dropping {} frame from {}: {} frames ({} bytes) "
-                           "wait for the agent",
-                           node::channel_name(channel), from, queued_frames_, queued_frame_bytes_));
-    const Instant at = frame_drops_.flush_at();
-    if (!at.is_never() && uv_is_active(reinterpret_cast<uv_handle_t*>(&drop_timer_)) == 0) {
-      const auto ms = std::max<std::int64_t>((at - now()).count_ms(), 1);
-      uv_timer_start(&drop_timer_, on_drop_timer, static_cast<std::uint64_t>(ms), 0);
-    }
+        fmt::format("dropping {} frame from {}: {} frames ({} bytes) "
+                    "wait for the agent",
+                    node::channel_name(channel), from, queued_frames_, queued_frame_bytes_));
     return;
   }
   ++queued_frames_;
@@ -146,11 +140,6 @@ void UvHost::post_frame(const node::Endpoint& from, node::Channel channel, Bytes
     queued_frame_bytes_ -= bytes;
     process_->on_frame(from, channel, std::move(p));
   });
-}
-
-void UvHost::on_drop_timer(uv_timer_t* timer) {
-  auto* self = static_cast<UvHost*>(timer->data);
-  self->frame_drops_.flush(self->now());
 }
 
 void UvHost::on_idle(uv_idle_t* idle) {
@@ -268,10 +257,9 @@ void UvHost::teardown() {
     auto* h = reinterpret_cast<uv_handle_t*>(handle);
     if (!uv_is_closing(h)) uv_close(h, nullptr);
   };
-  frame_drops_.flush(now());  // the count of the last interval is not lost
+  frame_drops_.close();  // logs the count of the last interval
   close(&idle_);
   close(&timer_);
-  close(&drop_timer_);
   {
     std::lock_guard<std::mutex> lock(async_mutex_);
     async_open_ = false;

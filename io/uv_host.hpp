@@ -40,7 +40,7 @@
 #include "core/node/process.hpp"
 #include "io/http_request_parser.hpp"
 #include "io/http_server.hpp"
-#include "io/refusal_log.hpp"
+#include "io/timed_refusal_log.hpp"
 #include "io/uv_exec.hpp"
 #include "io/uv_network.hpp"
 #include "io/uv_storage.hpp"
@@ -103,7 +103,7 @@ class UvHost final : public node::Clock,
   // Loop thread only: delivers a received frame later as process.on_frame(), unless the queue
   // already holds the bound of frames, in which case it is dropped and counted.
   void post_frame(const node::Endpoint& from, node::Channel channel, Bytes payload);
-  std::uint64_t frames_dropped() const { return frame_drops_.refused_total(); }
+  std::uint64_t frames_dropped() const { return frame_drops_.log().refused_total(); }
   // Any thread: asks the loop to shut down with `exit_code` (tests, embedding).
   void request_shutdown(int exit_code);
 
@@ -124,7 +124,6 @@ class UvHost final : public node::Clock,
   static void on_timer(uv_timer_t* timer);
   static void on_signal(uv_signal_t* signal, int signum);
   static void on_async(uv_async_t* async);
-  static void on_drop_timer(uv_timer_t* timer);
   void arm_timer();
   void teardown();
 
@@ -150,8 +149,7 @@ class UvHost final : public node::Clock,
   bool idle_active_ = false;
   std::size_t queued_frames_ = 0;       // frames in tasks_ (and in the round being run)
   std::size_t queued_frame_bytes_ = 0;  // ... their payload bytes
-  RefusalLog frame_drops_;
-  uv_timer_t drop_timer_{};
+  TimedRefusalLog frame_drops_;
   Instant wake_at_ = Instant::never();
   int stop_signals_ = 0;
   bool stopped_ = false;

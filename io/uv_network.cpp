@@ -86,10 +86,12 @@ UvNetwork::UvNetwork(uv_loop_t* loop, Logger& logger, FrameHandler handler, Netw
       handler_(std::move(handler)),
       options_(std::move(options)),
       rng_(options_.seed),
-      rpc_refusals_(logger_, "rpc", "refused", "connections",
-                    Duration::milliseconds(limits::kRefusalLogIntervalMs)),
-      stream_refusals_(logger_, "memberlist", "refused", "connections",
-                       Duration::milliseconds(limits::kRefusalLogIntervalMs)),
+      rpc_refusals_(
+          loop, [this] { return now(); }, logger_, "rpc", "refused", "connections",
+          Duration::milliseconds(limits::kRefusalLogIntervalMs)),
+      stream_refusals_(
+          loop, [this] { return now(); }, logger_, "memberlist", "refused", "connections",
+          Duration::milliseconds(limits::kRefusalLogIntervalMs)),
       read_buffer_(kReadBufferBytes),
       udp_buffer_(kUdpBatchBytes) {
   // A queue must hold at least one frame of the largest size, or such frames could never be sent.
@@ -492,7 +494,7 @@ void UvNetwork::on_tcp_accept(uv_stream_t* stream, int status) {
     return;
   }
   if (std::string refusal = net->admit_inbound(*c); !refusal.empty()) {
-    net->note_refusal(c->channel, refusal);
+    (is_stream(c->channel) ? net->stream_refusals_ : net->rpc_refusals_).refused(refusal);
     net->close_connection(*c, "over a connection limit", false);
     return;
   }
@@ -601,34 +603,6 @@ std::string UvNetwork::admit_inbound(Connection& c) {
   return {};
 }
 
-void UvNetwork::note_refusal(node::Channel channel, std::string_view reason) {
-  RefusalLog& refusals = is_stream(channel) ? stream_refusals_ : rpc_refusals_;
-  const Instant t = now();
-  refusals.refused(t, reason);
-  const Instant at = std::min(rpc_refusals_.flush_at(), stream_refusals_.flush_at());
-  if (at.is_never() || closing_) return;
-  if (!refusal_timer_open_) {
-    uv_timer_init(loop_, &refusal_timer_);
-    refusal_timer_.data = this;
-    refusal_timer_open_ = true;
-  }
-  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&refusal_timer_)) != 0) return;
-  // The interval is measured on our clock (a manual one in tests); the timer is only the nudge
-  // that makes the count reach the log without waiting for the next refusal.
-  const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>((at - t).count_ms(), 1));
-  uv_timer_start(&refusal_timer_, on_refusal_timer, ms, 0);
-}
-
-void UvNetwork::on_refusal_timer(uv_timer_t* timer) {
-  static_cast<UvNetwork*>(timer->data)->flush_refusals();
-}
-
-void UvNetwork::flush_refusals() {
-  const Instant t = now();
-  rpc_refusals_.flush(t);
-  stream_refusals_.flush(t);
-}
-
 // --- Timeouts --------------------------------------------------------------------------------
 
 // One timer serves every connection: it runs while any is open, at a quarter of the shorter
@@ -700,11 +674,8 @@ void UvNetwork::close() {
   }
   std::vector<Connection*> open(connections_.begin(), connections_.end());
   for (Connection* c : open) close_connection(*c, "shutting down", false);
-  flush_refusals();  // the count of the last interval is not lost
-  if (refusal_timer_open_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&refusal_timer_),
-             [](uv_handle_t* h) { static_cast<UvNetwork*>(h->data)->refusal_timer_open_ = false; });
-  }
+  rpc_refusals_.close();
+  stream_refusals_.close();
   if (sweep_open_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_),
              [](uv_handle_t* h) { static_cast<UvNetwork*>(h->data)->sweep_open_ = false; });

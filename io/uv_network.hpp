@@ -54,8 +54,8 @@
 #include "core/base/log.hpp"
 #include "core/base/rng.hpp"
 #include "core/node/env.hpp"
-#include "io/refusal_log.hpp"
 #include "io/rpc_frame.hpp"
+#include "io/timed_refusal_log.hpp"
 
 namespace praetor::io {
 
@@ -121,15 +121,15 @@ class UvNetwork final : public node::Network {
   void close();
   bool closed() const {
     return udp_.empty() && listeners_.empty() && connections_.empty() && !sweep_open_ &&
-           !refusal_timer_open_;
+           rpc_refusals_.closed() && stream_refusals_.closed();
   }
   // Open TCP connections (inbound and outbound, connecting included) on a channel; for tests.
   std::size_t connection_count(node::Channel channel) const;
   std::size_t rpc_connection_count() const { return connection_count(node::Channel::kRpc); }
   const NetworkStats& stats() const { return stats_; }
   // Inbound connections refused at a cap and logged (rate-limited), per listener kind.
-  const RefusalLog& rpc_refusals() const { return rpc_refusals_; }
-  const RefusalLog& stream_refusals() const { return stream_refusals_; }
+  const RefusalLog& rpc_refusals() const { return rpc_refusals_.log(); }
+  const RefusalLog& stream_refusals() const { return stream_refusals_.log(); }
 
  private:
   struct Udp;
@@ -163,8 +163,6 @@ class UvNetwork final : public node::Network {
   void remember_closed_inbound(const Key& key);
   // Counts an accepted connection against the inbound caps; returns why it is refused, or "".
   std::string admit_inbound(Connection& c);
-  void note_refusal(node::Channel channel, std::string_view reason);
-  void flush_refusals();
   void arm_sweep();
   void sweep();
 
@@ -177,7 +175,6 @@ class UvNetwork final : public node::Network {
   static void on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void on_tcp_write(uv_write_t* req, int status);
   static void on_sweep(uv_timer_t* timer);
-  static void on_refusal_timer(uv_timer_t* timer);
 
   uv_loop_t* loop_;
   Logger& logger_;
@@ -197,10 +194,8 @@ class UvNetwork final : public node::Network {
   std::size_t rpc_inbound_ = 0;                           // admitted inbound RPC connections
   std::map<std::string, std::size_t> rpc_per_client_;     // source IP -> admitted inbound RPC
   std::map<std::string, std::size_t> stream_per_client_;  // source IP -> admitted inbound streams
-  RefusalLog rpc_refusals_;
-  RefusalLog stream_refusals_;
-  uv_timer_t refusal_timer_{};
-  bool refusal_timer_open_ = false;
+  TimedRefusalLog rpc_refusals_;  // inbound connections refused at a cap, rate-limited
+  TimedRefusalLog stream_refusals_;
   uv_timer_t sweep_timer_{};
   bool sweep_open_ = false;
   std::vector<char> read_buffer_;  // TCP reads
