@@ -352,7 +352,7 @@ std::string Agent::agent_self_json() const {
                          {"BootstrapExpect", config_.bootstrap_expect},
                          {"DNSDomain", config_.domain},
                          {"HTTPPort", config_.ports.http},
-                         {"DNSPort", config_.ports.dns},
+                         {"DNSPort", served_dns_port(config_)},
                          {"ServerPort", config_.ports.server},
                          {"EnableScriptChecks", config_.enable_script_checks}};
   self["Coord"] = {{"Vec", json::array({0, 0, 0, 0, 0, 0, 0, 0})},
