@@ -11,6 +11,7 @@
 
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -157,8 +158,8 @@ class Agent final : public Process {
   void save_member_snapshot(Pool& pool);
   std::optional<ServerInfo> server_from_member(const gossip::SerfMember& m) const;
   bool server_alive(NodeId id) const;
-  void handle_join(RequestId id, const HttpRequest& request);
-  void handle_force_leave(RequestId id, const HttpRequest& request);
+  void handle_join(RequestId id, HttpRequest& request);
+  void handle_force_leave(RequestId id, HttpRequest& request);
   std::string members_json(bool wan) const;
   std::vector<std::string> known_datacenters() const;
   void gossip_wake(Instant now);
@@ -174,29 +175,37 @@ class Agent final : public Process {
   void maybe_bootstrap_expect();
   void save_servers();
   void load_servers(const StoredFiles& files);
-  bool needs_leader(const HttpRequest& request) const;
   void forward_to_leader(RequestId id, HttpRequest request);
-  bool needs_server(const HttpRequest& request) const;
   void forward_to_server(RequestId id, HttpRequest request);
   void forward(RequestId id, HttpRequest request, const std::string& to, bool from_client);
   void fail_forwards(std::string_view why);
   void expire_forwards(Instant now);
   void start_consistent_read(RequestId id, HttpRequest request);
   void serve_ready_reads();
-  void handle_operator(RequestId id, const HttpRequest& request);
+  void raft_configuration(RequestId id, HttpRequest& request);
+  void raft_remove_peer(RequestId id, HttpRequest& request);
   std::optional<std::string> address_of(NodeId id) const;
   void reconcile_servers(Instant now);
 
-  // http_api.cpp: routing and handlers.
+  // http_routes.cpp: the route table and the funnel every request goes through.
+  enum class RunsOn;
+  struct Route;
+  static std::span<const Route> routes();
   void route(RequestId id, HttpRequest request);  // catches what a handler throws
   void dispatch(RequestId id, HttpRequest request);
+
+  // http_api.cpp: handlers, one per route.
   void handle_kv(RequestId id, HttpRequest& request);
   void handle_kv_write(RequestId id, const HttpRequest& request, const std::string& key);
   void handle_kv_delete(RequestId id, const HttpRequest& request, const std::string& key);
   ReadOutcome read_kv(const HttpRequest& request, const std::string& key) const;
-  void handle_status(RequestId id, const HttpRequest& request);
-  void handle_agent(RequestId id, const HttpRequest& request);
-  void handle_catalog(RequestId id, const HttpRequest& request);
+  void status_leader(RequestId id, HttpRequest& request);
+  void status_peers(RequestId id, HttpRequest& request);
+  void agent_self(RequestId id, HttpRequest& request);
+  void agent_members(RequestId id, HttpRequest& request);
+  void agent_reload(RequestId id, HttpRequest& request);
+  void agent_leave(RequestId id, HttpRequest& request);
+  void catalog_datacenters(RequestId id, HttpRequest& request);
   std::string agent_self_json() const;
   std::string member_json() const;
 

@@ -206,22 +206,6 @@ void Agent::on_rpc(const Endpoint& from, RpcFrame frame) {
   arm_timer();
 }
 
-bool Agent::needs_leader(const HttpRequest& request) const {
-  if (!config_.server) return false;
-  const bool kv = request.path.starts_with("/v1/kv/") || request.path == "/v1/kv";
-  const bool raft_peer = request.path == "/v1/operator/raft/peer";
-  if (!kv && !raft_peer) return false;
-  // Stale reads are served by any server from its own state.
-  return !(request.method == "GET" && request.has_query("stale"));
-}
-
-bool Agent::needs_server(const HttpRequest& request) const {
-  if (config_.server) return false;
-  const std::string& p = request.path;
-  return p.starts_with("/v1/kv/") || p == "/v1/kv" || p.starts_with("/v1/status/") ||
-         p.starts_with("/v1/operator/") || p.starts_with("/v1/catalog/");
-}
-
 void Agent::forward_to_leader(RequestId id, HttpRequest request) {
   bool may_forward = (id.value() & kForwardedRequestBit) == 0;
   if (!may_forward) {

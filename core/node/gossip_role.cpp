@@ -400,11 +400,7 @@ void Agent::attempt_retry_join(Pool& pool, Instant now) {
   drive_gossip(pool, now);
 }
 
-void Agent::handle_join(RequestId id, const HttpRequest& request) {
-  if (request.method != "PUT" && request.method != "POST") {
-    respond(id, HttpResponse::text(405, fmt::format("method {} not allowed", request.method)));
-    return;
-  }
+void Agent::handle_join(RequestId id, HttpRequest& request) {
   const std::string address = request.path.substr(std::string_view("/v1/agent/join/").size());
   const bool wan = request.has_query("wan") && request.query_value("wan") != "0";
   Pool& pool = wan ? wan_ : lan_;
@@ -431,11 +427,7 @@ void Agent::handle_join(RequestId id, const HttpRequest& request) {
   arm_timer();
 }
 
-void Agent::handle_force_leave(RequestId id, const HttpRequest& request) {
-  if (request.method != "PUT" && request.method != "POST") {
-    respond(id, HttpResponse::text(405, fmt::format("method {} not allowed", request.method)));
-    return;
-  }
+void Agent::handle_force_leave(RequestId id, HttpRequest& request) {
   const std::string node = request.path.substr(std::string_view("/v1/agent/force-leave/").size());
   const bool wan = request.has_query("wan");
   Pool& pool = wan ? wan_ : lan_;

@@ -1,6 +1,8 @@
-// The HTTP API: routing and the handlers of the foundation slice (KV, status, agent self and
-// members, catalog datacenters). Handlers turn requests into either an immediate read, a parked
-// blocking read, or a command handed to commit(); none of them touches I/O.
+// The HTTP API's handlers, one per row of the route table (http_routes.cpp), for the foundation
+// slice: KV, status, agent self and members, catalog datacenters, raft operator. By the time a
+// handler runs, the method, the strings, the consistency rules and where it runs are settled.
+// Handlers turn a request into an immediate read, a parked blocking read, or a command handed to
+// commit(); none of them touches I/O.
 #include <fmt/format.h>
 
 #include <charconv>
@@ -8,7 +10,6 @@
 
 #include "core/base/duration.hpp"
 #include "core/base/limits.hpp"
-#include "core/base/utf8.hpp"
 #include "core/node/agent.hpp"
 #include "core/node/json_text.hpp"
 
@@ -26,10 +27,6 @@ bool parse_u64(std::string_view text, std::uint64_t& out) {
 }
 
 HttpResponse bad_request(std::string message) { return HttpResponse::text(400, std::move(message)); }
-
-HttpResponse method_not_allowed(const HttpRequest& request) {
-  return HttpResponse::text(405, fmt::format("method {} not allowed", request.method));
-}
 
 json kv_entry_json(const catalog::KvEntry& e) {
   json j = {{"LockIndex", e.lock_index}, {"Key", e.key}, {"Flags", e.flags}};
@@ -63,88 +60,6 @@ Result<BlockingParams> parse_blocking(const HttpRequest& request) {
 
 }  // namespace
 
-// Where a request enters the API (from a client, a follower, a parked or a confirmed read):
-// the last line of defence. Handlers return errors as values, but nlohmann and the standard
-// library can still throw; one request must never stop the agent, so an exception is answered
-// with a 500 and logged, and the agent carries on (nothing a handler does before it throws
-// leaves shared state half-changed: handlers decide, then commit or respond).
-void Agent::route(RequestId id, HttpRequest request) {
-  const std::string method = request.method;
-  const std::string path = request.path;
-  try {
-    dispatch(id, std::move(request));
-  } catch (const std::exception& e) {
-    env_->logger.error("http", "request {} {} failed: {}", method, path, e.what());
-    respond(id, HttpResponse::text(500, fmt::format("Internal error: {}", e.what())));
-  }
-}
-
-// The API speaks JSON, so every string a request hands to it must be valid UTF-8 (decision
-// D16): the decoded path (a KV key, later service and check ids) and every query parameter
-// (separator, prefix, session, ...). Anything else is refused before a handler sees it.
-namespace {
-std::optional<std::string> invalid_utf8_in(const HttpRequest& request) {
-  if (auto at = first_invalid_utf8(request.path); at != request.path.size()) {
-    return fmt::format("Request path is not valid UTF-8 (invalid byte at offset {})", at);
-  }
-  for (const auto& [name, value] : request.query) {
-    if (!is_valid_utf8(name)) return std::string("Query parameter name is not valid UTF-8");
-    if (!is_valid_utf8(value)) {
-      return fmt::format("Query parameter \"{}\" is not valid UTF-8", name);
-    }
-  }
-  return std::nullopt;
-}
-}  // namespace
-
-void Agent::dispatch(RequestId id, HttpRequest request) {
-  const std::string& path = request.path;
-  if (auto why = invalid_utf8_in(request)) {
-    respond(id, bad_request(std::move(*why)));
-    return;
-  }
-  // Cross-cutting query rules (consul-compat §0 and §3.1).
-  if (request.has_query("stale") && request.has_query("consistent")) {
-    respond(id, bad_request("Cannot specify ?stale with ?consistent, conflicting semantics."));
-    return;
-  }
-  if (auto dc = request.query_value("dc"); dc && !dc->empty() && *dc != config_.datacenter) {
-    respond(id, HttpResponse::text(500, "No path to datacenter"));
-    return;
-  }
-  if (needs_server(request)) {
-    forward_to_server(id, std::move(request));
-    return;
-  }
-  if (needs_leader(request) && !is_leader()) {
-    forward_to_leader(id, std::move(request));
-    return;
-  }
-  if (config_.server && (request.method == "GET" || request.method == "HEAD") &&
-      !request.has_query("stale") && !serving_read_ && !replaying_ &&
-      (path.starts_with(kKvPrefix) || path == "/v1/kv")) {
-    // Default and ?consistent reads are linearizable: the leader confirms through a heartbeat
-    // round that it still leads (Raft's ReadIndex) and reads once it has applied that far. A
-    // deposed leader that has not noticed yet can therefore never answer from old state
-    // (decision D9). ?stale reads skip this and read local state on any server.
-    start_consistent_read(id, std::move(request));
-    return;
-  }
-  if (path.starts_with(kKvPrefix) || path == "/v1/kv") {
-    handle_kv(id, request);
-  } else if (path.starts_with("/v1/status/")) {
-    handle_status(id, request);
-  } else if (path.starts_with("/v1/agent/")) {
-    handle_agent(id, request);
-  } else if (path.starts_with("/v1/catalog/")) {
-    handle_catalog(id, request);
-  } else if (path.starts_with("/v1/operator/")) {
-    handle_operator(id, request);
-  } else {
-    respond(id, HttpResponse::text(404, fmt::format("Not found: {}", path)));
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // KV
 
@@ -163,10 +78,7 @@ void Agent::handle_kv(RequestId id, HttpRequest& request) {
     handle_kv_delete(id, request, key);
     return;
   }
-  if (request.method != "GET" && request.method != "HEAD") {
-    respond(id, method_not_allowed(request));
-    return;
-  }
+  // GET or HEAD: the route table lets no other method through.
   auto blocking = parse_blocking(request);
   if (!blocking) {
     respond(id, bad_request(blocking.error().message));
@@ -305,30 +217,19 @@ void Agent::handle_kv_delete(RequestId id, const HttpRequest& request, const std
 // ---------------------------------------------------------------------------------------------
 // Status, agent, catalog
 
-void Agent::handle_status(RequestId id, const HttpRequest& request) {
-  if (request.method != "GET") {
-    respond(id, method_not_allowed(request));
-    return;
-  }
-  HttpResponse response;
-  if (request.path == "/v1/status/leader") {
-    response = HttpResponse::json(200, json_text(json(leader_address().value_or(""))));
-  } else if (request.path == "/v1/status/peers") {
-    json peers = json::array();
-    if (raft_) {
-      for (NodeId voter : raft_->status().membership.voters) {
-        if (auto address = address_of(voter)) peers.push_back(*address);
-      }
-    }
-    response = HttpResponse::json(200, json_text(peers));
-  } else {
-    respond(id, HttpResponse::text(404, fmt::format("Not found: {}", request.path)));
-    return;
-  }
-  decorate(response, fsm_.applied_index().value());
-  respond(id, std::move(response));
+void Agent::status_leader(RequestId id, HttpRequest&) {
+  respond(id, HttpResponse::json(200, json_text(json(leader_address().value_or("")))));
 }
 
+void Agent::status_peers(RequestId id, HttpRequest&) {
+  json peers = json::array();
+  if (raft_) {
+    for (NodeId voter : raft_->status().membership.voters) {
+      if (auto address = address_of(voter)) peers.push_back(*address);
+    }
+  }
+  respond(id, HttpResponse::json(200, json_text(peers)));
+}
 
 std::string Agent::agent_self_json() const {
   const std::string leader = leader_address().value_or("");
@@ -385,120 +286,89 @@ std::string Agent::agent_self_json() const {
   return json_text(self);
 }
 
-void Agent::handle_agent(RequestId id, const HttpRequest& request) {
-  const std::string& path = request.path;
-  const bool get = request.method == "GET";
-  const bool put = request.method == "PUT" || request.method == "POST";
-  HttpResponse response;
-  if (path == "/v1/agent/self" && get) {
-    response = HttpResponse::json(200, agent_self_json());
-  } else if (path == "/v1/agent/members" && get) {
-    const bool wan = request.has_query("wan") && request.query_value("wan") != "0";
-    response = HttpResponse::json(200, members_json(wan));
-  } else if (path.starts_with("/v1/agent/join/")) {
-    handle_join(id, request);
-    return;
-  } else if (path.starts_with("/v1/agent/force-leave/")) {
-    handle_force_leave(id, request);
-    return;
-  } else if (path == "/v1/agent/reload" && put) {
-    env_->control.request_reload();
-    response = HttpResponse::text(200, "");
-  } else if (path == "/v1/agent/leave" && put) {
-    respond(id, HttpResponse::text(200, ""));
-    env_->logger.info("agent", "Graceful leave requested");
-    stop(StopReason::kLeave);
-    return;
-  } else if (path == "/v1/agent/self" || path == "/v1/agent/members" ||
-             path == "/v1/agent/reload" || path == "/v1/agent/leave") {
-    respond(id, method_not_allowed(request));
-    return;
-  } else {
-    respond(id, HttpResponse::text(404, fmt::format("Not found: {}", path)));
-    return;
-  }
-  decorate(response, fsm_.applied_index().value());
-  respond(id, std::move(response));
+void Agent::agent_self(RequestId id, HttpRequest&) {
+  respond(id, HttpResponse::json(200, agent_self_json()));
 }
 
-void Agent::handle_operator(RequestId id, const HttpRequest& request) {
-  if (request.path == "/v1/operator/raft/configuration" && request.method == "GET") {
-    if (!raft_) {
-      respond(id, HttpResponse::text(500, "No cluster leader"));
-      return;
-    }
-    const raft::Status status = raft_->status();
-    json servers = json::array();
-    for (NodeId member : status.membership.all()) {
-      std::string name = member == raft_id_ ? config_.node_name : "";
-      std::string uuid = member == raft_id_ ? node_id_ : "";
-      if (auto it = servers_.find(member); it != servers_.end()) {
-        name = it->second.name;
-        uuid = it->second.node_id;
-      }
-      servers.push_back({{"ID", uuid.empty() ? std::to_string(member.value()) : uuid},
-                         {"Node", name},
-                         {"Address", address_of(member).value_or("")},
-                         {"Leader", member == known_leader_},
-                         {"Voter", status.membership.is_voter(member)},
-                         {"ProtocolVersion", "3"}});
-    }
-    HttpResponse response = HttpResponse::json(
-        200, json_text(json{{"Servers", servers}, {"Index", status.commit.value()}}));
-    decorate(response, fsm_.applied_index().value());
-    respond(id, std::move(response));
-    return;
-  }
-  if (request.path == "/v1/operator/raft/peer" && request.method == "DELETE") {
-    if (!raft_) {
-      respond(id, HttpResponse::text(500, "No cluster leader"));
-      return;
-    }
-    const auto by_id = request.query_value("id");
-    const auto by_address = request.query_value("address");
-    std::optional<NodeId> target;
-    for (NodeId member : raft_->status().membership.all()) {
-      auto it = servers_.find(member);
-      const std::string uuid = member == raft_id_ ? node_id_
-                               : it != servers_.end() ? it->second.node_id : "";
-      if ((by_id && *by_id == uuid) || (by_address && address_of(member) == *by_address)) {
-        target = member;
-      }
-    }
-    if (!by_id && !by_address) {
-      respond(id, bad_request("Must specify either ?id with the server's ID or ?address with "
-                              "IP:port of peer to remove"));
-      return;
-    }
-    if (!target) {
-      respond(id, HttpResponse::text(500, "id or address not found in the Raft configuration"));
-      return;
-    }
-    auto index = raft_->propose_membership(env_->clock.now(),
-                                           raft::MembershipChange{raft::MembershipChange::Kind::kRemove, *target});
-    if (!index) {
-      respond(id, HttpResponse::text(500, index.error().message));
-      return;
-    }
-    pending_.emplace(*index, Pending{id, raft_->term()});
-    drive_raft();
-    return;
-  }
-  respond(id, HttpResponse::text(404, fmt::format("Not found: {}", request.path)));
+void Agent::agent_members(RequestId id, HttpRequest& request) {
+  const bool wan = request.has_query("wan") && request.query_value("wan") != "0";
+  respond(id, HttpResponse::json(200, members_json(wan)));
 }
 
-void Agent::handle_catalog(RequestId id, const HttpRequest& request) {
-  if (request.path == "/v1/catalog/datacenters") {
-    if (request.method != "GET") {
-      respond(id, method_not_allowed(request));
-      return;
-    }
-    HttpResponse response = HttpResponse::json(200, json_text(json(known_datacenters())));
-    decorate(response, fsm_.applied_index().value());
-    respond(id, std::move(response));
+void Agent::agent_reload(RequestId id, HttpRequest&) {
+  env_->control.request_reload();
+  respond(id, HttpResponse::text(200, ""));
+}
+
+void Agent::agent_leave(RequestId id, HttpRequest&) {
+  respond(id, HttpResponse::text(200, ""));
+  env_->logger.info("agent", "Graceful leave requested");
+  stop(StopReason::kLeave);
+}
+
+void Agent::raft_configuration(RequestId id, HttpRequest&) {
+  if (!raft_) {
+    respond(id, HttpResponse::text(500, "No cluster leader"));
     return;
   }
-  respond(id, HttpResponse::text(404, fmt::format("Not found: {}", request.path)));
+  const raft::Status status = raft_->status();
+  json servers = json::array();
+  for (NodeId member : status.membership.all()) {
+    std::string name = member == raft_id_ ? config_.node_name : "";
+    std::string uuid = member == raft_id_ ? node_id_ : "";
+    if (auto it = servers_.find(member); it != servers_.end()) {
+      name = it->second.name;
+      uuid = it->second.node_id;
+    }
+    servers.push_back({{"ID", uuid.empty() ? std::to_string(member.value()) : uuid},
+                       {"Node", name},
+                       {"Address", address_of(member).value_or("")},
+                       {"Leader", member == known_leader_},
+                       {"Voter", status.membership.is_voter(member)},
+                       {"ProtocolVersion", "3"}});
+  }
+  respond(id, HttpResponse::json(
+                  200, json_text(json{{"Servers", servers}, {"Index", status.commit.value()}})));
+}
+
+void Agent::raft_remove_peer(RequestId id, HttpRequest& request) {
+  if (!raft_) {
+    respond(id, HttpResponse::text(500, "No cluster leader"));
+    return;
+  }
+  const auto by_id = request.query_value("id");
+  const auto by_address = request.query_value("address");
+  std::optional<NodeId> target;
+  for (NodeId member : raft_->status().membership.all()) {
+    auto it = servers_.find(member);
+    const std::string uuid = member == raft_id_     ? node_id_
+                             : it != servers_.end() ? it->second.node_id
+                                                    : "";
+    if ((by_id && *by_id == uuid) || (by_address && address_of(member) == *by_address)) {
+      target = member;
+    }
+  }
+  if (!by_id && !by_address) {
+    respond(id, bad_request("Must specify either ?id with the server's ID or ?address with "
+                            "IP:port of peer to remove"));
+    return;
+  }
+  if (!target) {
+    respond(id, HttpResponse::text(500, "id or address not found in the Raft configuration"));
+    return;
+  }
+  auto index = raft_->propose_membership(
+      env_->clock.now(), raft::MembershipChange{raft::MembershipChange::Kind::kRemove, *target});
+  if (!index) {
+    respond(id, HttpResponse::text(500, index.error().message));
+    return;
+  }
+  pending_.emplace(*index, Pending{id, raft_->term()});
+  drive_raft();
+}
+
+void Agent::catalog_datacenters(RequestId id, HttpRequest&) {
+  respond(id, HttpResponse::json(200, json_text(json(known_datacenters()))));
 }
 
 }  // namespace praetor::node
