@@ -17,7 +17,7 @@
 
 #include "core/base/assert.hpp"
 #include "core/node/agent.hpp"
-#include "tests/support/recording_env.hpp"
+#include "tests/support/agent_harness.hpp"
 
 namespace {
 
@@ -53,57 +53,34 @@ std::vector<std::pair<std::string, std::string>> split_query(std::string_view q)
   return out;
 }
 
-class Harness {
- public:
-  Harness() {
-    AgentConfig config = dev_defaults();
-    config.check_invariants_each_input = true;
-    agent_.emplace(std::move(config));
-    env_.emplace(rec_.env());
-    agent_->start(*env_);
+// One request, answered: a parked blocking read is let run to its wait, as the host's timer
+// would. Checks what every answer must satisfy.
+void request(AgentHarness& h, std::string method, std::string path,
+             std::vector<std::pair<std::string, std::string>> query, std::string body) {
+  HttpRequest r;
+  r.method = std::move(method);
+  r.path = std::move(path);
+  r.raw_path = r.path;
+  r.query = std::move(query);
+  r.body = std::move(body);
+  const RequestId id = h.send(std::move(r));
+  // A wait is at most ten minutes and a sixteenth.
+  h.advance_until_answered(id, Duration::minutes(11));
+  auto response = h.take(id);
+  PRAETOR_ASSERT_MSG(response.has_value(), "no answer to request {}", id);
+  PRAETOR_ASSERT(response->status >= 200 && response->status < 600);
+  if (response->status == 200 && response->header("Content-Type") == "application/json") {
+    PRAETOR_ASSERT_MSG(nlohmann::json::accept(response->body), "a 200 with broken JSON: {}",
+                       response->body);
   }
+}
 
-  void request(std::string method, std::string path,
-               std::vector<std::pair<std::string, std::string>> query, std::string body) {
-    HttpRequest r;
-    r.method = std::move(method);
-    r.path = std::move(path);
-    r.raw_path = r.path;
-    r.query = std::move(query);
-    r.body = std::move(body);
-    const RequestId id(next_++);
-    agent_->on_client_request(id, std::move(r));
-    agent_->check_invariants();
-    // A -dev agent answers everything at once, except blocking reads it parks: let their wait
-    // (at most ten minutes and a sixteenth) run out, as the host's timer would.
-    const Instant give_up = rec_.now_ + Duration::minutes(11);
-    while (!rec_.responses.contains(id) && rec_.wake < give_up) {
-      rec_.now_ = std::max(rec_.now_, rec_.wake);
-      agent_->on_wake(rec_.now_);
-    }
-    auto it = rec_.responses.find(id);
-    PRAETOR_ASSERT_MSG(it != rec_.responses.end(), "no answer to request {}", id);
-    const HttpResponse& response = it->second;
-    PRAETOR_ASSERT(response.status >= 200 && response.status < 600);
-    if (response.status == 200 && response.header("Content-Type") == "application/json") {
-      PRAETOR_ASSERT_MSG(nlohmann::json::accept(response.body), "a 200 with broken JSON: {}",
-                         response.body);
-    }
-    rec_.responses.erase(it);
-  }
-
-  void request_target(std::string method, std::string_view target, std::string body) {
-    auto parsed = parse_target(target);
-    if (!parsed) return;  // the server answers these with a 400 before the agent sees them
-    request(std::move(method), std::move(parsed->path), std::move(parsed->query), std::move(body));
-  }
-
- private:
-  RecordingEnv rec_;
-  std::optional<Env> env_;
-  std::optional<Agent> agent_;
-  std::uint64_t next_ = 1;
-};
+void request_target(AgentHarness& h, std::string method, std::string_view target,
+                    std::string body) {
+  auto parsed = parse_target(target);
+  if (!parsed) return;  // the server answers these with a 400 before the agent sees them
+  request(h, std::move(method), std::move(parsed->path), std::move(parsed->query), std::move(body));
+}
 
 }  // namespace
 
@@ -114,19 +91,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string method = kMethods[(mode & 0x7F) % 6];
   const bool through_parser = (mode & 0x80) != 0;
   auto parts = split_parts(std::string_view(reinterpret_cast<const char*>(data + 1), size - 1), 5);
-  Harness h;
+  AgentHarness h;
   if (through_parser) {
-    h.request_target(method, "/" + parts[0] + (parts[1].empty() ? "" : "?" + parts[1]), parts[2]);
+    request_target(h, method, "/" + parts[0] + (parts[1].empty() ? "" : "?" + parts[1]), parts[2]);
   } else {
-    h.request(method, "/" + parts[0], split_query(parts[1]), parts[2]);
+    request(h, method, "/" + parts[0], split_query(parts[1]), parts[2]);
   }
   // Render everything the request may have stored, every way a client can ask for it.
-  h.request("GET", "/v1/kv/", {{"recurse", ""}}, "");
-  h.request("GET", "/v1/kv/", {{"recurse", ""}, {"stale", ""}}, "");
-  h.request("GET", "/v1/kv/", {{"keys", ""}}, "");
-  h.request("GET", "/v1/kv/" + parts[3], {{"keys", ""}, {"separator", parts[4]}}, "");
-  h.request("GET", "/v1/kv/" + parts[3], {}, "");
-  h.request("GET", "/v1/agent/self", {}, "");
-  h.request("GET", "/v1/agent/members", {}, "");
+  request(h, "GET", "/v1/kv/", {{"recurse", ""}}, "");
+  request(h, "GET", "/v1/kv/", {{"recurse", ""}, {"stale", ""}}, "");
+  request(h, "GET", "/v1/kv/", {{"keys", ""}}, "");
+  request(h, "GET", "/v1/kv/" + parts[3], {{"keys", ""}, {"separator", parts[4]}}, "");
+  request(h, "GET", "/v1/kv/" + parts[3], {}, "");
+  request(h, "GET", "/v1/agent/self", {}, "");
+  request(h, "GET", "/v1/agent/members", {}, "");
   return 0;
 }

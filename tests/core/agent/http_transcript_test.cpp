@@ -16,7 +16,7 @@
 
 #include "core/base/duration.hpp"
 #include "core/node/agent.hpp"
-#include "tests/support/recording_env.hpp"
+#include "tests/support/agent_harness.hpp"
 #include "tests/support/transcript.hpp"
 
 namespace praetor::node {
@@ -80,14 +80,6 @@ std::string render(const HttpResponse& r) {
 
 class AgentTranscript {
  public:
-  AgentTranscript() {
-    AgentConfig config = dev_defaults();
-    config.check_invariants_each_input = true;
-    agent_.emplace(std::move(config));
-    env_.emplace(rec_.env());
-    agent_->start(*env_);
-  }
-
   std::string handle(std::string_view command) {
     if (command.starts_with("advance ")) return advance(command.substr(8));
     const bool send = command.starts_with("send ");
@@ -108,11 +100,9 @@ class AgentTranscript {
     r.raw_path = parsed->raw_path;
     r.query = parsed->query;
     r.body = std::move(*body);
-    const RequestId id(next_++);
-    agent_->on_client_request(id, std::move(r));
-    agent_->check_invariants();
+    const RequestId id = h_.send(std::move(r));
     std::string out;
-    if (auto answered = take(id)) {
+    if (auto answered = h_.take(id)) {
       out = render(*answered);
     } else if (send) {
       out = fmt::format("parked #{}", id.value());
@@ -120,46 +110,29 @@ class AgentTranscript {
       return "error: no answer (use send for a request that may park)";
     }
     // A write wakes parked reads: their answers follow the write's own.
-    if (const std::string woken = take_all(); !woken.empty()) out += "\n" + woken;
+    if (const std::string woken = render_all(); !woken.empty()) out += "\n" + woken;
     return out;
   }
 
  private:
-  std::optional<HttpResponse> take(RequestId id) {
-    auto it = rec_.responses.find(id);
-    if (it == rec_.responses.end()) return std::nullopt;
-    HttpResponse r = std::move(it->second);
-    rec_.responses.erase(it);
-    return r;
-  }
-
   std::string advance(std::string_view by) {
     auto d = parse_go_duration(by);
     if (!d) return "error: " + d.error().message;
-    const Instant until = rec_.now_ + *d;
-    while (rec_.wake <= until) {
-      rec_.now_ = std::max(rec_.now_, rec_.wake);
-      agent_->on_wake(rec_.now_);
-    }
-    rec_.now_ = until;
-    const std::string out = take_all();
+    h_.advance_to(h_.now() + *d);
+    const std::string out = render_all();
     return out.empty() ? "(no answers)" : out;
   }
 
-  // The answers to parked requests that are waiting in the recorder, each as "#id: ...".
-  std::string take_all() {
+  // The answers to parked requests, each as "#id: ...".
+  std::string render_all() {
     std::string out;
-    for (const auto& [id, response] : rec_.responses) {
+    for (const auto& [id, response] : h_.take_all()) {
       out += fmt::format("{}#{}: {}", out.empty() ? "" : "\n", id.value(), render(response));
     }
-    rec_.responses.clear();
     return out;
   }
 
-  RecordingEnv rec_;
-  std::optional<Env> env_;
-  std::optional<Agent> agent_;
-  std::uint64_t next_ = 1;
+  AgentHarness h_;
 };
 
 void run(const char* name) {
