@@ -24,13 +24,13 @@ ApplyResult Fsm::apply_command(LogIndex index, const Command& command) {
       return {};
     }
     ApplyResult operator()(const KvCas& c) {
-      return {kv.cas(i, c.key, c.value, c.flags, c.index)};
+      return {kv.cas(i, c.key, c.value, c.flags, c.index), {}};
     }
     ApplyResult operator()(const KvDelete& c) {
       kv.remove(i, c.key);
       return {};
     }
-    ApplyResult operator()(const KvDeleteCas& c) { return {kv.remove_cas(i, c.key, c.index)}; }
+    ApplyResult operator()(const KvDeleteCas& c) { return {kv.remove_cas(i, c.key, c.index), {}}; }
     ApplyResult operator()(const KvDeleteTree& c) {
       kv.remove_tree(i, c.prefix);
       return {};

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "core/base/bytes.hpp"
 #include "core/base/ids.hpp"
@@ -14,8 +15,11 @@
 
 namespace praetor::catalog {
 
+// What applying one command did. Every replica computes the same result from the same entry, so
+// a refusal is as deterministic as a success: it is an answer for the client, not a divergence.
 struct ApplyResult {
-  bool success = true;  // false: a CAS or conditional delete did not match
+  bool success = true;  // false: a condition did not hold (CAS, conditional delete, lock held)
+  std::string error;    // non-empty: the command was refused and changed nothing (Consul's text)
   friend bool operator==(const ApplyResult&, const ApplyResult&) = default;
 };
 

@@ -94,7 +94,7 @@ std::string Agent::server_address() const {
       .to_string();
 }
 
-void Agent::commit(RequestId id, catalog::Command command) {
+void Agent::commit(RequestId id, catalog::Command command, Answer answer) {
   if (!config_.server) {
     respond(id, HttpResponse::text(500, "No known Consul servers"));
     return;
@@ -110,29 +110,8 @@ void Agent::commit(RequestId id, catalog::Command command) {
     respond(id, HttpResponse::text(status, index.error().message));
     return;
   }
-  pending_.emplace(*index, Pending{id, raft_->term()});
+  pending_.emplace(*index, Pending{id, raft_->term(), std::move(answer)});
   drive_raft();
-}
-
-void Agent::wake_parked(Instant now, bool expired_only) {
-  std::vector<RequestId> done;
-  for (auto& [id, parked] : parked_) {
-    const bool expired = parked.deadline <= now;
-    const bool moved = !expired_only && fsm_.kv().index() > parked.min_index;
-    if (!expired && !moved) continue;
-    done.push_back(id);
-  }
-  for (RequestId id : done) {
-    auto it = parked_.find(id);
-    Parked parked = std::move(it->second);
-    parked_.erase(it);
-    // Re-run the read: the answer reflects the state now, whether the index moved or not, and
-    // it is never parked a second time.
-    replaying_ = true;
-    route(id, std::move(parked.request));
-    replaying_ = false;
-  }
-  arm_timer();
 }
 
 void Agent::arm_timer() {
@@ -321,7 +300,7 @@ void Agent::check_invariants() const {
     for (const auto& [index, pending] : pending_) PRAETOR_ASSERT(index > fsm_.applied_index());
   }
   PRAETOR_ASSERT(parked_.size() <= limits::kHttpMaxPendingRequests);
-  for (const auto& [id, parked] : parked_) PRAETOR_ASSERT(parked.min_index >= fsm_.kv().index());
+  for (const auto& [id, parked] : parked_) PRAETOR_ASSERT(parked.watch(fsm_) <= parked.min_index);
 }
 
 }  // namespace praetor::node

@@ -9,6 +9,7 @@
 // only after the host reports the batch durable (on_written).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -78,26 +79,35 @@ class Agent final : public Process {
   void check_invariants() const;
 
  private:
-  // A blocking query waiting for the KV index to pass min_index, or for its deadline.
+  // The index a read reflects and a blocking query waits on (a table's, a key's, a prefix's):
+  // computed from the catalog as it is, so a parked query can ask again after every apply.
+  using Watch = std::function<std::uint64_t(const catalog::Fsm&)>;
+  // Builds a read's response from the catalog as it is; serve_read adds the index headers.
+  using Render = std::function<HttpResponse()>;
+  // Turns a committed command's result into the client's answer (default: `true`/`false`, or
+  // 500 with the refusal's text).
+  using Answer = std::function<HttpResponse(const catalog::ApplyResult&)>;
+
+  // A blocking query waiting for its watched index to pass min_index, or for its deadline.
   struct Parked {
     HttpRequest request;
     std::uint64_t min_index = 0;
     Instant deadline;
+    Watch watch;
   };
-  // What reading the store at one moment produced: the response, and the index it reflects.
-  struct ReadOutcome {
-    HttpResponse response;
-    std::uint64_t index = 0;
-  };
-
   // A proposal waiting for its entry to commit.
   struct Pending {
     RequestId request;
     Term term;
+    Answer answer;  // empty: the default answer
   };
 
   // agent.cpp: control flow.
-  void commit(RequestId id, catalog::Command command);
+  void commit(RequestId id, catalog::Command command, Answer answer = {});
+  // Every read handler ends here: parses ?index/?wait (400 when malformed), parks the request
+  // while watch() has not passed ?index (it is routed again when it moves or its wait ends),
+  // else responds with render() and the X-Consul-* headers for watch()'s index.
+  void serve_read(RequestId id, HttpRequest& request, const Watch& watch, const Render& render);
   void wake_parked(Instant now, bool expired_only);
   void arm_timer();
   void respond(RequestId id, HttpResponse response);
@@ -198,7 +208,7 @@ class Agent final : public Process {
   void handle_kv(RequestId id, HttpRequest& request);
   void handle_kv_write(RequestId id, const HttpRequest& request, const std::string& key);
   void handle_kv_delete(RequestId id, const HttpRequest& request, const std::string& key);
-  ReadOutcome read_kv(const HttpRequest& request, const std::string& key) const;
+  HttpResponse read_kv(const HttpRequest& request, const std::string& key) const;
   void status_leader(RequestId id, HttpRequest& request);
   void status_peers(RequestId id, HttpRequest& request);
   void agent_self(RequestId id, HttpRequest& request);

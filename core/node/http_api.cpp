@@ -37,27 +37,6 @@ json kv_entry_json(const catalog::KvEntry& e) {
   return j;
 }
 
-// Blocking-query parameters (consul-compat §3.1).
-struct BlockingParams {
-  std::uint64_t index = 0;
-  Duration wait = Duration::milliseconds(limits::kBlockingWaitDefaultMs);
-};
-
-Result<BlockingParams> parse_blocking(const HttpRequest& request) {
-  BlockingParams p;
-  if (auto index = request.query_value("index"); index && !index->empty()) {
-    if (!parse_u64(*index, p.index)) return make_error(ErrorCode::kInvalidArgument, "Invalid index");
-  }
-  if (auto wait = request.query_value("wait"); wait && !wait->empty()) {
-    auto d = parse_go_duration(*wait);
-    if (!d || d->count_ns() < 0) {
-      return make_error(ErrorCode::kInvalidArgument, "Invalid wait time");
-    }
-    p.wait = std::min(*d, Duration::milliseconds(limits::kBlockingWaitMaxMs));
-  }
-  return p;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -78,72 +57,46 @@ void Agent::handle_kv(RequestId id, HttpRequest& request) {
     handle_kv_delete(id, request, key);
     return;
   }
-  // GET or HEAD: the route table lets no other method through.
-  auto blocking = parse_blocking(request);
-  if (!blocking) {
-    respond(id, bad_request(blocking.error().message));
-    return;
-  }
-  if (!config_.server) {
-    respond(id, HttpResponse::text(500, "No known Consul servers"));
-    return;
-  }
-  ReadOutcome outcome = read_kv(request, key);
-  if (!replaying_ && blocking->index > 0 && outcome.index <= blocking->index && !stopping_) {
-    if (parked_.size() >= limits::kHttpMaxPendingRequests) {
-      respond(id, HttpResponse::text(429, "Too many blocking queries"));
-      return;
-    }
-    // Consul adds up to wait/16 of jitter so that many watchers do not return in lockstep.
-    const Duration jitter =
-        Duration::nanoseconds(static_cast<std::int64_t>(rng_.uniform(
-            static_cast<std::uint64_t>(blocking->wait.count_ns() / 16) + 1)));
-    parked_.emplace(id, Parked{std::move(request), blocking->index,
-                               env_->clock.now() + blocking->wait + jitter});
-    arm_timer();
-    return;
-  }
-  respond(id, std::move(outcome.response));
+  // GET or HEAD: the route table lets no other method through. A key's blocking query waits on
+  // the KV table's index, as Consul's does (it moves on deletes too, thanks to tombstones).
+  serve_read(
+      id, request, [](const catalog::Fsm& fsm) { return fsm.kv().index(); },
+      [this, &request, &key] { return read_kv(request, key); });
 }
 
-Agent::ReadOutcome Agent::read_kv(const HttpRequest& request, const std::string& key) const {
+HttpResponse Agent::read_kv(const HttpRequest& request, const std::string& key) const {
   const auto& kv = fsm_.kv();
-  ReadOutcome out;
-  out.index = kv.index();
+  HttpResponse response;
   if (request.has_query("keys")) {
     std::string separator = request.query_value("separator").value_or(
         request.query_value("seperator").value_or(""));
     auto keys = kv.keys(key, separator);
     if (keys.empty() && !key.empty()) {
-      out.response = HttpResponse::text(404, "");
-      out.response.body.clear();
+      response = HttpResponse::text(404, "");
+      response.body.clear();
     } else {
-      out.response = HttpResponse::json(200, json_text(json(keys)));
+      response = HttpResponse::json(200, json_text(json(keys)));
     }
   } else if (request.has_query("recurse")) {
     auto entries = kv.list(key);
     if (entries.empty()) {
-      out.response = HttpResponse::text(404, "");
+      response = HttpResponse::text(404, "");
     } else {
       json arr = json::array();
       for (const auto* e : entries) arr.push_back(kv_entry_json(*e));
-      out.response = HttpResponse::json(200, json_text(arr));
+      response = HttpResponse::json(200, json_text(arr));
     }
   } else {
     const catalog::KvEntry* e = kv.get(key);
     if (e == nullptr) {
-      out.response = HttpResponse::text(404, "");
+      response = HttpResponse::text(404, "");
     } else if (request.has_query("raw")) {
-      out.response = HttpResponse::text(200, to_string(e->value));
+      response = HttpResponse::text(200, to_string(e->value));
     } else {
-      out.response = HttpResponse::json(200, json_text(json::array({kv_entry_json(*e)})));
+      response = HttpResponse::json(200, json_text(json::array({kv_entry_json(*e)})));
     }
   }
-  decorate(out.response, out.index);
-  out.response.set_header("X-Consul-Effective-Consistency",
-                          request.has_query("stale") ? "stale" : "leader");
-  if (request.method == "HEAD") out.response.body.clear();
-  return out;
+  return response;
 }
 
 void Agent::handle_kv_write(RequestId id, const HttpRequest& request, const std::string& key) {
@@ -363,7 +316,7 @@ void Agent::raft_remove_peer(RequestId id, HttpRequest& request) {
     respond(id, HttpResponse::text(500, index.error().message));
     return;
   }
-  pending_.emplace(*index, Pending{id, raft_->term()});
+  pending_.emplace(*index, Pending{id, raft_->term(), {}});
   drive_raft();
 }
 

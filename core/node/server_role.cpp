@@ -251,14 +251,17 @@ void Agent::apply_committed(const raft::Entry& entry) {
   }
   auto it = pending_.find(entry.index);
   if (it == pending_.end()) return;
-  const Pending pending = it->second;
+  Pending pending = std::move(it->second);
   pending_.erase(it);
   if (pending.term != entry.term) {
     // Another leader's entry took this index: ours was never committed.
     respond(pending.request, HttpResponse::text(500, "leadership lost while committing log"));
     return;
   }
-  HttpResponse response = HttpResponse::json(200, result.success ? "true" : "false");
+  HttpResponse response = pending.answer ? pending.answer(result)
+                          : !result.error.empty()
+                              ? HttpResponse::text(500, result.error)
+                              : HttpResponse::json(200, result.success ? "true" : "false");
   decorate(response, entry.index.value());
   respond(pending.request, std::move(response));
 }

@@ -1,0 +1,98 @@
+// Blocking queries (consul-compat §3.1): a read with ?index=N waits until the index it watches
+// passes N or its ?wait ends, then answers with the state as it is then. Parked requests are
+// routed again when they wake, so a handler is the only place that knows how to read; the watch
+// function is the only place that knows which index the read depends on.
+#include <algorithm>
+#include <charconv>
+
+#include "core/base/duration.hpp"
+#include "core/base/limits.hpp"
+#include "core/node/agent.hpp"
+
+namespace praetor::node {
+namespace {
+
+bool parse_u64(std::string_view text, std::uint64_t& out) {
+  if (text.empty()) return false;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size();
+}
+
+struct BlockingParams {
+  std::uint64_t index = 0;
+  Duration wait = Duration::milliseconds(limits::kBlockingWaitDefaultMs);
+};
+
+Result<BlockingParams> parse_blocking(const HttpRequest& request) {
+  BlockingParams p;
+  if (auto index = request.query_value("index"); index && !index->empty()) {
+    if (!parse_u64(*index, p.index)) return make_error(ErrorCode::kInvalidArgument, "Invalid index");
+  }
+  if (auto wait = request.query_value("wait"); wait && !wait->empty()) {
+    auto d = parse_go_duration(*wait);
+    if (!d || d->count_ns() < 0) {
+      return make_error(ErrorCode::kInvalidArgument, "Invalid wait time");
+    }
+    p.wait = std::min(*d, Duration::milliseconds(limits::kBlockingWaitMaxMs));
+  }
+  return p;
+}
+
+}  // namespace
+
+void Agent::serve_read(RequestId id, HttpRequest& request, const Watch& watch,
+                       const Render& render) {
+  auto blocking = parse_blocking(request);
+  if (!blocking) {
+    respond(id, HttpResponse::text(400, blocking.error().message));
+    return;
+  }
+  if (!config_.server) {
+    // The route table sends catalog reads to a server; only a misrouted read gets here.
+    respond(id, HttpResponse::text(500, "No known Consul servers"));
+    return;
+  }
+  const std::uint64_t index = watch(fsm_);
+  if (!replaying_ && blocking->index > 0 && index <= blocking->index && !stopping_) {
+    if (parked_.size() >= limits::kHttpMaxPendingRequests) {
+      respond(id, HttpResponse::text(429, "Too many blocking queries"));
+      return;
+    }
+    // Consul adds up to wait/16 of jitter so that many watchers do not return in lockstep.
+    const Duration jitter = Duration::nanoseconds(static_cast<std::int64_t>(
+        rng_.uniform(static_cast<std::uint64_t>(blocking->wait.count_ns() / 16) + 1)));
+    parked_.emplace(id, Parked{std::move(request), blocking->index,
+                               env_->clock.now() + blocking->wait + jitter, watch});
+    arm_timer();
+    return;
+  }
+  HttpResponse response = render();
+  decorate(response, index);
+  response.set_header("X-Consul-Effective-Consistency",
+                      request.has_query("stale") ? "stale" : "leader");
+  if (request.method == "HEAD") response.body.clear();
+  respond(id, std::move(response));
+}
+
+void Agent::wake_parked(Instant now, bool expired_only) {
+  std::vector<RequestId> done;
+  for (auto& [id, parked] : parked_) {
+    const bool expired = parked.deadline <= now;
+    const bool moved = !expired_only && parked.watch(fsm_) > parked.min_index;
+    if (!expired && !moved) continue;
+    done.push_back(id);
+  }
+  for (RequestId id : done) {
+    auto it = parked_.find(id);
+    Parked parked = std::move(it->second);
+    parked_.erase(it);
+    // Re-run the read: the answer reflects the state now, whether the index moved or not, and
+    // it is never parked a second time.
+    replaying_ = true;
+    route(id, std::move(parked.request));
+    replaying_ = false;
+  }
+  arm_timer();
+}
+
+}  // namespace praetor::node
