@@ -4,8 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "core/base/bytes.hpp"
 #include "core/base/result.hpp"
@@ -19,6 +22,9 @@ enum class CommandType : std::uint8_t {
   kKvDelete = 3,
   kKvDeleteCas = 4,
   kKvDeleteTree = 5,
+  // Reserved, each added with its codec and apply case: 10 Register, 11 Deregister (the catalog
+  // of nodes, services and checks); 20 SessionCreate, 21 SessionDestroy, 22 KvLock, 23 KvUnlock,
+  // 24 Txn.
 };
 
 // A no-op: a new leader's first entry; it moves the applied index and nothing else.
@@ -59,6 +65,143 @@ struct KvDeleteCas {
 struct KvDeleteTree {
   std::string prefix;
   friend bool operator==(const KvDeleteTree&, const KvDeleteTree&) = default;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The catalog of nodes, services and checks (consul-compat §3.3, §3.4). These are what a
+// registration carries; the state (state.hpp) stores them with their create/modify indexes.
+
+enum class HealthStatus : std::uint8_t { kPassing = 0, kWarning = 1, kCritical = 2 };
+
+struct NodeDef {
+  std::string id;  // UUID, may be empty (Consul allows registering a node without one)
+  std::string name;
+  std::string address;
+  std::string datacenter;
+  std::map<std::string, std::string> tagged_addresses;
+  std::map<std::string, std::string> meta;
+  friend bool operator==(const NodeDef&, const NodeDef&) = default;
+};
+
+struct ServiceDef {
+  std::string id;  // defaults to name when registered without one
+  std::string name;
+  std::vector<std::string> tags;
+  std::string address;
+  std::uint32_t port = 0;
+  std::map<std::string, std::string> meta;
+  std::uint32_t weight_passing = 1;
+  std::uint32_t weight_warning = 1;
+  bool enable_tag_override = false;
+  friend bool operator==(const ServiceDef&, const ServiceDef&) = default;
+};
+
+struct CheckDef {
+  std::string node;
+  std::string check_id;  // defaults to name
+  std::string name;
+  HealthStatus status = HealthStatus::kCritical;  // Consul: a check starts critical
+  std::string notes;
+  std::string output;
+  std::string service_id;  // empty: a node-level check
+  std::string type;        // "script", "http", "tcp", "ttl", "serf", "" for catalog-only checks
+  std::string interval;    // as given ("10s"), shown in Definition
+  std::string timeout;
+  friend bool operator==(const CheckDef&, const CheckDef&) = default;
+};
+
+// Upserts the node (unless skip_node_update and it exists), then the service, then the checks.
+struct Register {
+  NodeDef node;
+  std::optional<ServiceDef> service;
+  std::vector<CheckDef> checks;
+  bool skip_node_update = false;
+  friend bool operator==(const Register&, const Register&) = default;
+};
+
+// Removes one check, or one service with its checks, or (both empty) the node with everything
+// on it.
+struct Deregister {
+  std::string node;
+  std::string service_id;
+  std::string check_id;
+  friend bool operator==(const Deregister&, const Deregister&) = default;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Sessions, locks and transactions (consul-compat §3.5-§3.7).
+
+enum class SessionBehavior : std::uint8_t { kRelease = 0, kDelete = 1 };
+
+struct SessionDef {
+  std::string id;  // a UUID chosen by the leader before it proposes, so replicas agree
+  std::string name;
+  std::string node;
+  std::vector<std::string> node_checks;     // default {"serfHealth"}; an explicit [] is none
+  std::vector<std::string> service_checks;  // check ids
+  std::int64_t lock_delay_ns = 15'000'000'000;
+  SessionBehavior behavior = SessionBehavior::kRelease;
+  std::string ttl;  // as given ("20s"), "" for none
+  friend bool operator==(const SessionDef&, const SessionDef&) = default;
+};
+
+struct SessionCreate {
+  SessionDef session;
+  friend bool operator==(const SessionCreate&, const SessionCreate&) = default;
+};
+
+struct SessionDestroy {
+  std::string id;
+  friend bool operator==(const SessionDestroy&, const SessionDestroy&) = default;
+};
+
+// ?acquire=session: takes the lock when free or already held by this session, and sets value.
+struct KvLock {
+  std::string key;
+  Bytes value;
+  std::uint64_t flags = 0;
+  std::string session;
+  friend bool operator==(const KvLock&, const KvLock&) = default;
+};
+
+// ?release=session: frees the lock when this session holds it, and sets value.
+struct KvUnlock {
+  std::string key;
+  Bytes value;
+  std::uint64_t flags = 0;
+  std::string session;
+  friend bool operator==(const KvUnlock&, const KvUnlock&) = default;
+};
+
+enum class TxnVerb : std::uint8_t {
+  kSet,
+  kCas,
+  kLock,
+  kUnlock,
+  kGet,
+  kGetTree,
+  kCheckIndex,
+  kCheckSession,
+  kCheckNotExists,
+  kDelete,
+  kDeleteTree,
+  kDeleteCas,
+};
+
+struct TxnOp {
+  TxnVerb verb = TxnVerb::kGet;
+  std::string key;
+  Bytes value;
+  std::uint64_t flags = 0;
+  std::uint64_t index = 0;
+  std::string session;
+  friend bool operator==(const TxnOp&, const TxnOp&) = default;
+};
+
+// All of ops, or none of them, at one index.
+struct Txn {
+  std::vector<TxnOp> ops;
+  friend bool operator==(const Txn&, const Txn&) = default;
 };
 
 using Command = std::variant<Noop, KvSet, KvCas, KvDelete, KvDeleteCas, KvDeleteTree>;
