@@ -14,16 +14,6 @@ namespace {
 
 constexpr std::string_view kNodeIdFile = "node-id";
 
-std::string make_uuid(Rng& rng) {
-  const std::uint64_t a = rng.next_u64();
-  const std::uint64_t b = rng.next_u64();
-  // RFC 4122 version 4 layout: the version nibble is 4, the variant bits are 10.
-  const std::uint64_t hi = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
-  const std::uint64_t lo = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xffff,
-                     hi & 0xffff, lo >> 48, lo & 0xffffffffffffULL);
-}
-
 bool looks_like_uuid(std::string_view s) {
   if (s.size() != 36) return false;
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -35,6 +25,16 @@ bool looks_like_uuid(std::string_view s) {
 }
 
 }  // namespace
+
+std::string make_uuid(Rng& rng) {
+  const std::uint64_t a = rng.next_u64();
+  const std::uint64_t b = rng.next_u64();
+  // RFC 4122 version 4 layout: the version nibble is 4, the variant bits are 10.
+  const std::uint64_t hi = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  const std::uint64_t lo = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xffff,
+                     hi & 0xffff, lo >> 48, lo & 0xffffffffffffULL);
+}
 
 Agent::Agent(AgentConfig config) : config_(std::move(config)) {}
 
@@ -300,7 +300,7 @@ void Agent::check_invariants() const {
     for (const auto& [index, pending] : pending_) PRAETOR_ASSERT(index > fsm_.applied_index());
   }
   PRAETOR_ASSERT(parked_.size() <= limits::kHttpMaxPendingRequests);
-  for (const auto& [id, parked] : parked_) PRAETOR_ASSERT(parked.watch(fsm_) <= parked.min_index);
+  for (const auto& [id, parked] : parked_) PRAETOR_ASSERT(parked.waiting(fsm_));
 }
 
 }  // namespace praetor::node

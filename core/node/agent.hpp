@@ -9,6 +9,7 @@
 // only after the host reports the batch durable (on_written).
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -33,6 +34,9 @@ inline constexpr std::string_view kVersion = "0.1.0";
 // hash of its node id (never 0, which Raft reserves for "nobody").
 NodeId raft_node_id(std::string_view node_uuid);
 
+// A random (version 4) UUID from the agent's seeded Rng: node ids, session ids, event ids.
+std::string make_uuid(Rng& rng);
+
 // A server as the agent knows it: from its LAN gossip tags, or from the peers file a server
 // keeps so that Raft can reach its peers before gossip has found them again after a restart.
 struct ServerInfo {
@@ -48,6 +52,19 @@ struct ServerInfo {
 
 class Agent final : public Process {
  public:
+  // A user event as this agent keeps it (/v1/event/list).
+  struct UserEventRecord {
+    std::string id;
+    std::string name;
+    Bytes payload;
+    std::string node_filter;
+    std::string service_filter;
+    std::string tag_filter;
+    std::uint64_t ltime = 0;
+    std::uint64_t index = 0;  // folded from id
+  };
+  static constexpr std::size_t kMaxUserEvents = 256;  // Consul keeps the last 256
+
   explicit Agent(AgentConfig config);
 
   void start(Env& env) override;
@@ -87,6 +104,9 @@ class Agent final : public Process {
   // Turns a committed command's result into the client's answer (default: `true`/`false`, or
   // 500 with the refusal's text).
   using Answer = std::function<HttpResponse(const catalog::ApplyResult&)>;
+  // Opaque indexes (user events: an index derived from the last event's id) are not ordered: the
+  // query waits while the index equals ?index and wakes when it differs.
+  enum class IndexOrder { kMonotonic, kOpaque };
 
   // A blocking query waiting for its watched index to pass min_index, or for its deadline.
   struct Parked {
@@ -94,6 +114,11 @@ class Agent final : public Process {
     std::uint64_t min_index = 0;
     Instant deadline;
     Watch watch;
+    IndexOrder order = IndexOrder::kMonotonic;
+    bool waiting(const catalog::Fsm& fsm) const {
+      const std::uint64_t now = watch(fsm);
+      return order == IndexOrder::kOpaque ? now == min_index : now <= min_index;
+    }
   };
   // A proposal waiting for its entry to commit.
   struct Pending {
@@ -107,7 +132,8 @@ class Agent final : public Process {
   // Every read handler ends here: parses ?index/?wait (400 when malformed), parks the request
   // while watch() has not passed ?index (it is routed again when it moves or its wait ends),
   // else responds with render() and the X-Consul-* headers for watch()'s index.
-  void serve_read(RequestId id, HttpRequest& request, const Watch& watch, const Render& render);
+  void serve_read(RequestId id, HttpRequest& request, const Watch& watch, const Render& render,
+                  IndexOrder order = IndexOrder::kMonotonic);
   void wake_parked(Instant now, bool expired_only);
   void arm_timer();
   void respond(RequestId id, HttpResponse response);
@@ -217,6 +243,11 @@ class Agent final : public Process {
   void agent_leave(RequestId id, HttpRequest& request);
   void catalog_datacenters(RequestId id, HttpRequest& request);
   std::string agent_self_json() const;
+
+  // events.cpp: user events over LAN gossip.
+  void event_fire(RequestId id, HttpRequest& request);
+  void event_list(RequestId id, HttpRequest& request);
+  void on_user_event(const gossip::UserEvent& event);
   std::string member_json() const;
 
   AgentConfig config_;
@@ -273,6 +304,7 @@ class Agent final : public Process {
   bool replaying_ = false;  // answering a parked request: never park it again
   bool serving_read_ = false;  // answering a confirmed ?consistent read: do not register again
   std::map<RequestId, Parked> parked_;
+  std::deque<UserEventRecord> events_;  // the most recent kMaxUserEvents, oldest first
   Instant armed_ = Instant::never();
   Ticket next_ticket_{1};
 };

@@ -40,20 +40,16 @@ Result<BlockingParams> parse_blocking(const HttpRequest& request) {
 
 }  // namespace
 
-void Agent::serve_read(RequestId id, HttpRequest& request, const Watch& watch,
-                       const Render& render) {
+void Agent::serve_read(RequestId id, HttpRequest& request, const Watch& watch, const Render& render,
+                       IndexOrder order) {
   auto blocking = parse_blocking(request);
   if (!blocking) {
     respond(id, HttpResponse::text(400, blocking.error().message));
     return;
   }
-  if (!config_.server) {
-    // The route table sends catalog reads to a server; only a misrouted read gets here.
-    respond(id, HttpResponse::text(500, "No known Consul servers"));
-    return;
-  }
   const std::uint64_t index = watch(fsm_);
-  if (!replaying_ && blocking->index > 0 && index <= blocking->index && !stopping_) {
+  Parked parked{{}, blocking->index, Instant::never(), watch, order};
+  if (!replaying_ && blocking->index > 0 && parked.waiting(fsm_) && !stopping_) {
     if (parked_.size() >= limits::kHttpMaxPendingRequests) {
       respond(id, HttpResponse::text(429, "Too many blocking queries"));
       return;
@@ -61,8 +57,9 @@ void Agent::serve_read(RequestId id, HttpRequest& request, const Watch& watch,
     // Consul adds up to wait/16 of jitter so that many watchers do not return in lockstep.
     const Duration jitter = Duration::nanoseconds(static_cast<std::int64_t>(
         rng_.uniform(static_cast<std::uint64_t>(blocking->wait.count_ns() / 16) + 1)));
-    parked_.emplace(id, Parked{std::move(request), blocking->index,
-                               env_->clock.now() + blocking->wait + jitter, watch});
+    parked.request = std::move(request);
+    parked.deadline = env_->clock.now() + blocking->wait + jitter;
+    parked_.emplace(id, std::move(parked));
     arm_timer();
     return;
   }
@@ -78,7 +75,7 @@ void Agent::wake_parked(Instant now, bool expired_only) {
   std::vector<RequestId> done;
   for (auto& [id, parked] : parked_) {
     const bool expired = parked.deadline <= now;
-    const bool moved = !expired_only && parked.watch(fsm_) > parked.min_index;
+    const bool moved = !expired_only && !parked.waiting(fsm_);
     if (!expired && !moved) continue;
     done.push_back(id);
   }

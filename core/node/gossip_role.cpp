@@ -265,7 +265,9 @@ void Agent::on_serf_event(Pool& pool, const gossip::SerfEvent& e, Instant now) {
                          "serf: Name conflict: {} claimed by {} and {}", m.name,
                          addr_text(m.address), addr_text(e.conflicting_address));
       return;
-    case gossip::SerfEventKind::kUser: return;
+    case gossip::SerfEventKind::kUser:
+      if (!pool.wan) on_user_event(e.user);
+      return;
   }
   if (!what.empty()) {
     env_->logger.info(fmt::format("serf.{}", label), "serf: {}: {} {}", what, m.name, m.address.host);

@@ -280,8 +280,13 @@ void Agent::raft_configuration(RequestId id, HttpRequest&) {
                        {"Voter", status.membership.is_voter(member)},
                        {"ProtocolVersion", "3"}});
   }
-  respond(id, HttpResponse::json(
-                  200, json_text(json{{"Servers", servers}, {"Index", status.commit.value()}})));
+  // Consul reports the index of the entry that set this configuration, not the log's head; a
+  // configuration that came with a snapshot is dated by the snapshot. A bootstrap configuration
+  // is no entry of ours (index 0) but Consul's is entry 1, so clients expect 1 there.
+  LogIndex config_index = raft_->log().membership_index();
+  if (config_index.value() == 0) config_index = raft_->log().snapshot().index;
+  const std::uint64_t reported = std::max<std::uint64_t>(config_index.value(), 1);
+  respond(id, HttpResponse::json(200, json_text(json{{"Servers", servers}, {"Index", reported}})));
 }
 
 void Agent::raft_remove_peer(RequestId id, HttpRequest& request) {

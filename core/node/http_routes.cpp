@@ -80,6 +80,8 @@ std::span<const Agent::Route> Agent::routes() {
       {"/v1/agent/force-leave/", true, kPut, R::kAgent, false, &Agent::handle_force_leave},
       {"/v1/agent/reload", false, kPut, R::kAgent, false, &Agent::agent_reload},
       {"/v1/agent/leave", false, kPut, R::kAgent, false, &Agent::agent_leave},
+      {"/v1/event/fire/", true, kPut, R::kAgent, false, &Agent::event_fire},
+      {"/v1/event/list", false, kGet, R::kAgent, false, &Agent::event_list},
   };
   // Checked once: every row can be reached. A row is dead if an earlier one takes the same
   // path and one of its methods (the first match wins), and every row needs a handler.

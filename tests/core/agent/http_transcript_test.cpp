@@ -145,6 +145,7 @@ TEST(AgentHttpTranscript, Kv) { run("kv.txt"); }
 TEST(AgentHttpTranscript, Blocking) { run("blocking.txt"); }
 TEST(AgentHttpTranscript, HostileInput) { run("hostile.txt"); }
 TEST(AgentHttpTranscript, StatusAgentCatalog) { run("status.txt"); }
+TEST(AgentHttpTranscript, Events) { run("events.txt"); }
 
 }  // namespace
 }  // namespace praetor::node
