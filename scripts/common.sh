@@ -6,6 +6,7 @@ PRAETOR_PACKAGES=(
   g++ clang libclang-rt-14-dev cmake ninja-build ccache pkg-config git curl ca-certificates
   libuv1-dev libcereal-dev libfmt-dev nlohmann-json3-dev libhttp-parser-dev libcli11-dev
   libssl-dev libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
+  python3 python3-consul
 )
 
 praetor_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
@@ -19,6 +20,11 @@ install_deps() {
   for p in "${PRAETOR_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # The real-client tests (tests/clients) run the npm `consul` package under node. Checked by
+  # command, not package: a node from elsewhere (nodesource ships npm inside its nodejs) is
+  # fine, and Debian's npm package would conflict with it.
+  command -v node > /dev/null || missing+=(nodejs)
+  command -v npm > /dev/null || missing+=(npm)
   if [ ${#missing[@]} -eq 0 ]; then
     echo "==> all build dependencies are installed"
     return

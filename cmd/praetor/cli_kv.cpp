@@ -1,6 +1,8 @@
-// `praetor kv get|put|delete`: Consul's output strings and exit codes (consul-compat.md §2).
+// `praetor kv get|put|delete|export|import`: Consul's output strings and exit codes
+// (consul-compat.md §2).
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -320,6 +322,219 @@ int kv_delete(Args args) {
   return 0;
 }
 
+// A JSON string as Go's encoding/json writes it: besides the quote, backslash and control
+// characters, it escapes <, >, & and U+2028/U+2029 (HTML-safe by default), so an export of
+// keys holding them is byte for byte what `consul kv export` prints.
+std::string go_json_string(std::string_view text) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '<':
+      case '>':
+      case '&':
+        out += fmt::format("\\u{:04x}", c);
+        break;
+      default:
+        if (c < 0x20) {
+          out += fmt::format("\\u{:04x}", c);
+        } else if (c == 0xE2 && i + 2 < text.size() &&
+                   static_cast<unsigned char>(text[i + 1]) == 0x80 &&
+                   (static_cast<unsigned char>(text[i + 2]) == 0xA8 ||
+                    static_cast<unsigned char>(text[i + 2]) == 0xA9)) {
+          out += static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
+          i += 2;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+int kv_export(Args args) {
+  HttpOptions http;
+  FlagSet flags("kv export");
+  add_http_flags(flags, http);
+  auto rest = flags.parse(args);
+  if (!rest) return flag_error(rest.error(), "praetor kv export [options] [PREFIX]", flags);
+  if (rest->size() > 1) {
+    fmt::print(stderr, "Too many arguments (expected 1, got {})\n", rest->size());
+    return 1;
+  }
+  const std::string prefix = rest->empty() ? "" : (*rest)[0];
+  auto client = AgentClient::create(http);
+  if (!client) {
+    fmt::print(stderr, "Error connecting to agent: {}\n", client.error().message);
+    return 1;
+  }
+  auto r = client->call("GET", "/v1/kv/" + escape_path(prefix), "recurse");
+  std::vector<KvPair> pairs;
+  if (r && r->status == 200) {
+    auto decoded = decode_pairs(r->body);
+    if (!decoded) {
+      fmt::print(stderr, "Error querying agent: {}\n", decoded.error().message);
+      return 1;
+    }
+    pairs = std::move(*decoded);
+  } else if (!r || r->status != 404) {  // 404: nothing under the prefix, an empty export
+    fmt::print(stderr, "Error querying agent: {}\n",
+               r ? unexpected_response(*r) : r.error().message);
+    return 1;
+  }
+  // Go's json.MarshalIndent(entries, "", "\t"), field order key, flags, value.
+  if (pairs.empty()) {
+    fmt::print("[]\n");
+    return 0;
+  }
+  std::string out = "[\n";
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    const auto& p = pairs[i];
+    out +=
+        fmt::format("\t{{\n\t\t\"key\": {},\n\t\t\"flags\": {},\n\t\t\"value\": \"{}\"\n\t}}{}\n",
+                    go_json_string(p.key), p.flags, base64_encode(to_bytes(p.value)),
+                    i + 1 < pairs.size() ? "," : "");
+  }
+  out += "]\n";
+  fmt::print("{}", out);
+  return 0;
+}
+
+struct ImportEntry {
+  std::string key;
+  std::uint64_t flags = 0;
+  std::string value;  // decoded bytes
+};
+
+// The import document: an array of {key, flags, value(base64)}. Field names match
+// case-insensitively (Go's decoder does) and unknown fields are ignored; everything is checked
+// before the first write, so malformed input never leaves a half-imported tree.
+Result<std::vector<ImportEntry>> parse_import(const std::string& data) {
+  auto fail = [](const std::string& why) {
+    return make_error(ErrorCode::kInvalidArgument, "Cannot unmarshal data: " + why);
+  };
+  Json doc;
+  try {
+    doc = Json::parse(data);
+  } catch (const Json::parse_error& e) {
+    std::string why = e.what();
+    if (const auto at = why.find("] "); at != std::string::npos) why.erase(0, at + 2);
+    return fail(why);
+  }
+  if (!doc.is_array()) return fail("expected a JSON array of {key, flags, value} objects");
+  std::vector<ImportEntry> out;
+  for (std::size_t i = 0; i < doc.size(); ++i) {
+    const Json& e = doc[i];
+    if (!e.is_object()) return fail(fmt::format("entry {} is not an object", i));
+    ImportEntry entry;
+    bool has_key = false;
+    for (const auto& [name, v] : e.items()) {
+      std::string lower = name;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower == "key") {
+        if (!v.is_string()) return fail(fmt::format("entry {}: key is not a string", i));
+        entry.key = v.get<std::string>();
+        has_key = true;
+      } else if (lower == "flags") {
+        if (!v.is_number_unsigned()) {
+          return fail(fmt::format("entry {}: flags is not an unsigned integer", i));
+        }
+        entry.flags = v.get<std::uint64_t>();
+      } else if (lower == "value") {
+        if (!v.is_string()) return fail(fmt::format("entry {}: value is not a string", i));
+        Bytes raw;
+        if (!base64_decode(v.get<std::string>(), raw)) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            fmt::format("Error base 64 decoding value for key {}: illegal "
+                                        "base64 data",
+                                        entry.key.empty() ? fmt::format("#{}", i) : entry.key));
+        }
+        entry.value = to_string(raw);
+      }
+    }
+    if (!has_key || entry.key.empty()) return fail(fmt::format("entry {} has no key", i));
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+// "prefix" + "key" joined with one '/', as Consul's -prefix does with path.Join, but without
+// Join's cleaning: a key that ends in '/' (a "folder") keeps its slash.
+std::string prefixed_key(const std::string& prefix, const std::string& key) {
+  if (prefix.empty()) return key;
+  const bool slash_left = prefix.back() == '/';
+  const bool slash_right = key.front() == '/';
+  if (slash_left && slash_right) return prefix + key.substr(1);
+  if (slash_left || slash_right) return prefix + key;
+  return prefix + "/" + key;
+}
+
+int kv_import(Args args) {
+  HttpOptions http;
+  std::string prefix;
+  FlagSet flags("kv import");
+  add_http_flags(flags, http);
+  flags.add_string("prefix", &prefix, "Key prefix for imported data (default: the root).");
+  auto rest = flags.parse(args);
+  if (!rest) return flag_error(rest.error(), "praetor kv import [options] [DATA|@FILE|-]", flags);
+  if (rest->empty()) {
+    fmt::print(stderr, "Error! Missing DATA argument\n");
+    return 1;
+  }
+  if (rest->size() > 1) {
+    fmt::print(stderr, "Error! Too many arguments (expected 1, got {})\n", rest->size());
+    return 1;
+  }
+  if ((*rest)[0].empty()) {
+    fmt::print(stderr, "Error! Empty DATA argument\n");
+    return 1;
+  }
+  // The same DATA forms as `kv put`: literal JSON, @file or - for stdin.
+  auto data = put_value({"", (*rest)[0]}, /*base64=*/false);
+  if (!data) {
+    fmt::print(stderr, "{}\n", data.error().message);
+    return 1;
+  }
+  auto entries = parse_import(*data);
+  if (!entries) {
+    fmt::print(stderr, "{}\n", entries.error().message);
+    return 1;
+  }
+  auto client = AgentClient::create(http);
+  if (!client) {
+    fmt::print(stderr, "Error connecting to agent: {}\n", client.error().message);
+    return 1;
+  }
+  for (const auto& e : *entries) {
+    const std::string key = prefixed_key(prefix, e.key);
+    const std::string query = e.flags != 0 ? fmt::format("flags={}", e.flags) : "";
+    auto r = client->call("PUT", "/v1/kv/" + escape_path(key), query, e.value);
+    if (!r || r->status != 200 || r->body.find("true") == std::string::npos) {
+      fmt::print(stderr, "Error! Failed writing data for key {}: {}\n", key,
+                 !r ? r.error().message
+                    : (r->status != 200 ? unexpected_response(*r) : "the agent answered false"));
+      return 1;
+    }
+    fmt::print("Imported: {}\n", key);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_kv(Args args) {
@@ -327,7 +542,9 @@ int run_kv(Args args) {
     fmt::print(stderr,
                "Usage: praetor kv <subcommand> [options] [args]\n\n"
                "Subcommands:\n    delete    Removes data from the KV store\n"
+               "    export    Exports a tree from the KV store as JSON\n"
                "    get       Retrieves or lists data from the KV store\n"
+               "    import    Imports a tree stored as JSON to the KV store\n"
                "    put       Sets or updates data in the KV store\n");
     return 1;
   }
@@ -336,6 +553,8 @@ int run_kv(Args args) {
   if (sub == "get") return kv_get(rest);
   if (sub == "put") return kv_put(rest);
   if (sub == "delete") return kv_delete(rest);
+  if (sub == "export") return kv_export(rest);
+  if (sub == "import") return kv_import(rest);
   fmt::print(stderr, "Unknown kv subcommand: {}\n", sub);
   return 1;
 }
