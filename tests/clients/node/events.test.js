@@ -1,5 +1,5 @@
-// PENDING (ctest label clients-pending, DISABLED until user events land): the node `consul`
-// client's event calls (consul-compat.md §3.7).
+// The node `consul` client's event calls against /v1/event/fire and /v1/event/list
+// (consul-compat.md §3.7).
 "use strict";
 
 const { describe, it, after } = require("node:test");

@@ -1,5 +1,5 @@
-"""PENDING (ctest label clients-pending, DISABLED until user events land): python-consul's
-event calls, expected as Consul documents them (consul-compat.md §3.7)."""
+"""python-consul's event calls against praetor's /v1/event/fire and /v1/event/list, expected as
+Consul documents them (consul-compat.md §3.7)."""
 
 import base64
 
