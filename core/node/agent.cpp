@@ -120,6 +120,7 @@ void Agent::arm_timer() {
   earliest = std::min(earliest, next_no_leader_log_);
   for (const auto& [fid, f] : forwards_out_) earliest = std::min(earliest, f.deadline);
   for (const auto& [id, parked] : parked_) earliest = std::min(earliest, parked.deadline);
+  if (!stopping_) earliest = std::min(earliest, reconcile_due_);
   if (earliest != armed_) {
     armed_ = earliest;
     env_->timer.wake_at(earliest);
@@ -215,9 +216,8 @@ void Agent::on_wake(Instant now) {
   gossip_wake(now);
   if (stopping_) return;  // a failed join gave up
   refresh_gossip_tags(now);
-  maybe_bootstrap_expect();
   log_no_leader(now);
-  reconcile_servers(now);
+  reconcile_if_due(now);
   expire_forwards(now);
   wake_parked(now, true);
   if (config_.check_invariants_each_input) check_invariants();

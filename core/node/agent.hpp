@@ -221,6 +221,10 @@ class Agent final : public Process {
   void raft_configuration(RequestId id, HttpRequest& request);
   void raft_remove_peer(RequestId id, HttpRequest& request);
   std::optional<std::string> address_of(NodeId id) const;
+
+  // reconcile.cpp: the leader's reconciliation (autopilot), on events, not per packet.
+  void schedule_reconcile(Instant at);
+  void reconcile_if_due(Instant now);
   void reconcile_servers(Instant now);
 
   // http_routes.cpp: the route table and the funnel every request goes through.
@@ -303,6 +307,8 @@ class Agent final : public Process {
   bool stopping_ = false;
   bool replaying_ = false;  // answering a parked request: never park it again
   bool serving_read_ = false;  // answering a confirmed ?consistent read: do not register again
+  Instant reconcile_due_ = Instant::never();
+  bool reconcile_unsettled_ = false;  // a change is in flight: run again after the next commit
   std::map<RequestId, Parked> parked_;
   std::deque<UserEventRecord> events_;  // the most recent kMaxUserEvents, oldest first
   Instant armed_ = Instant::never();

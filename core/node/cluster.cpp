@@ -22,11 +22,6 @@ constexpr Duration kNoLeaderLogInterval = Duration::seconds(30);
 constexpr Duration kForwardTimeout = Duration::seconds(10);
 constexpr std::uint64_t kForwardedRequestBit = std::uint64_t{1} << 63;
 constexpr std::size_t kMaxSeenForwards = 65536;
-// Autopilot: a learner within this many entries of the leader is promoted.
-constexpr std::uint64_t kPromoteLag = 64;
-// A server must stay failed this long before autopilot removes it: a partition or a restart is
-// not a death, and removal only trades one missing voter for a smaller configuration.
-constexpr Duration kDeadServerGrace = Duration::minutes(5);
 
 }  // namespace
 
@@ -120,7 +115,11 @@ void Agent::load_servers(const StoredFiles& files) {
 
 void Agent::maybe_bootstrap_expect() {
   if (!raft_ || has_raft_state() || config_.bootstrap_expect <= 1) return;
-  if (ready_in_flight_) return;  // retried at the next member event or wake-up
+  if (ready_in_flight_) {
+    // Raft's state is being written; look again once that write is likely done.
+    schedule_reconcile(env_->clock.now() + Duration::milliseconds(10));
+    return;
+  }
   std::set<NodeId> voters{raft_id_};
   for (const auto& [id, info] : servers_) {
     if (!server_alive(id)) continue;  // Consul counts the alive servers of the LAN pool
@@ -304,88 +303,6 @@ void Agent::serve_ready_reads() {
     serving_read_ = true;
     route(pending.request, std::move(pending.http));
     serving_read_ = false;
-  }
-}
-
-}  // namespace praetor::node
-
-namespace praetor::node {
-
-// The leader's autopilot, after Consul's leader reconciliation and autopilot:
-//   - a server of this datacenter that is alive in the LAN pool and not in the Raft
-//     configuration joins as a learner (non-voter) and is promoted once its log has caught up;
-//   - a member whose name or address a new server now claims (a server rebuilt with a wiped
-//     data_dir) is removed first;
-//   - a server that left the LAN pool gracefully, or was reaped, is removed;
-//   - a server failed for longer than kDeadServerGrace is removed when the voters left alive
-//     still form a majority of the smaller configuration (Consul's cleanup_dead_servers and its
-//     quorum guard); if it comes back, it is alive again and is added back like any new server.
-// Raft allows one change in flight and only after a commit in the leader's term; a refused
-// change is simply tried again at the next wake-up or member event.
-void Agent::reconcile_servers(Instant now) {
-  if (!is_leader() || !lan_.serf) return;
-  const raft::Status status = raft_->status();
-  auto propose = [&](raft::MembershipChange::Kind kind, NodeId node, std::string_view what) {
-    auto index = raft_->propose_membership(now, raft::MembershipChange{kind, node});
-    if (index) {
-      std::string name = servers_.contains(node) ? servers_[node].name : std::to_string(node.value());
-      env_->logger.info("autopilot", "{} server {}", what, name);
-      drive_raft();
-    }
-  };
-  for (NodeId learner : status.membership.learners) {
-    auto it = status.progress.find(learner);
-    if (it != status.progress.end() &&
-        it->second.match.value() + kPromoteLag >= status.last_index.value()) {
-      propose(raft::MembershipChange::Kind::kPromote, learner, "promoting");
-      return;
-    }
-  }
-  const auto& members = lan_.serf->members();
-  auto gossip_status = [&](NodeId id) -> std::optional<gossip::SerfStatus> {
-    auto info = servers_.find(id);
-    if (info == servers_.end()) return std::nullopt;
-    auto m = members.find(info->second.name);
-    if (m == members.end()) return std::nullopt;
-    return m->second.status;
-  };
-  // Servers that left (or were reaped after leaving or failing: the name is gone from the pool
-  // but was there before; servers_ only holds servers we heard of).
-  for (NodeId member : status.membership.all()) {
-    if (member == raft_id_) continue;
-    auto info = servers_.find(member);
-    if (info == servers_.end()) continue;
-    auto st = gossip_status(member);
-    if (st == gossip::SerfStatus::kLeft) {
-      propose(raft::MembershipChange::Kind::kRemove, member, "removing departed");
-      return;
-    }
-  }
-  std::size_t alive_voters = 0;
-  for (NodeId voter : status.membership.voters) {
-    if (voter == raft_id_ || server_alive(voter)) ++alive_voters;
-  }
-  for (NodeId voter : status.membership.voters) {
-    if (voter == raft_id_ || gossip_status(voter) != gossip::SerfStatus::kFailed) continue;
-    const auto& m = members.at(servers_.at(voter).name);
-    const std::size_t voters_after = status.membership.voters.size() - 1;
-    if (m.leave_time + kDeadServerGrace <= now && alive_voters >= voters_after / 2 + 1) {
-      propose(raft::MembershipChange::Kind::kRemove, voter, "removing failed");
-      return;
-    }
-  }
-  for (const auto& [id, info] : servers_) {
-    if (status.membership.contains(id) || !server_alive(id)) continue;
-    for (NodeId member : status.membership.all()) {
-      if (member == raft_id_ || member == id) continue;
-      auto old = servers_.find(member);
-      if (old != servers_.end() && (old->second.name == info.name || old->second.address == info.address)) {
-        propose(raft::MembershipChange::Kind::kRemove, member, "removing stale");
-        return;
-      }
-    }
-    propose(raft::MembershipChange::Kind::kAddLearner, id, "adding");
-    return;
   }
 }
 

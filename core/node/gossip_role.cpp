@@ -227,10 +227,7 @@ void Agent::on_gossip_frame(const Endpoint& from, Channel channel, Bytes payload
   pool.serf->step(now, gossip::Address{from.host, from.port}, payload,
                   stream ? gossip::Transport::kStream : gossip::Transport::kPacket);
   drive_gossip(pool, now);
-  if (!stopping_) {
-    maybe_bootstrap_expect();
-    reconcile_servers(now);
-  }
+  reconcile_if_due(now);  // member events scheduled it
   arm_timer();
 }
 
@@ -273,6 +270,7 @@ void Agent::on_serf_event(Pool& pool, const gossip::SerfEvent& e, Instant now) {
     env_->logger.info(fmt::format("serf.{}", label), "serf: {}: {} {}", what, m.name, m.address.host);
   }
   if (pool.wan) return;  // the WAN pool is for members -wan and datacenter discovery
+  schedule_reconcile(now);
   auto info = server_from_member(m);
   if (!info) return;
   if (e.kind == gossip::SerfEventKind::kMemberJoin || e.kind == gossip::SerfEventKind::kMemberUpdate) {
@@ -444,7 +442,7 @@ void Agent::handle_force_leave(RequestId id, HttpRequest& request) {
     return;
   }
   drive_gossip(pool, now);
-  if (!stopping_) reconcile_servers(now);
+  reconcile_if_due(now);
   respond(id, HttpResponse::text(200, ""));
   arm_timer();
 }

@@ -242,6 +242,7 @@ void Agent::finish_ready(raft::Ready ready) {
 }
 
 void Agent::apply_committed(const raft::Entry& entry) {
+  if (reconcile_unsettled_) schedule_reconcile(env_->clock.now());
   // Every entry moves the FSM's applied index; only normal entries carry catalog commands.
   catalog::ApplyResult result;
   if (entry.type == raft::EntryType::kNormal) {
@@ -316,6 +317,7 @@ void Agent::on_role_change(const raft::SoftState& soft) {
     case raft::Role::kLeader:
       log.info("raft", "Node at {} [Leader] entering Leader state", addr);
       log.info("consul", "cluster leadership acquired");
+      schedule_reconcile(env_->clock.now());
       break;
     case raft::Role::kCandidate:
       log.info("raft", "Node at {} [Candidate] entering Candidate state in term {}", addr,
