@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   PRAETOR_ASSERT(again.size() == size);
   catalog::Fsm fsm;
   fsm.apply_command(LogIndex(1), catalog::KvSet{"dir/a", to_bytes("x"), 0});
-  fsm.apply(LogIndex(2), input);
+  fsm.apply(LogIndex(2), input, Instant::zero());
   fsm.check_invariants();
   catalog::Fsm restored;
   PRAETOR_ASSERT(restored.restore(fsm.snapshot()).has_value());

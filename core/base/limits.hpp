@@ -37,6 +37,13 @@ inline constexpr std::int64_t kBlockingWaitMaxMs = 10 * 60 * 1000;
 // KV.
 inline constexpr std::size_t kKvMaxKeyBytes = 8 * 1024;
 
+// Sessions and transactions. Session ids are UUIDs the leader picks (36 bytes); the bound on the
+// other strings only keeps a hostile request from filling the log.
+inline constexpr std::size_t kSessionMaxIdBytes = 64;
+inline constexpr std::size_t kSessionMaxNameBytes = 1024;  // name, node, check ids, TTL text
+inline constexpr std::size_t kSessionMaxChecks = 256;
+inline constexpr std::size_t kTxnMaxOps = 64;  // Consul's default
+
 // Server RPC frames: [u32 length][u32 crc32c][payload].
 inline constexpr std::size_t kRpcMaxFrameBytes = 8 * 1024 * 1024;
 static_assert(kRpcMaxFrameBytes > kHttpMaxBodyBytes, "a forwarded request must fit in a frame");

@@ -23,8 +23,13 @@ enum class CommandType : std::uint8_t {
   kKvDeleteCas = 4,
   kKvDeleteTree = 5,
   // Reserved, each added with its codec and apply case: 10 Register, 11 Deregister (the catalog
-  // of nodes, services and checks); 20 SessionCreate, 21 SessionDestroy, 22 KvLock, 23 KvUnlock,
-  // 24 Txn.
+  // of nodes, services and checks).
+  // Sessions, locks and transactions.
+  kSessionCreate = 20,
+  kSessionDestroy = 21,
+  kKvLock = 22,
+  kKvUnlock = 23,
+  kTxn = 24,
 };
 
 // A no-op: a new leader's first entry; it moves the applied index and nothing else.
@@ -204,7 +209,9 @@ struct Txn {
   friend bool operator==(const Txn&, const Txn&) = default;
 };
 
-using Command = std::variant<Noop, KvSet, KvCas, KvDelete, KvDeleteCas, KvDeleteTree>;
+using Command = std::variant<Noop, KvSet, KvCas, KvDelete, KvDeleteCas, KvDeleteTree,
+                             // Sessions, locks and transactions.
+                             SessionCreate, SessionDestroy, KvLock, KvUnlock, Txn>;
 
 CommandType command_type(const Command& command);
 

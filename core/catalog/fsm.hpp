@@ -5,13 +5,19 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/base/bytes.hpp"
 #include "core/base/ids.hpp"
+#include "core/base/instant.hpp"
 #include "core/base/result.hpp"
 #include "core/catalog/command.hpp"
 #include "core/catalog/kv.hpp"
+#include "core/catalog/session.hpp"
+#include "core/catalog/txn.hpp"
 
 namespace praetor::catalog {
 
@@ -20,13 +26,18 @@ namespace praetor::catalog {
 struct ApplyResult {
   bool success = true;  // false: a condition did not hold (CAS, conditional delete, lock held)
   std::string error;    // non-empty: the command was refused and changed nothing (Consul's text)
+  std::optional<TxnResult> txn =
+      std::nullopt;  // a Txn's per-op results or errors (success: no errors)
   friend bool operator==(const ApplyResult&, const ApplyResult&) = default;
 };
 
 class Fsm {
  public:
-  ApplyResult apply(LogIndex index, ByteView payload);
-  ApplyResult apply_command(LogIndex index, const Command& command);
+  // `now` is the applying server's clock. It never changes the replicated state: it only dates
+  // lock-delays, which are local (see lock_delay_until). apply_command's default serves tests and
+  // tools that never look at lock-delays.
+  ApplyResult apply(LogIndex index, ByteView payload, Instant now);
+  ApplyResult apply_command(LogIndex index, const Command& command, Instant now = Instant::zero());
 
   Bytes snapshot() const;
   Result<void> restore(ByteView data);
@@ -35,9 +46,39 @@ class Fsm {
   const KvStore& kv() const { return kv_; }
   void check_invariants() const;
 
+  // ---- Sessions, locks, transactions -------------------------------------------------------
+  const SessionTable& sessions() const { return sessions_; }
+
+  // Until when no session may acquire key: after a session holding it was destroyed or
+  // invalidated, for that session's LockDelay (at most 60 s) from when this server applied it.
+  // Instant::zero() when there is none. Like Consul's, this is not replicated state and not in
+  // the snapshot: each server dates it with its own clock, and the leader checks it before it
+  // proposes a lock (decision D2x-session-2).
+  Instant lock_delay_until(const std::string& key) const;
+
+  // Invalidation entry points for the node/check catalog's apply cases: each destroys, within
+  // the apply at `index`, every session the event breaks (releasing or deleting the keys they
+  // hold, with their lock-delays dated `now`) and returns their ids.
+  //   - a check went critical, or was deregistered (also each check of a deregistered service):
+  std::vector<std::string> invalidate_sessions_for_check(std::uint64_t index,
+                                                         const std::string& node,
+                                                         const std::string& check_id, Instant now);
+  //   - a node was deregistered:
+  std::vector<std::string> invalidate_sessions_for_node(std::uint64_t index,
+                                                        const std::string& node, Instant now);
+
  private:
+  // The node/check catalog as sessions see it (fsm.cpp).
+  class Facts;
+  // Destroys a session: its keys are released (behavior release) or deleted (behavior delete),
+  // and each gets a lock-delay. False when there is no such session.
+  bool destroy_session(std::uint64_t index, const std::string& id, Instant now);
+  ApplyResult apply_session_command(std::uint64_t index, const Command& command, Instant now);
+
   KvStore kv_;
   LogIndex applied_{0};
+  SessionTable sessions_;
+  std::map<std::string, Instant> lock_delays_;  // key -> end of its lock-delay; local only
 };
 
 }  // namespace praetor::catalog

@@ -245,7 +245,7 @@ void Agent::apply_committed(const raft::Entry& entry) {
   // Every entry moves the FSM's applied index; only normal entries carry catalog commands.
   catalog::ApplyResult result;
   if (entry.type == raft::EntryType::kNormal) {
-    result = fsm_.apply(entry.index, entry.data);
+    result = fsm_.apply(entry.index, entry.data, env_->clock.now());
   } else {
     result = fsm_.apply_command(entry.index, catalog::Noop{});
   }
