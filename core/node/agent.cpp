@@ -14,6 +14,8 @@ namespace {
 
 constexpr std::string_view kNodeIdFile = "node-id";
 
+}  // namespace
+
 std::string make_uuid(Rng& rng) {
   const std::uint64_t a = rng.next_u64();
   const std::uint64_t b = rng.next_u64();
@@ -23,6 +25,8 @@ std::string make_uuid(Rng& rng) {
   return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xffff,
                      hi & 0xffff, lo >> 48, lo & 0xffffffffffffULL);
 }
+
+namespace {
 
 bool looks_like_uuid(std::string_view s) {
   if (s.size() != 36) return false;
@@ -120,6 +124,7 @@ void Agent::arm_timer() {
   earliest = std::min(earliest, next_no_leader_log_);
   for (const auto& [fid, f] : forwards_out_) earliest = std::min(earliest, f.deadline);
   for (const auto& [id, parked] : parked_) earliest = std::min(earliest, parked.deadline);
+  earliest = std::min(earliest, session_timers_.next_deadline());
   if (earliest != armed_) {
     armed_ = earliest;
     env_->timer.wake_at(earliest);
@@ -219,6 +224,7 @@ void Agent::on_wake(Instant now) {
   log_no_leader(now);
   reconcile_servers(now);
   expire_forwards(now);
+  expire_sessions(now);
   wake_parked(now, true);
   if (config_.check_invariants_each_input) check_invariants();
 }
@@ -301,6 +307,8 @@ void Agent::check_invariants() const {
   }
   PRAETOR_ASSERT(parked_.size() <= limits::kHttpMaxPendingRequests);
   for (const auto& [id, parked] : parked_) PRAETOR_ASSERT(parked.watch(fsm_) <= parked.min_index);
+  session_timers_.check_invariants();
+  PRAETOR_ASSERT(is_leader() || session_timers_.size() == 0);
 }
 
 }  // namespace praetor::node

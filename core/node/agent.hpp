@@ -18,6 +18,7 @@
 
 #include "core/base/rng.hpp"
 #include "core/catalog/fsm.hpp"
+#include "core/catalog/session_timers.hpp"
 #include "core/gossip/serf.hpp"
 #include "core/node/config.hpp"
 #include "core/node/process.hpp"
@@ -32,6 +33,9 @@ inline constexpr std::string_view kVersion = "0.1.0";
 // Raft knows servers by 64-bit ids; agents are known by UUIDs. A server's Raft id is a stable
 // hash of its node id (never 0, which Raft reserves for "nobody").
 NodeId raft_node_id(std::string_view node_uuid);
+
+// A random (version 4) UUID: node ids, session ids.
+std::string make_uuid(Rng& rng);
 
 // A server as the agent knows it: from its LAN gossip tags, or from the peers file a server
 // keeps so that Raft can reach its peers before gossip has found them again after a restart.
@@ -218,6 +222,27 @@ class Agent final : public Process {
   void catalog_datacenters(RequestId id, HttpRequest& request);
   std::string agent_self_json() const;
   std::string member_json() const;
+
+  // ---- Sessions, KV locks, transactions (issue 11) ---------------------------------------------
+  // http_session.cpp: /v1/session/*, and ?acquire / ?release from handle_kv_write.
+  void session_create(RequestId id, HttpRequest& request);
+  void session_destroy(RequestId id, HttpRequest& request);
+  void session_renew(RequestId id, HttpRequest& request);
+  void session_info(RequestId id, HttpRequest& request);
+  void session_node(RequestId id, HttpRequest& request);
+  void session_list(RequestId id, HttpRequest& request);
+  void handle_kv_lock(RequestId id, const HttpRequest& request, const std::string& key,
+                      bool acquire, std::uint64_t flags);
+  // http_txn.cpp: PUT /v1/txn.
+  void handle_txn(RequestId id, HttpRequest& request);
+  // session_ttl.cpp: the leader's TTL timers (catalog::SessionTimers), kept in step with the
+  // sessions table after every apply, cleared on leadership changes, fired from on_wake.
+  void session_ttl_role_change(bool leader);
+  void sync_session_timers();
+  void expire_sessions(Instant now);
+  catalog::SessionTimers session_timers_;
+  std::uint64_t session_timers_synced_ = 0;  // the sessions table index they reflect
+  bool session_timers_stale_ = true;         // resync even if that index has not moved
 
   AgentConfig config_;
   Env* env_ = nullptr;

@@ -165,6 +165,7 @@ void Agent::drive_raft() {
     start_ready(ready, /*syncing=*/false, durable);
     finish_ready(std::move(ready));
   }
+  sync_session_timers();
   arm_timer();
 }
 
@@ -303,6 +304,7 @@ void Agent::on_role_change(const raft::SoftState& soft) {
     }
   }
   known_leader_ = soft.leader;
+  session_ttl_role_change(soft.role == raft::Role::kLeader);
   if (soft.role != raft::Role::kLeader && !pending_.empty()) {
     // Stepping down: whether our uncommitted entries survive is up to the next leader, so their
     // clients learn that the outcome is unknown (Consul answers the same) and may retry.
