@@ -145,6 +145,8 @@ TEST(AgentHttpTranscript, Kv) { run("kv.txt"); }
 TEST(AgentHttpTranscript, Blocking) { run("blocking.txt"); }
 TEST(AgentHttpTranscript, HostileInput) { run("hostile.txt"); }
 TEST(AgentHttpTranscript, StatusAgentCatalog) { run("status.txt"); }
+TEST(AgentHttpTranscript, Sessions) { run("session.txt"); }
+TEST(AgentHttpTranscript, Txn) { run("txn.txt"); }
 
 }  // namespace
 }  // namespace praetor::node
