@@ -127,7 +127,10 @@ Result<catalog::SessionDef> parse_session_body(const std::string& body, std::str
     return make_error(ErrorCode::kInvalidArgument, "body is not a JSON object");
   }
   if (j.is_null()) return d;
-  for (const auto& [raw_key, v] : j.items()) {
+  for (const auto& item : j.items()) {
+    // Named, not structured bindings: clang 14 cannot capture those in the lambda below.
+    const std::string raw_key = item.key();
+    const json& v = item.value();
     const std::string key = config_detail::normalize_key(raw_key);
     Result<void> field = ok();
     auto take_string = [&](std::string& into) {
@@ -149,10 +152,10 @@ Result<catalog::SessionDef> parse_session_body(const std::string& body, std::str
       if (!v.is_null() && !v.is_array()) {
         field = make_error(ErrorCode::kInvalidArgument, "ServiceChecks must be a list");
       } else if (v.is_array()) {
-        for (const json& item : v) {
+        for (const json& entry : v) {
           const json* check_id = nullptr;
-          if (item.is_object()) {
-            for (const auto& [k, value] : item.items()) {
+          if (entry.is_object()) {
+            for (const auto& [k, value] : entry.items()) {
               if (config_detail::normalize_key(k) == "id") check_id = &value;
             }
           }
