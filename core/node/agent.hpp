@@ -248,6 +248,9 @@ class Agent final : public Process {
   void agent_reload(RequestId id, HttpRequest& request);
   void agent_leave(RequestId id, HttpRequest& request);
   void catalog_datacenters(RequestId id, HttpRequest& request);
+  void coordinate_datacenters(RequestId id, HttpRequest& request);
+  void coordinate_nodes(RequestId id, HttpRequest& request);
+  void coordinate_node(RequestId id, HttpRequest& request);
   std::string agent_self_json() const;
 
   // events.cpp: user events over LAN gossip.

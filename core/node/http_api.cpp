@@ -321,6 +321,32 @@ void Agent::raft_remove_peer(RequestId id, HttpRequest& request) {
   drive_raft();
 }
 
+// Network coordinates (Vivaldi) are not computed yet: every datacenter is listed with no
+// coordinates, and no node has one, which is what Consul shows before its first updates.
+void Agent::coordinate_datacenters(RequestId id, HttpRequest&) {
+  json out = json::array();
+  for (const std::string& dc : known_datacenters()) {
+    out.push_back({{"Datacenter", dc}, {"AreaID", "wan"}, {"Coordinates", json::array()}});
+  }
+  respond(id, HttpResponse::json(200, json_text(out)));
+}
+
+void Agent::coordinate_nodes(RequestId id, HttpRequest& request) {
+  serve_read(
+      id, request, [](const catalog::Fsm& fsm) { return fsm.catalog().nodes_index(); },
+      [] { return HttpResponse::json(200, "[]"); });
+}
+
+void Agent::coordinate_node(RequestId id, HttpRequest& request) {
+  serve_read(
+      id, request, [](const catalog::Fsm& fsm) { return fsm.catalog().nodes_index(); },
+      [] {
+        HttpResponse r = HttpResponse::text(404, "");
+        r.body.clear();
+        return r;
+      });
+}
+
 void Agent::catalog_datacenters(RequestId id, HttpRequest&) {
   respond(id, HttpResponse::json(200, json_text(json(known_datacenters()))));
 }
