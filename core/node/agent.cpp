@@ -49,12 +49,7 @@ void Agent::start(Env& env) {
     return;
   }
   restore_identity(*files);
-  forward_nonce_ = rng_.next_u64();
-  // Answers are matched to forwards by id alone, and a leader may answer a forward long after it
-  // was sent (a parked blocking query): ids that restarted at 1 with the process would hand an
-  // earlier incarnation's answer to a new request (found by blocking_sim_test). Starting at a
-  // random point of a 2^62 space makes that a non-event.
-  next_forward_id_ = (rng_.next_u64() >> 2) + 1;
+  forwarder_.start(rng_);
   env.logger.info("agent", "Node name: \"{}\", node id: {}, datacenter: \"{}\"",
                   config_.node_name, node_id_, config_.datacenter);
   if (config_.server) {
@@ -123,7 +118,7 @@ void Agent::arm_timer() {
   Instant earliest = raft_ && !stopping_ ? raft_->next_deadline() : Instant::never();
   earliest = std::min(earliest, gossip_deadline());
   earliest = std::min(earliest, next_no_leader_log_);
-  for (const auto& [fid, f] : forwards_out_) earliest = std::min(earliest, f.deadline);
+  earliest = std::min(earliest, forwarder_.next_deadline());
   for (const auto& [id, parked] : parked_) earliest = std::min(earliest, parked.deadline);
   if (!stopping_) earliest = std::min(earliest, reconcile_due_);
   earliest = std::min(earliest, session_timers_.next_deadline());
@@ -137,16 +132,14 @@ void Agent::respond(RequestId id, HttpResponse response) {
   // Every answer carries the index headers, errors included: clients read X-Consul-Index even
   // from a 404, and a missing header breaks node-consul's watches.
   if (!response.header("X-Consul-Index")) decorate(response, fsm_.applied_index().value());
-  if (auto it = forwards_in_.find(id); it != forwards_in_.end()) {
-    // A follower's request: the answer travels back over server RPC.
+  if (auto origin = forwarder_.take_origin(id)) {
+    // Another agent's request: the answer travels back over server RPC.
     ForwardResponse f;
-    f.forward_id = it->second.forward_id;
+    f.forward_id = origin->forward_id;
     f.status = response.status;
     f.headers = std::move(response.headers);
     f.body = std::move(response.body);
-    const std::string origin = it->second.origin;
-    forwards_in_.erase(it);
-    send_rpc(origin, f);
+    send_rpc(origin->address, f);
     return;
   }
   env_->responder.respond(id, std::move(response));

@@ -22,6 +22,7 @@
 #include "core/catalog/session_timers.hpp"
 #include "core/gossip/serf.hpp"
 #include "core/node/config.hpp"
+#include "core/node/forwarder.hpp"
 #include "core/node/process.hpp"
 #include "core/node/raft_storage.hpp"
 #include "core/node/rpc.hpp"
@@ -316,25 +317,8 @@ class Agent final : public Process {
   bool leaving_ = false;  // a graceful leave is under way: gossip runs until it is done
   bool tagged_raft_state_ = false;  // the raft_state tag as last announced
   Instant leave_deadline_ = Instant::never();
-  // Requests this follower forwarded to the leader, by forward id.
-  struct ForwardOut {
-    RequestId request;
-    Instant deadline;
-  };
-  std::map<std::uint64_t, ForwardOut> forwards_out_;
-  std::uint64_t next_forward_id_ = 1;
-  // Requests the leader took from followers: where to send the answer.
-  struct ForwardIn {
-    std::string origin;  // the sender's address (answers go back over its connection)
-    std::uint64_t forward_id = 0;
-    bool from_client = false;  // a client agent's request: may be forwarded on to the leader
-  };
-  std::map<RequestId, ForwardIn> forwards_in_;
-  // Forwarded requests already taken, so that a duplicated frame is not executed twice (a CAS
-  // run twice answers "false" for a write that happened). Keyed by (sender nonce, forward id).
-  std::map<std::pair<std::uint64_t, std::uint64_t>, Instant> seen_forwards_;
-  std::uint64_t forward_nonce_ = 0;
-  std::uint64_t next_forwarded_request_ = 0;
+  // Requests handed to another agent and taken from one (forwarder.hpp).
+  Forwarder forwarder_;
   // Linearizable reads (?consistent): registered with Raft, then served once applied.
   struct PendingRead {
     RequestId request;

@@ -19,9 +19,6 @@ constexpr Duration kNoLeaderLogInterval = Duration::seconds(30);
 // How long a follower waits for the leader's answer beyond the request's own blocking wait.
 // An answer that does not come (the leader crashed, the connection broke) is reported as a 500
 // and the client retries: the write may or may not have committed, as with any lost reply.
-constexpr Duration kForwardTimeout = Duration::seconds(10);
-constexpr std::uint64_t kForwardedRequestBit = std::uint64_t{1} << 63;
-constexpr std::size_t kMaxSeenForwards = 65536;
 
 }  // namespace
 
@@ -166,53 +163,34 @@ void Agent::on_rpc(const Endpoint& from, RpcFrame frame) {
     raft_->step(now, *message);
     drive_raft();
   } else if (auto* request = std::get_if<ForwardRequest>(&frame)) {
-    const auto key = std::make_pair(request->sender_nonce, request->forward_id);
-    if (seen_forwards_.contains(key)) {
+    // The answer goes back to where the request came from: the host routes a frame to `from`
+    // over the connection it arrived on (the sender's outbound port is not its listener).
+    auto id = forwarder_.accept(*request, from.to_string(), now);
+    if (!id) {
       env_->logger.debug("agent", "dropped a duplicate forwarded request from {}", from);
       return;
     }
-    // Remember requests for longer than a follower waits for any answer; bound the memory.
-    const Duration keep = Duration::milliseconds(limits::kBlockingWaitMaxMs) * 2;
-    while (!seen_forwards_.empty() && (seen_forwards_.size() >= kMaxSeenForwards ||
-                                       seen_forwards_.begin()->second + keep < now)) {
-      // Oldest first is approximate (keys are not time-ordered); the cap keeps it bounded.
-      seen_forwards_.erase(seen_forwards_.begin());
-    }
-    seen_forwards_.emplace(key, now);
     HttpRequest http;
     http.method = std::move(request->method);
     http.path = std::move(request->path);
     http.query = std::move(request->query);
     http.body = std::move(request->body);
     http.remote = from.to_string();
-    const RequestId id(kForwardedRequestBit | ++next_forwarded_request_);
-    // The answer goes back to where the request came from: the host routes a frame to `from`
-    // over the connection it arrived on (the follower's outbound port is not its listener).
-    const std::string origin = from.to_string();
-    forwards_in_[id] = ForwardIn{origin, request->forward_id, request->from_client};
-    route(id, std::move(http));
+    route(*id, std::move(http));
   } else if (auto* response = std::get_if<ForwardResponse>(&frame)) {
-    auto it = forwards_out_.find(response->forward_id);
-    if (it == forwards_out_.end()) return;  // timed out or failed already
+    auto original = forwarder_.take_answered(response->forward_id);
+    if (!original) return;  // timed out or failed already
     HttpResponse http;
     http.status = response->status;
     http.headers = std::move(response->headers);
     http.body = std::move(response->body);
-    const RequestId original = it->second.request;
-    forwards_out_.erase(it);
-    respond(original, std::move(http));
+    respond(*original, std::move(http));
   }
   arm_timer();
 }
 
 void Agent::forward_to_leader(RequestId id, HttpRequest request) {
-  bool may_forward = (id.value() & kForwardedRequestBit) == 0;
-  if (!may_forward) {
-    // Forwarded to us: a client's request may go on to the leader; a follower's may not (it
-    // believed we lead, and we do not any more): never forward twice between servers.
-    auto in = forwards_in_.find(id);
-    may_forward = in != forwards_in_.end() && in->second.from_client;
-  }
+  const bool may_forward = forwarder_.may_forward(id);
   auto leader = address_of(known_leader_);
   if (!may_forward || known_leader_ == raft::kNoNode || !leader) {
     respond(id, HttpResponse::text(500, "No cluster leader"));
@@ -237,46 +215,18 @@ void Agent::forward_to_server(RequestId id, HttpRequest request) {
 }
 
 void Agent::forward(RequestId id, HttpRequest request, const std::string& to, bool from_client) {
-  const std::uint64_t fid = next_forward_id_++;
-  Duration wait = Duration::zero();
-  if (request.query_value("index").value_or("0") != "0") {
-    // A blocking query parks on the leader for its wait (default 5 min, max 10) plus jitter.
-    wait = Duration::milliseconds(limits::kBlockingWaitDefaultMs);
-    if (auto w = request.query_value("wait")) {
-      if (auto d = parse_go_duration(*w)) wait = *d;
-    }
-    wait = std::min(wait, Duration::milliseconds(limits::kBlockingWaitMaxMs));
-    wait = wait + wait / 16;
-  }
-  // A client's request may take two hops (client -> server -> leader): give it two timeouts.
-  const Duration timeout = from_client ? kForwardTimeout * 2 : kForwardTimeout;
-  forwards_out_[fid] = ForwardOut{id, env_->clock.now() + wait + timeout};
-  ForwardRequest f;
-  f.sender_nonce = forward_nonce_;
-  f.forward_id = fid;
-  f.method = std::move(request.method);
-  f.path = std::move(request.path);
-  f.query = std::move(request.query);
-  f.body = std::move(request.body);
-  f.from_client = from_client;
-  send_rpc(to, f);
+  send_rpc(to, forwarder_.send(id, std::move(request), from_client, env_->clock.now()));
   arm_timer();
 }
 
 void Agent::fail_forwards(std::string_view why) {
-  auto out = std::move(forwards_out_);
-  forwards_out_.clear();
-  for (auto& [fid, f] : out) respond(f.request, HttpResponse::text(500, std::string(why)));
+  for (RequestId request : forwarder_.take_all()) {
+    respond(request, HttpResponse::text(500, std::string(why)));
+  }
 }
 
 void Agent::expire_forwards(Instant now) {
-  std::vector<std::uint64_t> expired;
-  for (const auto& [fid, f] : forwards_out_) {
-    if (f.deadline <= now) expired.push_back(fid);
-  }
-  for (auto fid : expired) {
-    RequestId request = forwards_out_[fid].request;
-    forwards_out_.erase(fid);
+  for (RequestId request : forwarder_.take_expired(now)) {
     respond(request, HttpResponse::text(500, "rpc error: timeout waiting for the leader"));
   }
 }
