@@ -105,5 +105,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   request(h, "GET", "/v1/kv/" + parts[3], {}, "");
   request(h, "GET", "/v1/agent/self", {}, "");
   request(h, "GET", "/v1/agent/members", {}, "");
+  // The catalog a fuzzed registration may have written, with the fuzzed prefix as the name.
+  request(h, "GET", "/v1/catalog/nodes", {}, "");
+  request(h, "GET", "/v1/catalog/services", {}, "");
+  request(h, "GET", "/v1/catalog/service/" + parts[3], {{"tag", parts[4]}}, "");
+  request(h, "GET", "/v1/catalog/node/" + parts[3], {}, "");
+  request(h, "GET", "/v1/health/node/" + parts[3], {}, "");
+  request(h, "GET", "/v1/health/service/" + parts[3], {{"passing", ""}}, "");
+  request(h, "GET", "/v1/health/state/any", {}, "");
   return 0;
 }

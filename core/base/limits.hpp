@@ -37,6 +37,22 @@ inline constexpr std::int64_t kBlockingWaitMaxMs = 10 * 60 * 1000;
 // KV.
 inline constexpr std::size_t kKvMaxKeyBytes = 8 * 1024;
 
+// The catalog of nodes, services and checks. Consul caps node and service metadata at 64 pairs,
+// keys at 128 bytes and values at 512 bytes; the other caps are ours (Consul has none) and sit
+// far above what any registration needs, so that an entry's size is bounded before it is
+// proposed. The HTTP API refuses a registration over any of them before it reaches Raft: a
+// committed entry over a cap could not be decoded, and that stops every replica.
+inline constexpr std::size_t kCatalogMaxMetaPairs = 64;
+inline constexpr std::size_t kCatalogMaxMetaKeyBytes = 128;
+inline constexpr std::size_t kCatalogMaxMetaValueBytes = 512;
+inline constexpr std::size_t kCatalogMaxNameBytes = 1024;  // node, service and check names, ids
+inline constexpr std::size_t kCatalogMaxAddressBytes = 1024;
+inline constexpr std::size_t kCatalogMaxTags = 256;
+inline constexpr std::size_t kCatalogMaxTagBytes = 1024;
+inline constexpr std::size_t kCatalogMaxChecksPerRegister = 256;
+inline constexpr std::size_t kCatalogMaxCheckTextBytes = 64 * 1024;  // a check's notes, output
+inline constexpr std::size_t kCatalogMaxRegisterBodyBytes = 1024 * 1024;
+
 // Server RPC frames: [u32 length][u32 crc32c][payload].
 inline constexpr std::size_t kRpcMaxFrameBytes = 8 * 1024 * 1024;
 static_assert(kRpcMaxFrameBytes > kHttpMaxBodyBytes, "a forwarded request must fit in a frame");

@@ -9,13 +9,17 @@
 #include "core/base/limits.hpp"
 #include "core/catalog/command.hpp"
 #include "core/catalog/fsm.hpp"
+#include "core/catalog/state.hpp"
 
 namespace praetor::catalog {
 namespace {
 
 constexpr std::uint16_t kCommandVersion = 1;
 constexpr std::uint32_t kSnapshotMagic = 0x50524b56;  // "PRKV"
-constexpr std::uint16_t kSnapshotVersion = 1;
+// Version 2 adds the catalog of nodes, services and checks after the KV table; version 1 (KV
+// only) is still read, so a data directory written before the catalog existed restores.
+constexpr std::uint16_t kSnapshotVersion = 2;
+constexpr std::uint16_t kSnapshotVersionKvOnly = 1;
 
 template <typename Archive>
 void bounded_key(Archive& ar, std::string& key) {
@@ -58,6 +62,133 @@ void body(Archive& ar, KvDeleteTree& c) {
   bounded_key(ar, c.prefix);
 }
 
+// ---------------------------------------------------------------------------------------------
+// The catalog of nodes, services and checks. Every string and container is bounded by the caps
+// the HTTP API enforces before proposing (limits.hpp), so whatever was proposed decodes.
+
+template <typename Archive>
+void bounded(Archive& ar, std::string& s, std::size_t max) {
+  codec::BoundedString b{s, max};
+  ar(b);
+}
+
+template <typename Archive>
+void bounded_map(Archive& ar, std::map<std::string, std::string>& map, std::size_t max_pairs,
+                 std::size_t max_key, std::size_t max_value) {
+  if constexpr (Archive::is_saving::value) {
+    ar(cereal::make_size_tag(static_cast<cereal::size_type>(map.size())));
+    for (const auto& [k, v] : map) {
+      std::string key = k;
+      std::string value = v;
+      bounded(ar, key, max_key);
+      bounded(ar, value, max_value);
+    }
+  } else {
+    const std::size_t n = codec::load_size(ar, max_pairs);
+    map.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+      std::string key;
+      std::string value;
+      bounded(ar, key, max_key);
+      bounded(ar, value, max_value);
+      // One encoding per value: keys come sorted and unique, as a std::map writes them.
+      if (!map.empty() && !(map.rbegin()->first < key)) {
+        throw codec::BoundError{"map keys out of order"};
+      }
+      map.emplace(std::move(key), std::move(value));
+    }
+  }
+}
+
+template <typename Archive>
+void bounded_strings(Archive& ar, std::vector<std::string>& list, std::size_t max_items,
+                     std::size_t max_bytes) {
+  std::size_t n = list.size();
+  if constexpr (Archive::is_saving::value) {
+    ar(cereal::make_size_tag(static_cast<cereal::size_type>(n)));
+  } else {
+    n = codec::load_size(ar, max_items);
+    list.assign(n, std::string());
+  }
+  for (auto& item : list) bounded(ar, item, max_bytes);
+}
+
+template <typename Archive>
+void health_status(Archive& ar, HealthStatus& status) {
+  auto raw = static_cast<std::uint8_t>(status);
+  ar(raw);
+  if (raw > static_cast<std::uint8_t>(HealthStatus::kCritical)) {
+    throw codec::BoundError{"bad health status " + std::to_string(raw)};
+  }
+  status = static_cast<HealthStatus>(raw);
+}
+
+template <typename Archive>
+void body(Archive& ar, NodeDef& n) {
+  using namespace limits;
+  bounded(ar, n.id, kCatalogMaxNameBytes);
+  bounded(ar, n.name, kCatalogMaxNameBytes);
+  bounded(ar, n.address, kCatalogMaxAddressBytes);
+  bounded(ar, n.datacenter, kCatalogMaxNameBytes);
+  bounded_map(ar, n.tagged_addresses, kCatalogMaxMetaPairs, kCatalogMaxMetaKeyBytes,
+              kCatalogMaxAddressBytes);
+  bounded_map(ar, n.meta, kCatalogMaxMetaPairs, kCatalogMaxMetaKeyBytes, kCatalogMaxMetaValueBytes);
+}
+template <typename Archive>
+void body(Archive& ar, ServiceDef& s) {
+  using namespace limits;
+  bounded(ar, s.id, kCatalogMaxNameBytes);
+  bounded(ar, s.name, kCatalogMaxNameBytes);
+  bounded_strings(ar, s.tags, kCatalogMaxTags, kCatalogMaxTagBytes);
+  bounded(ar, s.address, kCatalogMaxAddressBytes);
+  ar(s.port);
+  bounded_map(ar, s.meta, kCatalogMaxMetaPairs, kCatalogMaxMetaKeyBytes, kCatalogMaxMetaValueBytes);
+  ar(s.weight_passing, s.weight_warning);
+  codec::BoundedBool b{s.enable_tag_override};
+  ar(b);
+}
+template <typename Archive>
+void body(Archive& ar, CheckDef& c) {
+  using namespace limits;
+  bounded(ar, c.node, kCatalogMaxNameBytes);
+  bounded(ar, c.check_id, kCatalogMaxNameBytes);
+  bounded(ar, c.name, kCatalogMaxNameBytes);
+  health_status(ar, c.status);
+  bounded(ar, c.notes, kCatalogMaxCheckTextBytes);
+  bounded(ar, c.output, kCatalogMaxCheckTextBytes);
+  bounded(ar, c.service_id, kCatalogMaxNameBytes);
+  bounded(ar, c.type, kCatalogMaxNameBytes);
+  bounded(ar, c.interval, kCatalogMaxNameBytes);
+  bounded(ar, c.timeout, kCatalogMaxNameBytes);
+}
+template <typename Archive>
+void body(Archive& ar, Register& c) {
+  body(ar, c.node);
+  bool has_service = c.service.has_value();
+  codec::BoundedBool present{has_service};
+  ar(present);
+  if (has_service) {
+    if (!c.service) c.service.emplace();
+    body(ar, *c.service);
+  }
+  std::size_t n = c.checks.size();
+  if constexpr (Archive::is_saving::value) {
+    ar(cereal::make_size_tag(static_cast<cereal::size_type>(n)));
+  } else {
+    n = codec::load_size(ar, limits::kCatalogMaxChecksPerRegister);
+    c.checks.assign(n, CheckDef{});
+  }
+  for (auto& check : c.checks) body(ar, check);
+  codec::BoundedBool skip{c.skip_node_update};
+  ar(skip);
+}
+template <typename Archive>
+void body(Archive& ar, Deregister& c) {
+  bounded(ar, c.node, limits::kCatalogMaxNameBytes);
+  bounded(ar, c.service_id, limits::kCatalogMaxNameBytes);
+  bounded(ar, c.check_id, limits::kCatalogMaxNameBytes);
+}
+
 struct Fields {
   template <typename Archive, typename T>
   void operator()(Archive& ar, T& value) const {
@@ -72,7 +203,9 @@ Result<Command> decode_body(ByteView rest) {
 
 struct SnapshotBox {
   const KvStore* source = nullptr;  // save
+  const CatalogState* catalog_source = nullptr;
   KvStore loaded;                   // load
+  CatalogState catalog_loaded;
   std::uint64_t applied = 0;
 
   template <typename Archive>
@@ -83,6 +216,82 @@ struct SnapshotBox {
       KvEntry copy = e;
       entry(ar, copy);
     }
+    save_catalog(ar);
+  }
+
+  // The catalog section (version 2): table indexes, then each table in key order, then the
+  // per-service-name indexes. The derived name -> instances map is rebuilt on load.
+  template <typename Archive>
+  void save_catalog(Archive& ar) const {
+    const CatalogState& c = *catalog_source;
+    ar(c.nodes_index(), c.services_index(), c.checks_index());
+    ar(cereal::make_size_tag(static_cast<cereal::size_type>(c.node_table().size())));
+    for (const auto& [name, n] : c.node_table()) {
+      NodeRecord copy = n;
+      node_record(ar, copy);
+    }
+    ar(cereal::make_size_tag(static_cast<cereal::size_type>(c.service_table().size())));
+    for (const auto& [key, s] : c.service_table()) {
+      ServiceRecord copy = s;
+      service_record(ar, copy);
+    }
+    ar(cereal::make_size_tag(static_cast<cereal::size_type>(c.check_table().size())));
+    for (const auto& [key, k] : c.check_table()) {
+      CheckRecord copy = k;
+      check_record(ar, copy);
+    }
+    ar(cereal::make_size_tag(static_cast<cereal::size_type>(c.service_name_indexes().size())));
+    for (const auto& [name, index] : c.service_name_indexes()) {
+      std::string copy = name;
+      bounded(ar, copy, limits::kCatalogMaxNameBytes);
+      ar(index);
+    }
+  }
+
+  template <typename Archive>
+  void load_catalog(Archive& ar) {
+    CatalogState::Tables t;
+    ar(t.nodes_index, t.services_index, t.checks_index);
+    const std::size_t max = limits::kDecodeMaxContainer * 64;
+    for (std::size_t i = 0, n = codec::load_size(ar, max); i < n; ++i) {
+      node_record(ar, t.nodes.emplace_back());
+    }
+    for (std::size_t i = 0, n = codec::load_size(ar, max); i < n; ++i) {
+      service_record(ar, t.services.emplace_back());
+    }
+    for (std::size_t i = 0, n = codec::load_size(ar, max); i < n; ++i) {
+      check_record(ar, t.checks.emplace_back());
+    }
+    for (std::size_t i = 0, n = codec::load_size(ar, max); i < n; ++i) {
+      std::string name;
+      std::uint64_t index = 0;
+      bounded(ar, name, limits::kCatalogMaxNameBytes);
+      ar(index);
+      if (!t.service_name_indexes.emplace(std::move(name), index).second) {
+        throw codec::BoundError{"duplicate service name index"};
+      }
+    }
+    auto restored = CatalogState::from_tables(std::move(t));
+    if (!restored) throw codec::BoundError{restored.error().message};
+    catalog_loaded = std::move(restored.value());
+  }
+
+  template <typename Archive>
+  static void node_record(Archive& ar, NodeRecord& r) {
+    body(ar, r.def);
+    ar(r.create_index, r.modify_index);
+  }
+  template <typename Archive>
+  static void service_record(Archive& ar, ServiceRecord& r) {
+    bounded(ar, r.node, limits::kCatalogMaxNameBytes);
+    body(ar, r.def);
+    ar(r.create_index, r.modify_index);
+  }
+  template <typename Archive>
+  static void check_record(Archive& ar, CheckRecord& r) {
+    body(ar, r.def);
+    bounded(ar, r.service_name, limits::kCatalogMaxNameBytes);
+    ar(r.create_index, r.modify_index);
   }
 
   template <typename Archive>
@@ -92,7 +301,9 @@ struct SnapshotBox {
     std::uint64_t kv_index = 0;
     ar(magic, version, applied, kv_index);
     if (magic != kSnapshotMagic) throw codec::BoundError{"not a catalog snapshot"};
-    if (version != kSnapshotVersion) throw codec::BoundError{"unknown snapshot version"};
+    if (version != kSnapshotVersion && version != kSnapshotVersionKvOnly) {
+      throw codec::BoundError{"unknown snapshot version"};
+    }
     const std::size_t n = codec::load_size(ar, limits::kDecodeMaxContainer * 64);
     std::vector<KvEntry> entries;
     for (std::size_t i = 0; i < n; ++i) {
@@ -103,6 +314,7 @@ struct SnapshotBox {
     auto restored = KvStore::from_entries(std::move(entries), kv_index);
     if (!restored) throw codec::BoundError{restored.error().message};
     loaded = std::move(restored.value());
+    if (version == kSnapshotVersion) load_catalog(ar);
   }
 
   template <typename Archive>
@@ -127,6 +339,8 @@ CommandType command_type(const Command& command) {
         if constexpr (std::is_same_v<T, KvDelete>) return CommandType::kKvDelete;
         if constexpr (std::is_same_v<T, KvDeleteCas>) return CommandType::kKvDeleteCas;
         if constexpr (std::is_same_v<T, KvDeleteTree>) return CommandType::kKvDeleteTree;
+        if constexpr (std::is_same_v<T, Register>) return CommandType::kRegister;
+        if constexpr (std::is_same_v<T, Deregister>) return CommandType::kDeregister;
       },
       command);
 }
@@ -163,6 +377,10 @@ Result<Command> decode_command(ByteView payload) {
     case CommandType::kKvDelete: return decode_body<KvDelete>(rest);
     case CommandType::kKvDeleteCas: return decode_body<KvDeleteCas>(rest);
     case CommandType::kKvDeleteTree: return decode_body<KvDeleteTree>(rest);
+    case CommandType::kRegister:
+      return decode_body<Register>(rest);
+    case CommandType::kDeregister:
+      return decode_body<Deregister>(rest);
   }
   return make_error(ErrorCode::kInvalidArgument,
                     fmt::format("catalog command: unknown type {}", payload[0]));
@@ -171,6 +389,7 @@ Result<Command> decode_command(ByteView payload) {
 Bytes Fsm::snapshot() const {
   SnapshotBox box;
   box.source = &kv_;
+  box.catalog_source = &catalog_;
   box.applied = applied_.value();
   return codec::encode(box);
 }
@@ -178,7 +397,11 @@ Bytes Fsm::snapshot() const {
 Result<void> Fsm::restore(ByteView data) {
   auto box = codec::decode<SnapshotBox>(data, "catalog snapshot");
   if (!box) return box.error();
+  if (box->catalog_loaded.max_index() > box->applied) {
+    return make_error(ErrorCode::kCorruption, "catalog snapshot: tables ahead of applied index");
+  }
   kv_ = std::move(box->loaded);
+  catalog_ = std::move(box->catalog_loaded);
   applied_ = LogIndex(box->applied);
   return ok();
 }

@@ -22,9 +22,11 @@ enum class CommandType : std::uint8_t {
   kKvDelete = 3,
   kKvDeleteCas = 4,
   kKvDeleteTree = 5,
-  // Reserved, each added with its codec and apply case: 10 Register, 11 Deregister (the catalog
-  // of nodes, services and checks); 20 SessionCreate, 21 SessionDestroy, 22 KvLock, 23 KvUnlock,
-  // 24 Txn.
+  // The catalog of nodes, services and checks.
+  kRegister = 10,
+  kDeregister = 11,
+  // Reserved, each added with its codec and apply case: 20 SessionCreate, 21 SessionDestroy, 22
+  // KvLock, 23 KvUnlock, 24 Txn.
 };
 
 // A no-op: a new leader's first entry; it moves the applied index and nothing else.
@@ -204,7 +206,9 @@ struct Txn {
   friend bool operator==(const Txn&, const Txn&) = default;
 };
 
-using Command = std::variant<Noop, KvSet, KvCas, KvDelete, KvDeleteCas, KvDeleteTree>;
+using Command = std::variant<Noop, KvSet, KvCas, KvDelete, KvDeleteCas, KvDeleteTree,
+                             // The catalog of nodes, services and checks.
+                             Register, Deregister>;
 
 CommandType command_type(const Command& command);
 

@@ -17,6 +17,7 @@ ApplyResult Fsm::apply_command(LogIndex index, const Command& command) {
   const std::uint64_t i = index.value();
   struct Visitor {
     KvStore& kv;
+    CatalogState& catalog;
     std::uint64_t i;
     ApplyResult operator()(const Noop&) { return {}; }
     ApplyResult operator()(const KvSet& c) {
@@ -35,13 +36,23 @@ ApplyResult Fsm::apply_command(LogIndex index, const Command& command) {
       kv.remove_tree(i, c.prefix);
       return {};
     }
+    // The catalog of nodes, services and checks. A refusal (Consul's text) answers the client
+    // and changes nothing. The write's effects (checks gone critical or removed, nodes removed)
+    // are what session invalidation will consume.
+    ApplyResult operator()(const Register& c) { return result(catalog.apply_register(i, c)); }
+    ApplyResult operator()(const Deregister& c) { return result(catalog.apply_deregister(i, c)); }
+    static ApplyResult result(const CatalogWrite& write) {
+      return ApplyResult{write.error.empty(), write.error};
+    }
   };
-  return std::visit(Visitor{kv_, i}, command);
+  return std::visit(Visitor{kv_, catalog_, i}, command);
 }
 
 void Fsm::check_invariants() const {
   kv_.check_invariants();
   PRAETOR_ASSERT(kv_.index() <= applied_.value());
+  catalog_.check_invariants();
+  PRAETOR_ASSERT(catalog_.max_index() <= applied_.value());
 }
 
 }  // namespace praetor::catalog

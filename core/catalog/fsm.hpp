@@ -12,6 +12,7 @@
 #include "core/base/result.hpp"
 #include "core/catalog/command.hpp"
 #include "core/catalog/kv.hpp"
+#include "core/catalog/state.hpp"
 
 namespace praetor::catalog {
 
@@ -33,10 +34,19 @@ class Fsm {
 
   LogIndex applied_index() const { return applied_; }
   const KvStore& kv() const { return kv_; }
+  // The catalog of nodes, services and checks.
+  const CatalogState& catalog() const { return catalog_; }
   void check_invariants() const;
+
+  // Every table and index, and the applied index (a restored snapshot equals its source).
+  friend bool operator==(const Fsm& a, const Fsm& b) {
+    return a.applied_ == b.applied_ && a.kv_.index() == b.kv_.index() &&
+           a.kv_.entries() == b.kv_.entries() && a.catalog_ == b.catalog_;
+  }
 
  private:
   KvStore kv_;
+  CatalogState catalog_;
   LogIndex applied_{0};
 };
 

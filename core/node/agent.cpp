@@ -50,6 +50,11 @@ void Agent::start(Env& env) {
   }
   restore_identity(*files);
   forward_nonce_ = rng_.next_u64();
+  // Answers are matched to forwards by id alone, and a leader may answer a forward long after it
+  // was sent (a parked blocking query): ids that restarted at 1 with the process would hand an
+  // earlier incarnation's answer to a new request (found by blocking_sim_test). Starting at a
+  // random point of a 2^62 space makes that a non-event.
+  next_forward_id_ = (rng_.next_u64() >> 2) + 1;
   env.logger.info("agent", "Node name: \"{}\", node id: {}, datacenter: \"{}\"",
                   config_.node_name, node_id_, config_.datacenter);
   if (config_.server) {

@@ -254,6 +254,20 @@ class Agent final : public Process {
   void on_user_event(const gossip::UserEvent& event);
   std::string member_json() const;
 
+  // http_catalog.cpp: the catalog of nodes, services and checks, and its health view
+  // (/v1/catalog/register, deregister, nodes, services, service/<name>, node/<node>;
+  // /v1/health/node/<node>, checks/<service>, service/<name>, state/<state>).
+  void catalog_register(RequestId id, HttpRequest& request);
+  void catalog_deregister(RequestId id, HttpRequest& request);
+  void catalog_nodes(RequestId id, HttpRequest& request);
+  void catalog_services(RequestId id, HttpRequest& request);
+  void catalog_service(RequestId id, HttpRequest& request);
+  void catalog_node(RequestId id, HttpRequest& request);
+  void health_node(RequestId id, HttpRequest& request);
+  void health_checks(RequestId id, HttpRequest& request);
+  void health_service(RequestId id, HttpRequest& request);
+  void health_state(RequestId id, HttpRequest& request);
+
   AgentConfig config_;
   Env* env_ = nullptr;
   Rng rng_;

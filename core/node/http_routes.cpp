@@ -82,6 +82,17 @@ std::span<const Agent::Route> Agent::routes() {
       {"/v1/agent/leave", false, kPut, R::kAgent, false, &Agent::agent_leave},
       {"/v1/event/fire/", true, kPut, R::kAgent, false, &Agent::event_fire},
       {"/v1/event/list", false, kGet, R::kAgent, false, &Agent::event_list},
+      // The catalog of nodes, services and checks: written on the leader, read like KV.
+      {"/v1/catalog/register", false, kPut, R::kLeader, true, &Agent::catalog_register},
+      {"/v1/catalog/deregister", false, kPut, R::kLeader, true, &Agent::catalog_deregister},
+      {"/v1/catalog/nodes", false, kGet, R::kLeader, true, &Agent::catalog_nodes},
+      {"/v1/catalog/services", false, kGet, R::kLeader, true, &Agent::catalog_services},
+      {"/v1/catalog/service/", true, kGet, R::kLeader, true, &Agent::catalog_service},
+      {"/v1/catalog/node/", true, kGet, R::kLeader, true, &Agent::catalog_node},
+      {"/v1/health/node/", true, kGet, R::kLeader, true, &Agent::health_node},
+      {"/v1/health/checks/", true, kGet, R::kLeader, true, &Agent::health_checks},
+      {"/v1/health/service/", true, kGet, R::kLeader, true, &Agent::health_service},
+      {"/v1/health/state/", true, kGet, R::kLeader, true, &Agent::health_state},
   };
   // Checked once: every row can be reached. A row is dead if an earlier one takes the same
   // path and one of its methods (the first match wins), and every row needs a handler.

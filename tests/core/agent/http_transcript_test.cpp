@@ -146,6 +146,8 @@ TEST(AgentHttpTranscript, Blocking) { run("blocking.txt"); }
 TEST(AgentHttpTranscript, HostileInput) { run("hostile.txt"); }
 TEST(AgentHttpTranscript, StatusAgentCatalog) { run("status.txt"); }
 TEST(AgentHttpTranscript, Events) { run("events.txt"); }
+TEST(AgentHttpTranscript, Catalog) { run("catalog.txt"); }
+TEST(AgentHttpTranscript, Health) { run("health.txt"); }
 
 }  // namespace
 }  // namespace praetor::node
