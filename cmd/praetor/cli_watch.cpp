@@ -64,77 +64,119 @@ const std::vector<std::string_view> kHealthCheckFields = {
     "ServiceID",   "ServiceName", "ServiceTags", "Type",        "Namespace",  "Partition",
     "ExposedPort", "PeerName",    "Definition",  "CreateIndex", "ModifyIndex"};
 
-// A struct whose every field we know (KVPair, UserEvent): missing fields get Go's zero value,
-// as the api package's decoder would leave them.
-ojson complete(const ojson& object, const std::vector<std::string_view>& fields,
-               const std::map<std::string_view, ojson>& zeros) {
-  ojson in = object.is_object() ? object : ojson::object();
+// Consul's watch decodes each answer into its api package's structs and prints those, so the
+// output has exactly their fields, in their order: fields the agent sends beyond them (praetor's
+// checks carry Interval and Timeout) are dropped, and a field Go always writes is filled with its
+// zero value when the agent left it out. `optional` fields are Go's omitempty ones.
+ojson as_struct(const ojson& object, const std::vector<std::string_view>& fields,
+                const std::map<std::string_view, ojson>& zeros,
+                const std::vector<std::string_view>& optional = {}) {
+  if (object.is_null()) return object;
+  const ojson in = object.is_object() ? object : ojson::object();
   ojson out = ojson::object();
   for (const auto name : fields) {
     const auto it = in.find(std::string(name));
+    const bool omitempty = std::find(optional.begin(), optional.end(), name) != optional.end();
     if (it != in.end()) {
       out[std::string(name)] = *it;
-    } else {
+    } else if (!omitempty) {
       const auto z = zeros.find(name);
       out[std::string(name)] = z != zeros.end() ? z->second : ojson(nullptr);
     }
   }
-  for (const auto& [key, item] : in.items()) {
-    if (!out.contains(key)) out[key] = item;  // Namespace, Partition, ... when the agent sends them
-  }
   return out;
 }
 
-ojson kv_pair(const ojson& e) {
-  return complete(e, kKvPairFields,
-                  {{"Key", ""},
-                   {"CreateIndex", 0},
-                   {"ModifyIndex", 0},
-                   {"LockIndex", 0},
-                   {"Flags", 0},
-                   {"Value", nullptr},
-                   {"Session", ""}});
-}
-
-ojson user_event(const ojson& e) {
-  return complete(e, kEventFields,
-                  {{"ID", ""},
-                   {"Name", ""},
-                   {"Payload", nullptr},
-                   {"NodeFilter", ""},
-                   {"ServiceFilter", ""},
-                   {"TagFilter", ""},
-                   {"Version", 0},
-                   {"LTime", 0}});
-}
-
-// Structs we only reorder: the catalog's are large and grow between Consul versions, so fields
-// the agent leaves out stay out rather than being guessed. Maps are sorted, as Go prints them.
-ojson with_sorted_maps(ojson object, std::initializer_list<const char*> maps) {
+ojson sorted_maps(ojson object, std::initializer_list<const char*> maps) {
   for (const char* m : maps) {
     if (object.contains(m)) object[m] = sorted_map(object[m]);
   }
   return object;
 }
 
-ojson node(const ojson& n) {
-  return with_sorted_maps(order_fields(n, kNodeFields), {"TaggedAddresses", "Meta"});
+ojson kv_pair(const ojson& e) {
+  return as_struct(e, kKvPairFields,
+                   {{"Key", ""},
+                    {"CreateIndex", 0},
+                    {"ModifyIndex", 0},
+                    {"LockIndex", 0},
+                    {"Flags", 0},
+                    {"Value", nullptr},
+                    {"Session", ""}},
+                   {"Namespace", "Partition"});
 }
 
-ojson health_check(const ojson& c) { return order_fields(c, kHealthCheckFields); }
+ojson user_event(const ojson& e) {
+  return as_struct(e, kEventFields,
+                   {{"ID", ""},
+                    {"Name", ""},
+                    {"Payload", nullptr},
+                    {"NodeFilter", ""},
+                    {"ServiceFilter", ""},
+                    {"TagFilter", ""},
+                    {"Version", 0},
+                    {"LTime", 0}});
+}
+
+ojson node(const ojson& n) {
+  return sorted_maps(as_struct(n, kNodeFields,
+                               {{"ID", ""},
+                                {"Node", ""},
+                                {"Address", ""},
+                                {"Datacenter", ""},
+                                {"TaggedAddresses", nullptr},
+                                {"Meta", nullptr},
+                                {"CreateIndex", 0},
+                                {"ModifyIndex", 0}},
+                               {"Partition", "PeerName", "Locality"}),
+                     {"TaggedAddresses", "Meta"});
+}
+
+ojson health_check(const ojson& c) {
+  return as_struct(c, kHealthCheckFields,
+                   {{"Node", ""},
+                    {"CheckID", ""},
+                    {"Name", ""},
+                    {"Status", ""},
+                    {"Notes", ""},
+                    {"Output", ""},
+                    {"ServiceID", ""},
+                    {"ServiceName", ""},
+                    {"ServiceTags", nullptr},
+                    {"Type", ""},
+                    {"ExposedPort", 0},
+                    {"Definition", ojson::object()},
+                    {"CreateIndex", 0},
+                    {"ModifyIndex", 0}},
+                   {"Namespace", "Partition", "PeerName"});
+}
 
 ojson agent_service(const ojson& s) {
-  ojson out = with_sorted_maps(order_fields(s, kAgentServiceFields), {"Meta", "TaggedAddresses"});
+  ojson out = sorted_maps(
+      as_struct(s, kAgentServiceFields,
+                {{"ID", ""},
+                 {"Service", ""},
+                 {"Tags", nullptr},
+                 {"Meta", nullptr},
+                 {"Port", 0},
+                 {"Address", ""},
+                 {"Weights", ojson{{"Passing", 0}, {"Warning", 0}}},
+                 {"EnableTagOverride", false},
+                 {"CreateIndex", 0},
+                 {"ModifyIndex", 0}},
+                {"Kind", "SocketPath", "TaggedAddresses", "ContentHash", "Proxy", "Connect",
+                 "PeerName", "Namespace", "Partition", "Datacenter", "Locality"}),
+      {"Meta", "TaggedAddresses"});
   if (out.contains("Weights"))
     out["Weights"] = order_fields(out["Weights"], {"Passing", "Warning"});
   return out;
 }
 
 ojson service_entry(const ojson& e) {
-  ojson out = order_fields(e, {"Node", "Service", "Checks"});
-  if (out.contains("Node")) out["Node"] = node(out["Node"]);
-  if (out.contains("Service")) out["Service"] = agent_service(out["Service"]);
-  if (out.contains("Checks") && out["Checks"].is_array()) {
+  ojson out = as_struct(e, {"Node", "Service", "Checks"}, {});
+  out["Node"] = node(out["Node"]);
+  out["Service"] = agent_service(out["Service"]);
+  if (out["Checks"].is_array()) {
     for (auto& c : out["Checks"]) c = health_check(c);
   }
   return out;
