@@ -29,7 +29,8 @@ void BM_ApplyKvSet(benchmark::State& state) {
   std::uint64_t index = 0;
   for (auto _ : state) {
     ++index;
-    benchmark::DoNotOptimize(fsm.apply(LogIndex(index), entries[index % entries.size()]));
+    benchmark::DoNotOptimize(
+        fsm.apply(LogIndex(index), entries[index % entries.size()], Instant::zero()));
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }

@@ -24,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                         ""},
       catalog::CheckDef{"", "c", "", catalog::HealthStatus::kCritical, "", "", "web", "", "", ""}};
   PRAETOR_ASSERT(fsm.apply_command(LogIndex(2), seed).error.empty());
-  fsm.apply(LogIndex(3), input);
+  fsm.apply(LogIndex(3), input, Instant::zero());
   fsm.check_invariants();
   catalog::Fsm restored;
   PRAETOR_ASSERT(restored.restore(fsm.snapshot()).has_value());

@@ -52,6 +52,12 @@ inline constexpr std::size_t kCatalogMaxTagBytes = 1024;
 inline constexpr std::size_t kCatalogMaxChecksPerRegister = 256;
 inline constexpr std::size_t kCatalogMaxCheckTextBytes = 64 * 1024;  // a check's notes, output
 inline constexpr std::size_t kCatalogMaxRegisterBodyBytes = 1024 * 1024;
+// Sessions and transactions. Session ids are UUIDs the leader picks (36 bytes); the bound on the
+// other strings only keeps a hostile request from filling the log.
+inline constexpr std::size_t kSessionMaxIdBytes = 64;
+inline constexpr std::size_t kSessionMaxNameBytes = 1024;  // name, node, check ids, TTL text
+inline constexpr std::size_t kSessionMaxChecks = 256;
+inline constexpr std::size_t kTxnMaxOps = 64;  // Consul's default
 
 // Server RPC frames: [u32 length][u32 crc32c][payload].
 inline constexpr std::size_t kRpcMaxFrameBytes = 8 * 1024 * 1024;

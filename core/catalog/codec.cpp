@@ -16,8 +16,9 @@ namespace {
 
 constexpr std::uint16_t kCommandVersion = 1;
 constexpr std::uint32_t kSnapshotMagic = 0x50524b56;  // "PRKV"
-// Version 2 adds the catalog of nodes, services and checks after the KV table; version 1 (KV
-// only) is still read, so a data directory written before the catalog existed restores.
+// Version 2: KV entries, then the catalog of nodes, services and checks (save_catalog), then the
+// sessions (sessions_section). Version 1 (KV only, written before either existed) still loads,
+// so a data directory from then restores with an empty catalog and no sessions.
 constexpr std::uint16_t kSnapshotVersion = 2;
 constexpr std::uint16_t kSnapshotVersionKvOnly = 1;
 
@@ -189,6 +190,113 @@ void body(Archive& ar, Deregister& c) {
   bounded(ar, c.check_id, limits::kCatalogMaxNameBytes);
 }
 
+// Sessions, locks and transactions.
+template <typename Archive>
+void bounded_session_id(Archive& ar, std::string& id) {
+  codec::BoundedString b{id, limits::kSessionMaxIdBytes};
+  ar(b);
+}
+template <typename Archive>
+void bounded_name(Archive& ar, std::string& s) {
+  codec::BoundedString b{s, limits::kSessionMaxNameBytes};
+  ar(b);
+}
+template <typename Archive>
+void names(Archive& ar, std::vector<std::string>& list) {
+  if constexpr (Archive::is_loading::value) {
+    list.resize(codec::load_size(ar, limits::kSessionMaxChecks));
+  } else {
+    ar(cereal::make_size_tag(static_cast<cereal::size_type>(list.size())));
+  }
+  for (auto& s : list) bounded_name(ar, s);
+}
+// An enum on the wire is one byte checked against its largest value, like BoundedBool.
+template <typename Archive, typename Enum>
+void bounded_enum(Archive& ar, Enum& e, Enum max) {
+  std::uint8_t v = static_cast<std::uint8_t>(e);
+  ar(v);
+  if (v > static_cast<std::uint8_t>(max)) throw codec::BoundError{"bad enum value"};
+  e = static_cast<Enum>(v);
+}
+template <typename Archive>
+void session_def(Archive& ar, SessionDef& d) {
+  bounded_session_id(ar, d.id);
+  bounded_name(ar, d.name);
+  bounded_name(ar, d.node);
+  names(ar, d.node_checks);
+  names(ar, d.service_checks);
+  ar(d.lock_delay_ns);
+  bounded_enum(ar, d.behavior, SessionBehavior::kDelete);
+  bounded_name(ar, d.ttl);
+}
+template <typename Archive>
+void body(Archive& ar, SessionCreate& c) {
+  session_def(ar, c.session);
+}
+template <typename Archive>
+void body(Archive& ar, SessionDestroy& c) {
+  bounded_session_id(ar, c.id);
+}
+template <typename Archive>
+void body(Archive& ar, KvLock& c) {
+  bounded_key(ar, c.key);
+  bounded_value(ar, c.value);
+  ar(c.flags);
+  bounded_session_id(ar, c.session);
+}
+template <typename Archive>
+void body(Archive& ar, KvUnlock& c) {
+  bounded_key(ar, c.key);
+  bounded_value(ar, c.value);
+  ar(c.flags);
+  bounded_session_id(ar, c.session);
+}
+template <typename Archive>
+void body(Archive& ar, TxnOp& op) {
+  bounded_enum(ar, op.verb, TxnVerb::kDeleteCas);
+  bounded_key(ar, op.key);
+  bounded_value(ar, op.value);
+  ar(op.flags, op.index);
+  bounded_session_id(ar, op.session);
+}
+template <typename Archive>
+void body(Archive& ar, Txn& c) {
+  if constexpr (Archive::is_loading::value) {
+    c.ops.resize(codec::load_size(ar, limits::kTxnMaxOps));
+  } else {
+    ar(cereal::make_size_tag(static_cast<cereal::size_type>(c.ops.size())));
+  }
+  for (auto& op : c.ops) body(ar, op);
+}
+
+// The snapshot's sessions section: the table index, then each session with its indexes.
+template <typename Archive>
+void save_sessions_section(Archive& ar, const SessionTable& sessions) {
+  ar(sessions.index());
+  ar(cereal::make_size_tag(static_cast<cereal::size_type>(sessions.all().size())));
+  for (const auto& [id, e] : sessions.all()) {
+    SessionEntry copy = e;
+    session_def(ar, copy.def);
+    ar(copy.create_index, copy.modify_index);
+  }
+}
+template <typename Archive>
+SessionTable load_sessions_section(Archive& ar) {
+  std::uint64_t index = 0;
+  ar(index);
+  const std::size_t n = codec::load_size(ar, limits::kDecodeMaxContainer * 64);
+  std::vector<SessionEntry> entries;
+  for (std::size_t i = 0; i < n; ++i) {
+    SessionEntry e;
+    session_def(ar, e.def);
+    ar(e.create_index, e.modify_index);
+    entries.push_back(std::move(e));
+  }
+  auto table = SessionTable::from_entries(std::move(entries), index);
+  if (!table) throw codec::BoundError{table.error().message};
+  return std::move(table.value());
+}
+
 struct Fields {
   template <typename Archive, typename T>
   void operator()(Archive& ar, T& value) const {
@@ -207,6 +315,8 @@ struct SnapshotBox {
   KvStore loaded;                   // load
   CatalogState catalog_loaded;
   std::uint64_t applied = 0;
+  const SessionTable* sessions_source = nullptr;  // save
+  SessionTable sessions_loaded;                   // load
 
   template <typename Archive>
   void save(Archive& ar) const {
@@ -217,6 +327,7 @@ struct SnapshotBox {
       entry(ar, copy);
     }
     save_catalog(ar);
+    save_sessions_section(ar, *sessions_source);
   }
 
   // The catalog section (version 2): table indexes, then each table in key order, then the
@@ -314,7 +425,10 @@ struct SnapshotBox {
     auto restored = KvStore::from_entries(std::move(entries), kv_index);
     if (!restored) throw codec::BoundError{restored.error().message};
     loaded = std::move(restored.value());
-    if (version == kSnapshotVersion) load_catalog(ar);
+    if (version == kSnapshotVersion) {
+      load_catalog(ar);
+      sessions_loaded = load_sessions_section(ar);
+    }
   }
 
   template <typename Archive>
@@ -322,7 +436,7 @@ struct SnapshotBox {
     bounded_key(ar, e.key);
     bounded_value(ar, e.value);
     ar(e.flags, e.create_index, e.modify_index, e.lock_index);
-    codec::BoundedString s{e.session, 64};
+    codec::BoundedString s{e.session, limits::kSessionMaxIdBytes};
     ar(s);
   }
 };
@@ -341,6 +455,11 @@ CommandType command_type(const Command& command) {
         if constexpr (std::is_same_v<T, KvDeleteTree>) return CommandType::kKvDeleteTree;
         if constexpr (std::is_same_v<T, Register>) return CommandType::kRegister;
         if constexpr (std::is_same_v<T, Deregister>) return CommandType::kDeregister;
+        if constexpr (std::is_same_v<T, SessionCreate>) return CommandType::kSessionCreate;
+        if constexpr (std::is_same_v<T, SessionDestroy>) return CommandType::kSessionDestroy;
+        if constexpr (std::is_same_v<T, KvLock>) return CommandType::kKvLock;
+        if constexpr (std::is_same_v<T, KvUnlock>) return CommandType::kKvUnlock;
+        if constexpr (std::is_same_v<T, Txn>) return CommandType::kTxn;
       },
       command);
 }
@@ -381,6 +500,16 @@ Result<Command> decode_command(ByteView payload) {
       return decode_body<Register>(rest);
     case CommandType::kDeregister:
       return decode_body<Deregister>(rest);
+    case CommandType::kSessionCreate:
+      return decode_body<SessionCreate>(rest);
+    case CommandType::kSessionDestroy:
+      return decode_body<SessionDestroy>(rest);
+    case CommandType::kKvLock:
+      return decode_body<KvLock>(rest);
+    case CommandType::kKvUnlock:
+      return decode_body<KvUnlock>(rest);
+    case CommandType::kTxn:
+      return decode_body<Txn>(rest);
   }
   return make_error(ErrorCode::kInvalidArgument,
                     fmt::format("catalog command: unknown type {}", payload[0]));
@@ -391,6 +520,7 @@ Bytes Fsm::snapshot() const {
   box.source = &kv_;
   box.catalog_source = &catalog_;
   box.applied = applied_.value();
+  box.sessions_source = &sessions_;
   return codec::encode(box);
 }
 
@@ -400,9 +530,18 @@ Result<void> Fsm::restore(ByteView data) {
   if (box->catalog_loaded.max_index() > box->applied) {
     return make_error(ErrorCode::kCorruption, "catalog snapshot: tables ahead of applied index");
   }
+  // A key may only name a live session; an image that breaks this is corrupt.
+  for (const auto& [key, e] : box->loaded.entries()) {
+    if (!e.session.empty() && box->sessions_loaded.get(e.session) == nullptr) {
+      return make_error(ErrorCode::kCorruption,
+                        fmt::format("catalog snapshot: key \"{}\" held by a missing session", key));
+    }
+  }
   kv_ = std::move(box->loaded);
   catalog_ = std::move(box->catalog_loaded);
+  sessions_ = std::move(box->sessions_loaded);
   applied_ = LogIndex(box->applied);
+  // lock_delays_ stays: it is this server's own, dated by its clock, and not in the image.
   return ok();
 }
 

@@ -25,8 +25,12 @@ enum class CommandType : std::uint8_t {
   // The catalog of nodes, services and checks.
   kRegister = 10,
   kDeregister = 11,
-  // Reserved, each added with its codec and apply case: 20 SessionCreate, 21 SessionDestroy, 22
-  // KvLock, 23 KvUnlock, 24 Txn.
+  // Sessions, locks and transactions.
+  kSessionCreate = 20,
+  kSessionDestroy = 21,
+  kKvLock = 22,
+  kKvUnlock = 23,
+  kTxn = 24,
 };
 
 // A no-op: a new leader's first entry; it moves the applied index and nothing else.
@@ -208,7 +212,9 @@ struct Txn {
 
 using Command = std::variant<Noop, KvSet, KvCas, KvDelete, KvDeleteCas, KvDeleteTree,
                              // The catalog of nodes, services and checks.
-                             Register, Deregister>;
+                             Register, Deregister,
+                             // Sessions, locks and transactions.
+                             SessionCreate, SessionDestroy, KvLock, KvUnlock, Txn>;
 
 CommandType command_type(const Command& command);
 

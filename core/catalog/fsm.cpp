@@ -1,20 +1,42 @@
 #include "core/catalog/fsm.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 #include "core/base/assert.hpp"
 
 namespace praetor::catalog {
+namespace {
 
-ApplyResult Fsm::apply(LogIndex index, ByteView payload) {
+// Sessions, locks and transactions are applied by apply_session_command, kept apart from the KV
+// and catalog cases so that merges touch separate blocks.
+bool is_session_command(const Command& c) {
+  return std::holds_alternative<SessionCreate>(c) || std::holds_alternative<SessionDestroy>(c) ||
+         std::holds_alternative<KvLock>(c) || std::holds_alternative<KvUnlock>(c) ||
+         std::holds_alternative<Txn>(c);
+}
+
+}  // namespace
+
+ApplyResult Fsm::apply(LogIndex index, ByteView payload, Instant now) {
   auto command = decode_command(payload);
   PRAETOR_ASSERT_MSG(command.has_value(), "committed entry {} cannot be decoded: {}", index,
                      command ? "" : command.error().message);
-  return apply_command(index, *command);
+  return apply_command(index, *command, now);
 }
 
-ApplyResult Fsm::apply_command(LogIndex index, const Command& command) {
+ApplyResult Fsm::apply_command(LogIndex index, const Command& command, Instant now) {
   PRAETOR_ASSERT_MSG(index > applied_, "entry {} applied after {}", index, applied_);
   applied_ = index;
   const std::uint64_t i = index.value();
+  if (is_session_command(command)) return apply_session_command(i, command, now);
+  if (const auto* c = std::get_if<Register>(&command)) {
+    return apply_catalog_write(i, catalog_.apply_register(i, *c), now);
+  }
+  if (const auto* c = std::get_if<Deregister>(&command)) {
+    return apply_catalog_write(i, catalog_.apply_deregister(i, *c), now);
+  }
   struct Visitor {
     KvStore& kv;
     CatalogState& catalog;
@@ -36,13 +58,19 @@ ApplyResult Fsm::apply_command(LogIndex index, const Command& command) {
       kv.remove_tree(i, c.prefix);
       return {};
     }
-    // The catalog of nodes, services and checks. A refusal (Consul's text) answers the client
-    // and changes nothing. The write's effects (checks gone critical or removed, nodes removed)
-    // are what session invalidation will consume.
-    ApplyResult operator()(const Register& c) { return result(catalog.apply_register(i, c)); }
-    ApplyResult operator()(const Deregister& c) { return result(catalog.apply_deregister(i, c)); }
-    static ApplyResult result(const CatalogWrite& write) {
-      return ApplyResult{write.error.empty(), write.error};
+    // The catalog and the session commands never get here (apply_catalog_write,
+    // apply_session_command): they need the Fsm, not one table.
+    ApplyResult operator()(const Register&) { return unreachable(); }
+    ApplyResult operator()(const Deregister&) { return unreachable(); }
+    // Sessions, locks and transactions never get here (apply_session_command).
+    ApplyResult operator()(const SessionCreate&) { return unreachable(); }
+    ApplyResult operator()(const SessionDestroy&) { return unreachable(); }
+    ApplyResult operator()(const KvLock&) { return unreachable(); }
+    ApplyResult operator()(const KvUnlock&) { return unreachable(); }
+    ApplyResult operator()(const Txn&) { return unreachable(); }
+    static ApplyResult unreachable() {
+      PRAETOR_ASSERT_MSG(false, "a catalog or session command reached the KV visitor");
+      return {};
     }
   };
   return std::visit(Visitor{kv_, catalog_, i}, command);
@@ -53,6 +81,118 @@ void Fsm::check_invariants() const {
   PRAETOR_ASSERT(kv_.index() <= applied_.value());
   catalog_.check_invariants();
   PRAETOR_ASSERT(catalog_.max_index() <= applied_.value());
+  sessions_.check_invariants();
+  PRAETOR_ASSERT(sessions_.index() <= applied_.value());
+  // A lock is only ever held by a live session: destroying one frees or deletes its keys.
+  for (const auto& [key, e] : kv_.entries()) {
+    if (!e.session.empty()) {
+      PRAETOR_ASSERT_MSG(sessions_.get(e.session) != nullptr, "key {} held by dead session {}", key,
+                         e.session);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions, locks, transactions
+
+// Sessions see the catalog through CatalogFacts: a session's node must exist and each of its
+// checks must exist and not be critical, as the catalog holds them at this entry.
+class Fsm::Facts final : public CatalogFacts {
+ public:
+  explicit Facts(const Fsm& fsm) : fsm_(fsm) {}
+  bool node_exists(const std::string& node) const override {
+    return fsm_.catalog_.node(node) != nullptr;
+  }
+  std::optional<HealthStatus> check_status(const std::string& node,
+                                           const std::string& check_id) const override {
+    for (const CheckRecord* c : fsm_.catalog_.node_checks(node).value) {
+      if (c->def.check_id == check_id) return c->def.status;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  const Fsm& fsm_;
+};
+
+// A catalog write's refusal answers the client; its effects invalidate the sessions that
+// depended on what changed, in the same apply (Consul does it in the same transaction): a check
+// that went critical or was removed, a node that was removed.
+ApplyResult Fsm::apply_catalog_write(std::uint64_t index, const CatalogWrite& write, Instant now) {
+  if (!write.error.empty()) return {false, write.error, {}};
+  for (const CheckRef& check : write.effects.checks_down) {
+    invalidate_sessions_for_check(index, check.node, check.check_id, now);
+  }
+  for (const std::string& node : write.effects.nodes_removed) {
+    invalidate_sessions_for_node(index, node, now);
+  }
+  return {};
+}
+
+Instant Fsm::lock_delay_until(const std::string& key) const {
+  auto it = lock_delays_.find(key);
+  return it == lock_delays_.end() ? Instant::zero() : it->second;
+}
+
+bool Fsm::destroy_session(std::uint64_t index, const std::string& id, Instant now) {
+  auto session = sessions_.remove(index, id);
+  if (!session) return false;
+  // Forget delays that have run out, so the side map holds only keys still delayed.
+  std::erase_if(lock_delays_, [now](const auto& kv) { return kv.second <= now; });
+  const Duration delay =
+      std::min(Duration::nanoseconds(session->def.lock_delay_ns), kSessionLockDelayMax);
+  for (const std::string& key : kv_.held_by(id)) {
+    if (session->def.behavior == SessionBehavior::kDelete) {
+      kv_.remove(index, key);
+    } else {
+      kv_.clear_session(index, key);
+    }
+    if (delay > Duration::zero()) lock_delays_[key] = now + delay;
+  }
+  return true;
+}
+
+std::vector<std::string> Fsm::invalidate_sessions_for_check(std::uint64_t index,
+                                                            const std::string& node,
+                                                            const std::string& check_id,
+                                                            Instant now) {
+  auto ids = sessions_.using_check(node, check_id);
+  for (const auto& id : ids) destroy_session(index, id, now);
+  return ids;
+}
+
+std::vector<std::string> Fsm::invalidate_sessions_for_node(std::uint64_t index,
+                                                           const std::string& node, Instant now) {
+  auto ids = sessions_.of_node(node);
+  for (const auto& id : ids) destroy_session(index, id, now);
+  return ids;
+}
+
+ApplyResult Fsm::apply_session_command(std::uint64_t i, const Command& command, Instant now) {
+  if (const auto* c = std::get_if<SessionCreate>(&command)) {
+    auto created = sessions_.create(i, c->session, Facts(*this));
+    if (!created) return {false, created.error().message, {}};
+    return {};
+  }
+  if (const auto* c = std::get_if<SessionDestroy>(&command)) {
+    // Destroying a session that is already gone is not an error (Consul answers true).
+    destroy_session(i, c->id, now);
+    return {};
+  }
+  if (const auto* c = std::get_if<KvLock>(&command)) {
+    // Patroni matches this text to recreate its session.
+    if (c->session.empty() || sessions_.get(c->session) == nullptr) {
+      return {false, fmt::format("invalid session \"{}\"", c->session), {}};
+    }
+    return {kv_.lock(i, c->key, c->value, c->flags, c->session), {}, {}};
+  }
+  if (const auto* c = std::get_if<KvUnlock>(&command)) {
+    return {kv_.unlock(i, c->key, c->value, c->flags, c->session), {}, {}};
+  }
+  const Txn& txn = std::get<Txn>(command);
+  TxnResult result = apply_txn(i, kv_, sessions_, txn);
+  const bool success = result.errors.empty();
+  return {success, {}, std::move(result)};
 }
 
 }  // namespace praetor::catalog

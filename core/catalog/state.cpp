@@ -149,7 +149,7 @@ std::optional<std::string> CatalogState::validate_register(const Register& c) co
   for (const auto& raw : c.checks) {
     const CheckDef check = normalized(raw, c.node.name);
     // Consul would register a check naming another node on that node; one registration
-    // describing two nodes is a client mistake, so it is refused (decision D2x-catalog-2).
+    // describing two nodes is a client mistake, so it is refused (decision D24).
     if (check.node != c.node.name) {
       return fmt::format("Check node \"{}\" does not match registration node \"{}\"", check.node,
                          c.node.name);

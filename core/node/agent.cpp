@@ -126,6 +126,7 @@ void Agent::arm_timer() {
   for (const auto& [fid, f] : forwards_out_) earliest = std::min(earliest, f.deadline);
   for (const auto& [id, parked] : parked_) earliest = std::min(earliest, parked.deadline);
   if (!stopping_) earliest = std::min(earliest, reconcile_due_);
+  earliest = std::min(earliest, session_timers_.next_deadline());
   if (earliest != armed_) {
     armed_ = earliest;
     env_->timer.wake_at(earliest);
@@ -224,6 +225,7 @@ void Agent::on_wake(Instant now) {
   log_no_leader(now);
   reconcile_if_due(now);
   expire_forwards(now);
+  expire_sessions(now);
   wake_parked(now, true);
   if (config_.check_invariants_each_input) check_invariants();
 }
@@ -306,6 +308,8 @@ void Agent::check_invariants() const {
   }
   PRAETOR_ASSERT(parked_.size() <= limits::kHttpMaxPendingRequests);
   for (const auto& [id, parked] : parked_) PRAETOR_ASSERT(parked.waiting(fsm_));
+  session_timers_.check_invariants();
+  PRAETOR_ASSERT(is_leader() || session_timers_.size() == 0);
 }
 
 }  // namespace praetor::node

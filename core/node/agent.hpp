@@ -19,6 +19,7 @@
 
 #include "core/base/rng.hpp"
 #include "core/catalog/fsm.hpp"
+#include "core/catalog/session_timers.hpp"
 #include "core/gossip/serf.hpp"
 #include "core/node/config.hpp"
 #include "core/node/process.hpp"
@@ -226,6 +227,7 @@ class Agent final : public Process {
   void schedule_reconcile(Instant at);
   void reconcile_if_due(Instant now);
   void reconcile_servers(Instant now);
+  void reconcile_catalog(Instant now);
 
   // http_routes.cpp: the route table and the funnel every request goes through.
   enum class RunsOn;
@@ -267,6 +269,26 @@ class Agent final : public Process {
   void health_checks(RequestId id, HttpRequest& request);
   void health_service(RequestId id, HttpRequest& request);
   void health_state(RequestId id, HttpRequest& request);
+  // ---- Sessions, KV locks, transactions (issue 11) ---------------------------------------------
+  // http_session.cpp: /v1/session/*, and ?acquire / ?release from handle_kv_write.
+  void session_create(RequestId id, HttpRequest& request);
+  void session_destroy(RequestId id, HttpRequest& request);
+  void session_renew(RequestId id, HttpRequest& request);
+  void session_info(RequestId id, HttpRequest& request);
+  void session_node(RequestId id, HttpRequest& request);
+  void session_list(RequestId id, HttpRequest& request);
+  void handle_kv_lock(RequestId id, const HttpRequest& request, const std::string& key,
+                      bool acquire, std::uint64_t flags);
+  // http_txn.cpp: PUT /v1/txn.
+  void handle_txn(RequestId id, HttpRequest& request);
+  // session_ttl.cpp: the leader's TTL timers (catalog::SessionTimers), kept in step with the
+  // sessions table after every apply, cleared on leadership changes, fired from on_wake.
+  void session_ttl_role_change(bool leader);
+  void sync_session_timers();
+  void expire_sessions(Instant now);
+  catalog::SessionTimers session_timers_;
+  std::uint64_t session_timers_synced_ = 0;  // the sessions table index they reflect
+  bool session_timers_stale_ = true;         // resync even if that index has not moved
 
   AgentConfig config_;
   Env* env_ = nullptr;
@@ -323,6 +345,7 @@ class Agent final : public Process {
   bool serving_read_ = false;  // answering a confirmed ?consistent read: do not register again
   Instant reconcile_due_ = Instant::never();
   bool reconcile_unsettled_ = false;  // a change is in flight: run again after the next commit
+  std::map<std::string, LogIndex> reconcile_inflight_;  // member -> its proposal, until applied
   std::map<RequestId, Parked> parked_;
   std::deque<UserEventRecord> events_;  // the most recent kMaxUserEvents, oldest first
   Instant armed_ = Instant::never();

@@ -11,6 +11,7 @@
 #include "core/base/duration.hpp"
 #include "core/base/limits.hpp"
 #include "core/node/agent.hpp"
+#include "core/node/http_json.hpp"
 #include "core/node/json_text.hpp"
 
 namespace praetor::node {
@@ -28,6 +29,8 @@ bool parse_u64(std::string_view text, std::uint64_t& out) {
 
 HttpResponse bad_request(std::string message) { return HttpResponse::text(400, std::move(message)); }
 
+}  // namespace
+
 json kv_entry_json(const catalog::KvEntry& e) {
   json j = {{"LockIndex", e.lock_index}, {"Key", e.key}, {"Flags", e.flags}};
   j["Value"] = e.value.empty() ? json(nullptr) : json(base64_encode(e.value));
@@ -37,7 +40,7 @@ json kv_entry_json(const catalog::KvEntry& e) {
   return j;
 }
 
-}  // namespace
+namespace {}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // KV
@@ -123,14 +126,7 @@ void Agent::handle_kv_write(RequestId id, const HttpRequest& request, const std:
     return;
   }
   if (acquire || release) {
-    // No session can exist until the sessions API lands, so every session id is unknown; this is
-    // Consul's answer for an unknown session (Patroni matches on it).
-    const std::string session = request.query_value(acquire ? "acquire" : "release").value_or("");
-    if (session.empty()) {
-      respond(id, bad_request("Missing session"));
-      return;
-    }
-    respond(id, HttpResponse::text(500, fmt::format("invalid session \"{}\"", session)));
+    handle_kv_lock(id, request, key, acquire, flags);  // http_session.cpp
     return;
   }
   Bytes value = to_bytes(request.body);

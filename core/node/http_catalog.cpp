@@ -571,7 +571,7 @@ void Agent::health_state(RequestId id, HttpRequest& request) {
     filter = catalog::CheckStateFilter::kCritical;
   } else {
     // Consul answers an unknown state with an empty list; a typo then looks like a healthy
-    // cluster, so it is refused (decision D2x-catalog-3).
+    // cluster, so it is refused (decision D25).
     respond(id, bad_request(fmt::format(
                     "Invalid check state \"{}\": must be any, passing, warning or critical",
                     state_name)));

@@ -93,6 +93,15 @@ std::span<const Agent::Route> Agent::routes() {
       {"/v1/health/checks/", true, kGet, R::kLeader, true, &Agent::health_checks},
       {"/v1/health/service/", true, kGet, R::kLeader, true, &Agent::health_service},
       {"/v1/health/state/", true, kGet, R::kLeader, true, &Agent::health_state},
+      // Sessions and transactions (http_session.cpp, http_txn.cpp). Renew runs on the leader
+      // because the TTL timers live there.
+      {"/v1/session/create", false, kPut, R::kLeader, false, &Agent::session_create},
+      {"/v1/session/destroy/", true, kPut, R::kLeader, false, &Agent::session_destroy},
+      {"/v1/session/renew/", true, kPut, R::kLeader, false, &Agent::session_renew},
+      {"/v1/session/info/", true, kGet, R::kLeader, true, &Agent::session_info},
+      {"/v1/session/node/", true, kGet, R::kLeader, true, &Agent::session_node},
+      {"/v1/session/list", false, kGet, R::kLeader, true, &Agent::session_list},
+      {"/v1/txn", false, kPut, R::kLeader, false, &Agent::handle_txn},
   };
   // Checked once: every row can be reached. A row is dead if an earlier one takes the same
   // path and one of its methods (the first match wins), and every row needs a handler.

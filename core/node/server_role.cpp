@@ -165,6 +165,7 @@ void Agent::drive_raft() {
     start_ready(ready, /*syncing=*/false, durable);
     finish_ready(std::move(ready));
   }
+  sync_session_timers();
   arm_timer();
 }
 
@@ -246,7 +247,7 @@ void Agent::apply_committed(const raft::Entry& entry) {
   // Every entry moves the FSM's applied index; only normal entries carry catalog commands.
   catalog::ApplyResult result;
   if (entry.type == raft::EntryType::kNormal) {
-    result = fsm_.apply(entry.index, entry.data);
+    result = fsm_.apply(entry.index, entry.data, env_->clock.now());
   } else {
     result = fsm_.apply_command(entry.index, catalog::Noop{});
   }
@@ -304,6 +305,7 @@ void Agent::on_role_change(const raft::SoftState& soft) {
     }
   }
   known_leader_ = soft.leader;
+  session_ttl_role_change(soft.role == raft::Role::kLeader);
   if (soft.role != raft::Role::kLeader && !pending_.empty()) {
     // Stepping down: whether our uncommitted entries survive is up to the next leader, so their
     // clients learn that the outcome is unknown (Consul answers the same) and may retry.
@@ -317,6 +319,7 @@ void Agent::on_role_change(const raft::SoftState& soft) {
     case raft::Role::kLeader:
       log.info("raft", "Node at {} [Leader] entering Leader state", addr);
       log.info("consul", "cluster leadership acquired");
+      reconcile_inflight_.clear();  // another leader's proposals are not ours to wait for
       schedule_reconcile(env_->clock.now());
       break;
     case raft::Role::kCandidate:

@@ -221,8 +221,15 @@ TEST_F(ClusterProcessTest, KeysThatAreNotUtf8NeverStopAServer) {
   ASSERT_FALSE(wait_for_leader(std::chrono::seconds(15), leader).empty());
   old_leader.start();
   EXPECT_TRUE(serves_the_key(old_leader));
-  // The way out: a recursive delete of a valid prefix removes it.
-  auto removed = servers_[0]->call("DELETE", "/v1/kv/poison?recurse");
+  // The way out: a recursive delete of a valid prefix removes it. servers_[0] may be the server
+  // just restarted, which answers "No cluster leader" until the leader's first heartbeat
+  // reaches it; a client retries that, and so does this one.
+  std::optional<cmd::HttpResponse> removed;
+  EXPECT_TRUE(testing::wait_until(std::chrono::seconds(10), [&] {
+    auto r = servers_[0]->call("DELETE", "/v1/kv/poison?recurse");
+    if (r) removed = *r;
+    return removed && removed->body != "No cluster leader";
+  }));
   ASSERT_TRUE(removed);
   EXPECT_EQ(removed->body, "true");
   for (auto& s : servers_) {

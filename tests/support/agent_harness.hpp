@@ -20,6 +20,9 @@ class AgentHarness {
     agent_.emplace(std::move(config));
     env_.emplace(rec_.env());
     agent_->start(*env_);
+    // What a host's timer would fire at once: the new leader's first reconcile (which registers
+    // the agent's own node, serfHealth and the consul service).
+    advance_to(rec_.now_);
   }
   AgentHarness(const AgentHarness&) = delete;
   AgentHarness& operator=(const AgentHarness&) = delete;

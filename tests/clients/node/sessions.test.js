@@ -1,5 +1,5 @@
-// PENDING (ctest label clients-pending, DISABLED until sessions and KV acquire/release land):
-// the node `consul` client's session calls and KV locks (consul-compat.md §3.5, §3.6).
+// The node `consul` client's session calls and KV locks against praetor (consul-compat.md §3.5,
+// §3.6).
 "use strict";
 
 const { describe, it, before, after, afterEach } = require("node:test");

@@ -1,5 +1,4 @@
-// PENDING (ctest label clients-pending, DISABLED until /v1/txn lands): the node `consul`
-// client's transactions over KV (consul-compat.md §3.7).
+// The node `consul` client's transactions over KV against praetor (consul-compat.md §3.7).
 "use strict";
 
 const { describe, it, before, after, afterEach } = require("node:test");

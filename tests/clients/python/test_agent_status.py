@@ -88,9 +88,6 @@ class CatalogAndOperator(ClientTestCase):
         self.assertIs(server["Voter"], True)
         self.assertEqual(server["ProtocolVersion"], "3")
 
-    @unittest.skip("praetor deviation: /v1/operator/raft/configuration reports the current Raft "
-                   "index as Index, Consul the index of the latest configuration entry (1 on a "
-                   "-dev agent however many writes followed)")
     def test_raft_configuration_index_is_that_of_the_configuration_entry(self):
         # Writes after the bootstrap configuration do not move it: Index stays at the entry
         # that holds the configuration, 1 on a -dev agent (python-consul's own test expects 1).

@@ -148,6 +148,8 @@ TEST(AgentHttpTranscript, StatusAgentCatalog) { run("status.txt"); }
 TEST(AgentHttpTranscript, Events) { run("events.txt"); }
 TEST(AgentHttpTranscript, Catalog) { run("catalog.txt"); }
 TEST(AgentHttpTranscript, Health) { run("health.txt"); }
+TEST(AgentHttpTranscript, Sessions) { run("session.txt"); }
+TEST(AgentHttpTranscript, Txn) { run("txn.txt"); }
 
 }  // namespace
 }  // namespace praetor::node

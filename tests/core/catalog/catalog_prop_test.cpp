@@ -105,13 +105,13 @@ RC_GTEST_PROP(CatalogProperty, InvariantsHoldAndSnapshotsRestoreAndReplayEqually
     ++index;
     const Bytes wire = encode_command(commands[i]);
     const CatalogState before = fsm.catalog();
-    const ApplyResult result = fsm.apply(LogIndex(index), wire);
+    const ApplyResult result = fsm.apply(LogIndex(index), wire, Instant::zero());
     fsm.check_invariants();
     // A refusal changes nothing in the catalog.
     if (!result.error.empty()) RC_ASSERT(fsm.catalog() == before);
     RC_ASSERT(result.success == result.error.empty());
     if (restored) {
-      RC_ASSERT(restored->apply(LogIndex(index), wire) == result);
+      RC_ASSERT(restored->apply(LogIndex(index), wire, Instant::zero()) == result);
       RC_ASSERT(*restored == fsm);
     }
   }

@@ -52,6 +52,22 @@ TEST(CommandCodec, RoundTripsEveryCommand) {
       Register{NodeDef{"", "n", "10.0.0.1", "", {}, {}}, std::nullopt, {}, true},
       Deregister{"n1", "web", ""},
       Deregister{"n1", "", "serfHealth"},
+      SessionCreate{SessionDef{"6f1c1d1e-0000-4000-8000-000000000001",
+                               "patroni",
+                               "n1",
+                               {"serfHealth"},
+                               {"web", "db"},
+                               1'000'000,
+                               SessionBehavior::kDelete,
+                               "15.0s"}},
+      SessionCreate{SessionDef{}},
+      SessionDestroy{"abc"},
+      KvLock{"leader", to_bytes("pg0"), 3, "s1"},
+      KvUnlock{"leader", {}, 0, "s1"},
+      Txn{},
+      Txn{{TxnOp{TxnVerb::kSet, "a", to_bytes("1"), 2, 0, ""},
+           TxnOp{TxnVerb::kDeleteCas, "b", {}, 0, 7, ""},
+           TxnOp{TxnVerb::kCheckSession, "c", {}, 0, 0, "s"}}},
   };
   for (const auto& c : commands) {
     Bytes wire = encode_command(c);
@@ -156,6 +172,37 @@ RC_GTEST_PROP(CommandCodec, GarbageNeverCrashes, (const std::vector<std::uint8_t
     // Whatever decodes must re-encode to the same bytes: there is one encoding per command.
     RC_ASSERT(encode_command(*r) == garbage);
   }
+}
+
+TEST(CommandCodec, RejectsOutOfRangeEnumsAndOversizedSessionFields) {
+  // The verb of a txn op is one byte after the op count (8 bytes), after the 3-byte header and
+  // the endianness marker.
+  Bytes wire = encode_command(Txn{{TxnOp{TxnVerb::kGet, "k", {}, 0, 0, ""}}});
+  ASSERT_EQ(wire[12], static_cast<std::uint8_t>(TxnVerb::kGet));
+  wire[12] = 12;  // one past kDeleteCas
+  EXPECT_FALSE(decode_command(wire));
+  wire[12] = static_cast<std::uint8_t>(TxnVerb::kDeleteCas);
+  EXPECT_TRUE(decode_command(wire));
+
+  SessionDef d;
+  d.behavior = SessionBehavior::kDelete;
+  Bytes session = encode_command(SessionCreate{d});
+  // The behavior byte sits before the TTL's 8-byte (empty) length at the end.
+  ASSERT_EQ(session[session.size() - 9], 1);
+  session[session.size() - 9] = 2;
+  EXPECT_FALSE(decode_command(session));
+
+  // Encoding never fails, so whoever proposes must bound these fields: decoding refuses them.
+  EXPECT_FALSE(decode_command(encode_command(SessionDestroy{std::string(65, 's')})));
+  EXPECT_TRUE(decode_command(encode_command(SessionDestroy{std::string(64, 's')})));
+  Txn big;
+  big.ops.resize(65);
+  EXPECT_FALSE(decode_command(encode_command(big)));
+  big.ops.resize(64);
+  EXPECT_TRUE(decode_command(encode_command(big)));
+  SessionDef many;
+  many.node_checks.assign(257, "c");
+  EXPECT_FALSE(decode_command(encode_command(SessionCreate{many})));
 }
 
 TEST(Snapshot, RoundTripsAndRestoresIndexes) {

@@ -60,7 +60,7 @@ RC_GTEST_PROP(Fsm, AgreesWithAMapModel, ()) {
         }
         break;
     }
-    const ApplyResult result = fsm.apply(LogIndex(index), encode_command(command));
+    const ApplyResult result = fsm.apply(LogIndex(index), encode_command(command), Instant::zero());
     RC_ASSERT(result.success == expected);
     fsm.check_invariants();
   }
