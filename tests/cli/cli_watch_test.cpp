@@ -332,19 +332,31 @@ class CatalogTest : public WatchTest {
 };
 
 TEST_F(CatalogTest, NodesTableShortensIdsAndDetailedAddsAddressesAndMeta) {
+  // The agent registers its own node, as Consul's does; its ID is random.
+  const Json self =
+      Json::parse(curl("GET", agent_->url("/v1/catalog/node/cli-watch")), nullptr, false);
+  ASSERT_TRUE(self.is_object()) << self;
+  const std::string id = self["Node"]["ID"];
+  ASSERT_EQ(id.size(), 36u) << id;
   const ProcessResult r = run({"catalog", "nodes"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
-            "Node   ID        Address    DC\n"
-            "db-1             10.4.5.32  dc1\n"
-            "web-1  1b662d97  10.4.5.31  dc1\n");
+            "Node       ID        Address     DC\n"
+            "cli-watch  " +
+                id.substr(0, 8) +
+                "  127.0.0.50  dc1\n"
+                "db-1                 10.4.5.32   dc1\n"
+                "web-1      1b662d97  10.4.5.31   dc1\n");
   const ProcessResult d = run({"catalog", "nodes", "-detailed"});
   EXPECT_EQ(d.out,
-            "Node   ID                                    Address    DC   TaggedAddresses"
+            "Node       ID                                    Address     DC   TaggedAddresses"
             "             Meta\n"
-            "db-1                                         10.4.5.32  dc1\n"
-            "web-1  1b662d97-8b5c-3cc2-0ac0-96f55ad423b5  10.4.5.31  dc1  lan=10.4.5.31, "
-            "wan=1.2.3.4  os=linux, rack=r1\n");
+            "cli-watch  " +
+                id +
+                "  127.0.0.50  dc1\n"
+                "db-1                                             10.4.5.32   dc1\n"
+                "web-1      1b662d97-8b5c-3cc2-0ac0-96f55ad423b5  10.4.5.31   dc1  lan=10.4.5.31, "
+                "wan=1.2.3.4  os=linux, rack=r1\n");
 }
 
 TEST_F(CatalogTest, NodesFilterByServiceAndMeta) {
@@ -364,9 +376,12 @@ TEST_F(CatalogTest, NodesFilterByServiceAndMeta) {
 }
 
 TEST_F(CatalogTest, ServicesListsNamesAndTagsAlignedAsGosTabwriter) {
-  EXPECT_EQ(run({"catalog", "services"}).out, "postgresql\nweb\n");
-  // Names padded to the longest plus six; tags sorted and joined with commas.
+  // `consul` is the agent's own (a -dev agent is a server).
+  EXPECT_EQ(run({"catalog", "services"}).out, "consul\npostgresql\nweb\n");
+  // Names padded to the longest plus six; tags sorted and joined with commas; Go's tabwriter
+  // keeps the padding of a line without tags, only the end of the whole text is trimmed.
   EXPECT_EQ(run({"catalog", "services", "-tags"}).out,
+            "consul          \n"
             "postgresql      leader\n"
             "web             primary,v1\n");
   EXPECT_EQ(run({"catalog", "services", "-node=web-1", "-tags"}).out, "web      primary,v1\n");
