@@ -42,7 +42,8 @@ Result<AgentClient> AgentClient::create(const HttpOptions& options) {
 }
 
 Result<HttpResponse> AgentClient::call(std::string_view method, std::string_view path,
-                                       std::string query, std::string body) const {
+                                       std::string query, std::string body, int timeout_ms,
+                                       int cancel_fd) const {
   auto add = [&query](const std::string& part) { query += (query.empty() ? "" : "&") + part; };
   if (!options_.datacenter.empty()) add("dc=" + escape_query(options_.datacenter));
   if (options_.stale) add("stale");
@@ -51,7 +52,14 @@ Result<HttpResponse> AgentClient::call(std::string_view method, std::string_view
   request.target = std::string(path) + (query.empty() ? "" : "?" + query);
   request.body = std::move(body);
   if (!options_.token.empty()) request.headers["X-Consul-Token"] = options_.token;
-  return http_request(target_, request);
+  return http_request(target_, request, timeout_ms, cancel_fd);
+}
+
+Result<void> check_agent(const AgentClient& client) {
+  auto r = client.call("GET", "/v1/agent/self");
+  if (!r) return r.error();
+  if (r->status != 200) return make_error(ErrorCode::kUnavailable, unexpected_response(*r));
+  return ok();
 }
 
 std::string unexpected_response(const HttpResponse& r) {

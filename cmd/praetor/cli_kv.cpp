@@ -8,6 +8,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "cmd/praetor/cli_support.hpp"
 #include "cmd/praetor/commands.hpp"
 #include "cmd/praetor/config_files.hpp"
 #include "core/base/bytes.hpp"
@@ -320,51 +321,6 @@ int kv_delete(Args args) {
     fmt::print("Success! Deleted key: {}\n", *key);
   }
   return 0;
-}
-
-// A JSON string as Go's encoding/json writes it: besides the quote, backslash and control
-// characters, it escapes <, >, & and U+2028/U+2029 (HTML-safe by default), so an export of
-// keys holding them is byte for byte what `consul kv export` prints.
-std::string go_json_string(std::string_view text) {
-  std::string out = "\"";
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '<':
-      case '>':
-      case '&':
-        out += fmt::format("\\u{:04x}", c);
-        break;
-      default:
-        if (c < 0x20) {
-          out += fmt::format("\\u{:04x}", c);
-        } else if (c == 0xE2 && i + 2 < text.size() &&
-                   static_cast<unsigned char>(text[i + 1]) == 0x80 &&
-                   (static_cast<unsigned char>(text[i + 2]) == 0xA8 ||
-                    static_cast<unsigned char>(text[i + 2]) == 0xA9)) {
-          out += static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
-          i += 2;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
 }
 
 int kv_export(Args args) {

@@ -29,6 +29,10 @@ int run_info(Args args);
 int run_force_leave(Args args);
 int run_keygen(Args args);
 int run_operator(Args args);
+int run_event(Args args);
+int run_watch(Args args);
+int run_catalog(Args args);
+int run_lock(Args args);
 
 // Flags shared by every command that talks to the agent's HTTP API.
 struct HttpOptions {
@@ -44,13 +48,19 @@ class AgentClient {
  public:
   static Result<AgentClient> create(const HttpOptions& options);
   // path like "/v1/kv/a"; query without '?' ("recurse&dc=x"); dc/stale are appended.
+  // Blocking queries pass a timeout longer than their wait and a cancel_fd (see http_request).
   Result<HttpResponse> call(std::string_view method, std::string_view path, std::string query = "",
-                            std::string body = "") const;
+                            std::string body = "", int timeout_ms = kHttpClientTimeoutMs,
+                            int cancel_fd = -1) const;
 
  private:
   HttpTarget target_;
   HttpOptions options_;
 };
+
+// What Consul's commands check before they start (client.Agent().NodeName()): that the agent
+// answers GET /v1/agent/self. The error is the text to print after "Error querying agent: ".
+Result<void> check_agent(const AgentClient& client);
 
 // "Unexpected response code: 500 (body)", the error text of Consul's api package.
 std::string unexpected_response(const HttpResponse& r);

@@ -34,16 +34,26 @@ class Socket {
   int fd_;
 };
 
+// When the exchange must end: a point in time, and optionally a file descriptor that becomes
+// readable when the caller gives up (see http_request).
+struct Deadline {
+  Clock::time_point at;
+  int cancel_fd = -1;
+};
+
 int remaining_ms(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   return left.count() < 0 ? 0 : static_cast<int>(left.count());
 }
 
-// Waits for the socket to become readable/writable before the deadline.
-Result<void> wait_for(int fd, short events, Clock::time_point deadline) {
+// Waits for the socket to become readable/writable before the deadline, unless cancelled.
+Result<void> wait_for(int fd, short events, const Deadline& deadline) {
   while (true) {
-    pollfd p{fd, events, 0};
-    const int n = ::poll(&p, 1, remaining_ms(deadline));
+    pollfd p[2] = {{fd, events, 0}, {deadline.cancel_fd, POLLIN, 0}};
+    const int n = ::poll(p, deadline.cancel_fd >= 0 ? 2 : 1, remaining_ms(deadline.at));
+    if (n > 0 && p[1].revents != 0 && deadline.cancel_fd >= 0) {
+      return make_error(ErrorCode::kUnavailable, std::string(kHttpCancelled));
+    }
     if (n > 0) return ok();
     if (n == 0) return make_error(ErrorCode::kTimeout, "timed out talking to the agent");
     if (errno != EINTR) return io_error(fmt::format("poll: {}", std::strerror(errno)));
@@ -51,7 +61,7 @@ Result<void> wait_for(int fd, short events, Clock::time_point deadline) {
 }
 
 Result<void> connect_with_deadline(int fd, const sockaddr* addr, socklen_t len,
-                                   Clock::time_point deadline) {
+                                   const Deadline& deadline) {
   if (::connect(fd, addr, len) == 0) return ok();
   if (errno != EINPROGRESS) return io_error(std::strerror(errno));
   PRAETOR_TRY_VOID(wait_for(fd, POLLOUT, deadline));
@@ -62,7 +72,7 @@ Result<void> connect_with_deadline(int fd, const sockaddr* addr, socklen_t len,
   return ok();
 }
 
-Result<int> open_connection(const HttpTarget& target, Clock::time_point deadline) {
+Result<int> open_connection(const HttpTarget& target, const Deadline& deadline) {
   if (!target.unix_path.empty()) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -109,7 +119,7 @@ Result<int> open_connection(const HttpTarget& target, Clock::time_point deadline
   return io_error(fmt::format("dial tcp {}:{}: connect: {}", target.host, target.port, last_error));
 }
 
-Result<void> send_all(int fd, std::string_view data, Clock::time_point deadline) {
+Result<void> send_all(int fd, std::string_view data, const Deadline& deadline) {
   while (!data.empty()) {
     const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n > 0) {
@@ -147,7 +157,7 @@ bool response_complete(const std::string& data) {
 
 // Reads until the peer closes (we asked for Connection: close), the deadline or the size cap.
 // Stops early once a complete Content-Length body has arrived.
-Result<std::string> receive_all(int fd, Clock::time_point deadline) {
+Result<std::string> receive_all(int fd, const Deadline& deadline) {
   std::string data;
   char buf[16384];
   while (true) {
@@ -289,8 +299,8 @@ Result<HttpTarget> parse_http_addr(std::string_view text) {
 }
 
 Result<HttpResponse> http_request(const HttpTarget& target, const HttpRequest& request,
-                                  int timeout_ms) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+                                  int timeout_ms, int cancel_fd) {
+  const Deadline deadline{Clock::now() + std::chrono::milliseconds(timeout_ms), cancel_fd};
   auto fd = open_connection(target, deadline);
   if (!fd) return fd.error();
   Socket socket(*fd);

@@ -34,11 +34,16 @@ struct HttpRequest {
   std::string body;
 };
 
+// The message of the error a cancelled request ends with (ErrorCode::kUnavailable).
+inline constexpr std::string_view kHttpCancelled = "request cancelled";
 inline constexpr int kHttpClientTimeoutMs = 60'000;
 inline constexpr std::size_t kHttpClientMaxResponseBytes = 64 * 1024 * 1024;
 
+// cancel_fd, when not -1, is watched with the socket: once it is readable the request is
+// abandoned with ErrorCode::kCancelled. `praetor watch` and `praetor lock` park in blocking queries
+// for minutes and must still stop at once on SIGINT or when the lock is lost.
 Result<HttpResponse> http_request(const HttpTarget& target, const HttpRequest& request,
-                                  int timeout_ms = kHttpClientTimeoutMs);
+                                  int timeout_ms = kHttpClientTimeoutMs, int cancel_fd = -1);
 
 // Percent-encodes a KV key or path segment, keeping '/' (Consul's api client does the same).
 std::string escape_path(std::string_view text, bool keep_slash = true);

@@ -26,17 +26,21 @@ int run_version(Args) {
 
 constexpr Command kCommands[] = {
     {"agent", run_agent_command, "Runs a Praetor agent"},
+    {"catalog", run_catalog, "Interact with the catalog"},
+    {"event", run_event, "Fire a new event"},
     {"force-leave", run_force_leave, "Forces a member of the cluster to enter the \"left\" state"},
     {"info", run_info, "Provides debugging information for operators."},
     {"join", run_join, "Tell Praetor agent to join cluster"},
     {"keygen", run_keygen, "Generates a new encryption key"},
     {"kv", run_kv, "Interact with the key-value store"},
     {"leave", run_leave, "Gracefully leaves the Praetor cluster and shuts down"},
+    {"lock", run_lock, "Execute a command holding a lock"},
     {"members", run_members, "Lists the members of a Praetor cluster"},
     {"operator", run_operator, "Provides cluster-level tools for Praetor operators"},
     {"reload", run_reload, "Triggers the agent to reload configuration files"},
     {"validate", run_validate, "Validate config files/directories"},
     {"version", run_version, "Prints the Praetor version"},
+    {"watch", run_watch, "Watch for changes in Praetor"},
 };
 
 void print_usage(std::FILE* out) {
