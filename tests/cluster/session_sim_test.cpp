@@ -1098,5 +1098,277 @@ TEST(SessionSim, TxnCheckerFindsADuplicatedToken) {
   EXPECT_FALSE(sim::check_txn_linearizable(h).ok);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Session invalidation through gossip: a crashed client's serfHealth goes critical.
+
+node::AgentConfig gossip_config(const std::string& name, const std::string& address, bool server,
+                                const std::string& join) {
+  node::AgentConfig c;
+  c.node_name = name;
+  c.datacenter = "shenzhen";
+  c.server = server;
+  c.bootstrap_expect = server ? 3 : 0;
+  c.data_dir = "/data";
+  c.bind_addr = address;
+  c.raft_multiplier = 1;
+  c.check_invariants_each_input = true;
+  c.retry_join = {join};
+  c.retry_interval = Duration::seconds(1);
+  return c;
+}
+
+constexpr std::string_view kReleaseKey = "gossip/release";
+constexpr std::string_view kDeleteKey = "gossip/delete";
+// memberlist's bound for N = 5 with LAN defaults (gossip_agent_sim_test): 6 x 4 x max(1, log10 5)
+// x 1 s plus a probe round; then the leader's reconcile registers serfHealth critical, which
+// commits within a Raft round.
+constexpr Duration kDetectBound = Duration::seconds(26);
+constexpr Duration kReconcileBound = Duration::seconds(2);
+
+class GossipRun {
+ public:
+  explicit GossipRun(std::uint64_t seed)
+      : world_(seed),
+        watch_(world_, {"s1", "s2", "s3"}, {std::string(kReleaseKey), std::string(kDeleteKey)}) {
+    if (std::getenv("PRAETOR_TRACE") != nullptr) world_.trace().set_echo(stderr);
+    add("s1", "127.0.0.2", true, "127.0.0.2");
+    add("s2", "127.0.0.3", true, "127.0.0.2");
+    add("s3", "127.0.0.4", true, "127.0.0.2");
+    add("c1", "127.0.0.5", false, "127.0.0.3");
+    add("c2", "127.0.0.6", false, "127.0.0.3");
+  }
+
+  std::string plan() const { return "no faults: 3 servers, clients c1 and c2, c1 crashes"; }
+  std::uint64_t trace_hash() const { return world_.trace_hash(); }
+
+  void tally(std::string& totals) {
+    static std::uint64_t seeds = 0, races = 0, inside = 0;
+    inside += raced_inside_delay_;
+    static Duration worst_clear = Duration::zero(), worst_take = Duration::zero();
+    ++seeds;
+    races += races_;
+    worst_clear = std::max(worst_clear, worst_clear_);
+    worst_take = std::max(worst_take, worst_take_);
+    totals = fmt::format(
+        "{} seeds; slowest crash-to-invalidation {}, slowest invalidation-to-acquire {} "
+        "(LockDelay {}); {} keys had an acquire proposed while the invalidation was in flight, "
+        "{} of them taken inside the LockDelay",
+        seeds, worst_clear, worst_take, kLockDelay, races, inside);
+  }
+
+  std::string run() {
+    const auto until = [&](const std::function<bool()>& done, Duration within) {
+      return world_.run_until(
+          [&] {
+            watch_.observe();
+            return !watch_.failure().empty() || done();
+          },
+          world_.now() + within);
+    };
+    // Sessions on c1 (serfHealth, the default) can be created once the leader registered c1.
+    std::string release_session, delete_session, c2_session;
+    const auto create = [&](const std::string& via, const std::string& body, std::string& id) {
+      return until(
+          [&] {
+            if (!id.empty()) return true;
+            auto r = call(via, request("PUT", "/v1/session/create", body));
+            if (r && r->status == 200) {
+              const Json j = Json::parse(r->body, nullptr, false);
+              if (j.is_object() && j.contains("ID")) id = j["ID"].get<std::string>();
+            }
+            return !id.empty();
+          },
+          Duration::seconds(60));
+    };
+    if (!create("c1", R"({"Name":"r","LockDelay":"2s"})", release_session) ||
+        !create("c1", R"({"Name":"d","LockDelay":"2s","Behavior":"delete"})", delete_session) ||
+        !create("c2", R"({"Name":"c2","LockDelay":"2s"})", c2_session)) {
+      return "could not create the sessions within 60 s";
+    }
+    for (auto [key, session] :
+         {std::pair{kReleaseKey, release_session}, std::pair{kDeleteKey, delete_session}}) {
+      node::HttpRequest r = request("PUT", std::string("/v1/kv/") + std::string(key), "c1-value");
+      r.query = {{"acquire", session}};
+      auto answer = call("c1", r);
+      if (!answer || answer->body != "true") {
+        return fmt::format("c1 could not acquire {}: {}", key, answer ? answer->body : "no answer");
+      }
+    }
+    delete_session_ = delete_session;
+    // Crash c1; c2 tries to take both keys every 100 ms from then on.
+    world_.crash("c1");
+    const Instant crashed = world_.now();
+    watch_.on_proposal = [&](const ServerWatch::Proposal& p) {
+      if (const auto* reg = std::get_if<catalog::Register>(&p.command)) {
+        if (reg->node.name == "c1" && !invalidation_proposed_)
+          invalidation_proposed_ = world_.now();
+      }
+      if (const auto* lock = std::get_if<catalog::KvLock>(&p.command)) {
+        auto& k = keys_[lock->key];
+        if (invalidation_proposed_ && !k.cleared) k.raced = true;
+      }
+    };
+    keys_[std::string(kReleaseKey)];
+    keys_[std::string(kDeleteKey)];
+    world_.on_reply([this](const sim::ClientReply& reply) { on_reply(reply); });
+    contend(c2_session);
+    const bool settled = until(
+        [&] {
+          note_clearing();
+          for (const auto& [key, k] : keys_) {
+            if (!k.taken) return false;
+          }
+          return true;
+        },
+        kDetectBound + kReconcileBound + kLockDelay + Duration::seconds(10));
+    if (!watch_.failure().empty()) return watch_.failure();
+    if (std::getenv("PRAETOR_DEBUG") != nullptr) {
+      for (const char* name : {"s1", "s2", "s3"}) {
+        const Agent* a = world_.process_as<Agent>(name);
+        if (a == nullptr) continue;
+        std::fprintf(stderr, "%s role=%d sessions=%zu\n", name, static_cast<int>(a->raft_role()),
+                     a->fsm().sessions().all().size());
+        for (const auto& [id, se] : a->fsm().sessions().all()) {
+          std::string checks;
+          for (const auto& c : se.def.node_checks) checks += c + ",";
+          std::fprintf(stderr, "  session %s node=%s checks=%s\n", id.c_str(), se.def.node.c_str(),
+                       checks.c_str());
+        }
+        for (const auto& [k, e] : a->fsm().kv().entries()) {
+          std::fprintf(stderr, "  key %s session=%s li=%lu\n", k.c_str(), e.session.c_str(),
+                       static_cast<unsigned long>(e.lock_index));
+        }
+        for (const auto& [k, c] : a->fsm().catalog().check_table()) {
+          std::fprintf(stderr, "  check %s/%s status=%d\n", k.first.c_str(), k.second.c_str(),
+                       static_cast<int>(c.def.status));
+        }
+      }
+    }
+    for (const auto& [key, k] : keys_) {
+      if (!k.cleared) {
+        return fmt::format("{} was not {} within {} of c1's crash", key,
+                           key == kReleaseKey ? "released" : "deleted", world_.now() - crashed);
+      }
+      worst_clear_ = std::max(worst_clear_, *k.cleared - crashed);
+      if (*k.cleared - crashed > kDetectBound + kReconcileBound) {
+        return fmt::format("{} was invalidated {} after c1's crash, beyond {} + {}", key,
+                           *k.cleared - crashed, kDetectBound, kReconcileBound);
+      }
+      if (!k.taken) {
+        return fmt::format("c2 did not take {} within {} of its invalidation at {} (settled: {})",
+                           key, world_.now() - *k.cleared, *k.cleared, settled);
+      }
+      worst_take_ = std::max(worst_take_, *k.taken - *k.cleared);
+      // Client-visible lock-delay: unless an acquire was already proposed while the
+      // invalidation was in flight (then the leader had no delay to check it against: D29),
+      // c2's acquire is answered no earlier than LockDelay after the first server applied it.
+      if (k.raced) {
+        ++races_;
+        if (*k.taken < *k.cleared + kLockDelay) ++raced_inside_delay_;
+      } else if (*k.taken < *k.cleared + kLockDelay) {
+        return fmt::format(
+            "c2 took {} at {}, {} after its invalidation was applied at {}: "
+            "inside the LockDelay of {}",
+            key, *k.taken, *k.taken - *k.cleared, *k.cleared, kLockDelay);
+      }
+      if (*k.taken > *k.cleared + kLockDelay + Duration::seconds(3)) {
+        return fmt::format("c2 took {} only {} after its invalidation (LockDelay {})", key,
+                           *k.taken - *k.cleared, kLockDelay);
+      }
+    }
+    if (!world_.violations().empty()) return "world violation: " + world_.violations().front();
+    return "";
+  }
+
+ private:
+  struct KeyState {
+    std::optional<Instant> cleared;  // first seen released (or deleted) on a server
+    std::optional<Instant> taken;    // c2's acquire answered true (when the answer arrived)
+    bool raced = false;
+  };
+
+  void add(const std::string& name, const std::string& address, bool server,
+           const std::string& join) {
+    sim::NodeOptions options;
+    options.name = name;
+    options.datacenter = "shenzhen";
+    options.addresses = {address};
+    world_.add_process(options, [=] {
+      return std::make_unique<Agent>(gossip_config(name, address, server, join));
+    });
+  }
+
+  std::optional<node::HttpResponse> call(const std::string& to, node::HttpRequest r) {
+    const RequestId id = world_.submit(to, std::move(r));
+    world_.run_until(
+        [&] {
+          watch_.observe();
+          return world_.reply(id)->status != sim::ClientReply::Status::kPending;
+        },
+        world_.now() + Duration::seconds(30));
+    const sim::ClientReply* reply = world_.reply(id);
+    if (reply->status != sim::ClientReply::Status::kAnswered) return std::nullopt;
+    return reply->response;
+  }
+
+  void note_clearing() {
+    for (const char* name : {"s1", "s2", "s3"}) {
+      const Agent* a = world_.process_as<Agent>(name);
+      if (a == nullptr) continue;
+      const catalog::KvEntry* r = a->fsm().kv().get(std::string(kReleaseKey));
+      auto& kr = keys_[std::string(kReleaseKey)];
+      if (!kr.cleared && r != nullptr && r->session.empty()) {
+        kr.cleared = world_.now();
+        if (to_string(r->value) != "c1-value") {
+          watch_.fail("the released key lost its value: " + to_string(r->value));
+        }
+      }
+      auto& kd = keys_[std::string(kDeleteKey)];
+      const catalog::KvEntry* d = a->fsm().kv().get(std::string(kDeleteKey));
+      if (d != nullptr && d->session == delete_session_) had_delete_key_.insert(name);
+      if (!kd.cleared && d == nullptr && had_delete_key_.contains(name)) kd.cleared = world_.now();
+    }
+  }
+
+  void contend(const std::string& session) {
+    bool all_taken = true;
+    for (const auto& [key, k] : keys_) all_taken = all_taken && k.taken.has_value();
+    if (all_taken) return;
+    for (const auto& [key, k] : keys_) {
+      if (k.taken) continue;
+      node::HttpRequest r = request("PUT", "/v1/kv/" + key, "c2-value");
+      r.query = {{"acquire", session}};
+      const RequestId id = world_.submit("c2", r);
+      in_flight_[id] = key;
+    }
+    world_.schedule(world_.now() + Duration::milliseconds(100), "c2",
+                    [this, session](sim::World&) { contend(session); });
+  }
+
+  void on_reply(const sim::ClientReply& reply) {
+    auto it = in_flight_.find(reply.id);
+    if (it == in_flight_.end()) return;
+    if (reply.status == sim::ClientReply::Status::kAnswered && reply.response.body == "true") {
+      auto& k = keys_[it->second];
+      if (!k.taken) k.taken = reply.answered;
+    }
+    in_flight_.erase(it);
+  }
+
+  sim::World world_;
+  ServerWatch watch_;
+  std::map<std::string, KeyState> keys_;
+  std::map<RequestId, std::string> in_flight_;
+  std::string delete_session_;
+  std::set<std::string> had_delete_key_;
+  std::optional<Instant> invalidation_proposed_;
+  std::uint64_t races_ = 0;
+  std::uint64_t raced_inside_delay_ = 0;
+  Duration worst_clear_ = Duration::zero();
+  Duration worst_take_ = Duration::zero();
+};
+
+TEST(SessionSim, GossipInvalidation) { run_seeds<GossipRun>(50, "GossipInvalidation"); }
+
 }  // namespace
 }  // namespace praetor
