@@ -44,6 +44,84 @@ bool step(const State& state, const KvOp& op, State& next) {
   return false;
 }
 
+// The key-space model of check_txn_linearizable.
+using TxnState = std::map<std::string, std::string>;
+
+// Runs txn's ops in order on a copy of state: the failing op indexes, and the state after them
+// (meaningful when none failed). reads gets what each kGet read.
+std::vector<std::size_t> run_txn(const TxnState& state, const KvTxn& txn, TxnState& after,
+                                 std::vector<std::optional<std::string>>& reads) {
+  after = state;
+  reads.assign(txn.ops.size(), std::nullopt);
+  std::vector<std::size_t> failed;
+  for (std::size_t i = 0; i < txn.ops.size(); ++i) {
+    const TxnSubOp& op = txn.ops[i];
+    auto it = after.find(op.key);
+    const std::optional<std::string> current =
+        it == after.end() ? std::nullopt : std::optional<std::string>(it->second);
+    switch (op.verb) {
+      case TxnSubOp::Verb::kSet:
+        after[op.key] = op.value;
+        break;
+      case TxnSubOp::Verb::kCas:
+        if (current != op.expected) {
+          failed.push_back(i);
+        } else {
+          after[op.key] = op.value;
+        }
+        break;
+      case TxnSubOp::Verb::kGet:
+        if (!current) {
+          failed.push_back(i);
+        } else {
+          reads[i] = current;
+        }
+        break;
+      case TxnSubOp::Verb::kCheckIndex:
+        if (!current || current != op.expected) failed.push_back(i);
+        break;
+      case TxnSubOp::Verb::kDelete:
+        if (it != after.end()) after.erase(it);
+        break;
+      case TxnSubOp::Verb::kDeleteCas:
+        if (!current || current != op.expected) {
+          failed.push_back(i);
+        } else {
+          after.erase(it);
+        }
+        break;
+    }
+  }
+  return failed;
+}
+
+bool step(const TxnState& state, const KvTxn& txn, TxnState& next) {
+  TxnState after;
+  std::vector<std::optional<std::string>> reads;
+  const std::vector<std::size_t> failed = run_txn(state, txn, after, reads);
+  switch (txn.outcome) {
+    case KvTxn::Outcome::kOk:
+      if (!failed.empty()) return false;
+      for (std::size_t i = 0; i < txn.ops.size(); ++i) {
+        if (txn.ops[i].verb == TxnSubOp::Verb::kGet && reads[i] != txn.reads[i]) return false;
+      }
+      next = std::move(after);
+      return true;
+    case KvTxn::Outcome::kConflict:
+      if (failed != txn.failed) return false;
+      next = state;
+      return true;
+    case KvTxn::Outcome::kUnknown:
+      next = failed.empty() ? std::move(after) : state;
+      return true;
+  }
+  return false;
+}
+
+bool is_unknown(const KvTxn& txn) { return txn.outcome == KvTxn::Outcome::kUnknown; }
+
+bool is_unknown(const KvOp& op) { return op.outcome == KvOp::Outcome::kUnknown; }
+
 // One call or return event in the doubly linked list the search lifts entries out of.
 struct Entry {
   bool call = true;
@@ -55,23 +133,24 @@ struct Entry {
 };
 constexpr std::size_t kNil = static_cast<std::size_t>(-1);
 
+template <typename Op, typename St>
 class Search {
  public:
-  explicit Search(const std::vector<const KvOp*>& ops) : ops_(ops) { build(); }
+  explicit Search(const std::vector<const Op*>& ops) : ops_(ops) { build(); }
 
   // 1 = linearizable, 0 = not, -1 = budget exhausted.
   int run(std::uint64_t& budget) {
     std::vector<std::uint64_t> linearized((ops_.size() + 63) / 64, 0);
-    std::set<std::pair<std::vector<std::uint64_t>, State>> cache;
-    std::vector<std::pair<std::size_t, State>> calls;
-    State state;
+    std::set<std::pair<std::vector<std::uint64_t>, St>> cache;
+    std::vector<std::pair<std::size_t, St>> calls;
+    St state{};
     std::size_t entry = list_[0].next;
     while (list_[0].next != kNil) {
       if (budget-- == 0) return -1;
       PRAETOR_ASSERT(entry != kNil);
       Entry& e = list_[entry];
       if (e.call) {
-        State next;
+        St next;
         if (step(state, *ops_[e.op], next)) {
           auto lin = linearized;
           lin[e.op / 64] |= std::uint64_t{1} << (e.op % 64);
@@ -102,9 +181,8 @@ class Search {
   void build() {
     std::vector<Entry> events;
     for (std::size_t i = 0; i < ops_.size(); ++i) {
-      const KvOp& op = *ops_[i];
-      std::int64_t ret =
-          op.outcome == KvOp::Outcome::kUnknown ? Instant::never().ns() : op.ret.ns();
+      const Op& op = *ops_[i];
+      std::int64_t ret = is_unknown(op) ? Instant::never().ns() : op.ret.ns();
       events.push_back(Entry{true, i, op.call.ns(), 0, 0, 0});
       events.push_back(Entry{false, i, ret, 0, 0, 0});
     }
@@ -149,7 +227,7 @@ class Search {
     relink(call);
   }
 
-  const std::vector<const KvOp*>& ops_;
+  const std::vector<const Op*>& ops_;
   std::vector<Entry> list_;
 };
 
@@ -221,7 +299,7 @@ CheckResult check_kv_linearizable(const std::vector<KvOp>& history, std::uint64_
   result.keys = by_key.size();
   std::uint64_t budget = max_steps;
   for (const auto& [key, ops] : by_key) {
-    Search search(ops);
+    Search<KvOp, State> search(ops);
     int verdict = search.run(budget);
     if (verdict == 1) continue;
     result.ok = false;
@@ -230,6 +308,92 @@ CheckResult check_kv_linearizable(const std::vector<KvOp>& history, std::uint64_
         verdict < 0 ? fmt::format("key {}: search budget of {} steps exhausted\n", key, max_steps)
                     : describe_key(key, ops);
     return result;
+  }
+  return result;
+}
+
+std::string render_txn(const KvTxn& txn) {
+  std::string ret = txn.outcome == KvTxn::Outcome::kUnknown ? "?" : fmt::format("{}", txn.ret);
+  std::string ops;
+  for (std::size_t i = 0; i < txn.ops.size(); ++i) {
+    const TxnSubOp& op = txn.ops[i];
+    if (!ops.empty()) ops += "; ";
+    switch (op.verb) {
+      case TxnSubOp::Verb::kSet:
+        ops += fmt::format("set {} {}", op.key, show(op.value));
+        break;
+      case TxnSubOp::Verb::kCas:
+        ops += fmt::format("cas {} {} -> {}", op.key, show(op.expected), show(op.value));
+        break;
+      case TxnSubOp::Verb::kGet:
+        ops += fmt::format("get {}", op.key);
+        if (txn.outcome == KvTxn::Outcome::kOk && i < txn.reads.size()) {
+          ops += " = " + show(txn.reads[i]);
+        }
+        break;
+      case TxnSubOp::Verb::kCheckIndex:
+        ops += fmt::format("check-index {} {}", op.key, show(op.expected));
+        break;
+      case TxnSubOp::Verb::kDelete:
+        ops += fmt::format("delete {}", op.key);
+        break;
+      case TxnSubOp::Verb::kDeleteCas:
+        ops += fmt::format("delete-cas {} {}", op.key, show(op.expected));
+        break;
+    }
+  }
+  std::string result;
+  switch (txn.outcome) {
+    case KvTxn::Outcome::kOk:
+      result = "ok";
+      break;
+    case KvTxn::Outcome::kUnknown:
+      result = "unknown";
+      break;
+    case KvTxn::Outcome::kConflict:
+      result = "409 failing ops";
+      for (std::size_t f : txn.failed) result += fmt::format(" {}", f);
+      break;
+  }
+  return fmt::format("[{} .. {}] c{} [{}] => {}", txn.call, ret, txn.client, ops, result);
+}
+
+CheckResult check_txn_linearizable(const std::vector<KvTxn>& history, std::uint64_t max_steps) {
+  CheckResult result;
+  std::vector<const KvTxn*> ops;
+  std::set<std::string> keys;
+  for (const KvTxn& txn : history) {
+    const bool writes = std::any_of(txn.ops.begin(), txn.ops.end(), [](const TxnSubOp& op) {
+      return op.verb != TxnSubOp::Verb::kGet && op.verb != TxnSubOp::Verb::kCheckIndex;
+    });
+    if (txn.outcome == KvTxn::Outcome::kUnknown && !writes) continue;
+    ops.push_back(&txn);
+    for (const auto& op : txn.ops) keys.insert(op.key);
+  }
+  result.ops = ops.size();
+  result.keys = keys.size();
+  if (ops.empty()) return result;
+  std::uint64_t budget = max_steps;
+  Search<KvTxn, TxnState> search(ops);
+  const int verdict = search.run(budget);
+  if (verdict == 1) return result;
+  result.ok = false;
+  result.exhausted = verdict < 0;
+  if (verdict < 0) {
+    result.detail = fmt::format("search budget of {} steps exhausted\n", max_steps);
+    return result;
+  }
+  std::vector<const KvTxn*> sorted = ops;
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const KvTxn* a, const KvTxn* b) { return a->call < b->call; });
+  result.detail = fmt::format("{} transactions are not linearizable:\n", sorted.size());
+  std::size_t shown = 0;
+  for (const KvTxn* txn : sorted) {
+    if (++shown > 80) {
+      result.detail += fmt::format("  ... {} more\n", sorted.size() - 80);
+      break;
+    }
+    result.detail += "  " + render_txn(*txn) + "\n";
   }
   return result;
 }
