@@ -233,6 +233,7 @@ void Agent::on_client_request(RequestId id, HttpRequest request) {
     respond(id, HttpResponse::text(503, "Agent is shutting down"));
     return;
   }
+  request.origin_node = config_.node_name;
   route(id, std::move(request));
   if (config_.check_invariants_each_input) check_invariants();
 }

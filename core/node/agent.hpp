@@ -276,7 +276,6 @@ class Agent final : public Process {
   // ---- Sessions, KV locks, transactions (issue 11) ---------------------------------------------
   // http_session.cpp: /v1/session/*, and ?acquire / ?release from handle_kv_write.
   void session_create(RequestId id, HttpRequest& request);
-  void default_session_node(HttpRequest& request) const;
   void session_destroy(RequestId id, HttpRequest& request);
   void session_renew(RequestId id, HttpRequest& request);
   void session_info(RequestId id, HttpRequest& request);

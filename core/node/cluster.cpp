@@ -176,6 +176,7 @@ void Agent::on_rpc(const Endpoint& from, RpcFrame frame) {
     http.query = std::move(request->query);
     http.body = std::move(request->body);
     http.remote = from.to_string();
+    http.origin_node = std::move(request->origin_node);
     route(*id, std::move(http));
   } else if (auto* response = std::get_if<ForwardResponse>(&frame)) {
     auto original = forwarder_.take_answered(response->forward_id);

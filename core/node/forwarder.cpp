@@ -34,6 +34,7 @@ ForwardRequest Forwarder::send(RequestId id, HttpRequest request, bool from_clie
   f.query = std::move(request.query);
   f.body = std::move(request.body);
   f.from_client = from_client;
+  f.origin_node = std::move(request.origin_node);
   return f;
 }
 

@@ -21,6 +21,10 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string remote;  // "127.0.0.1:53412", informational
+  // The agent the client asked (its node name), set where the request enters and carried when it
+  // is forwarded: what Consul's HTTP handlers fill in as "this agent" before their RPC (a
+  // session's default Node) is the first agent's, not the leader's.
+  std::string origin_node;
 
   // Presence-based flags (Consul: ?recurse=false still recurses).
   bool has_query(std::string_view name) const;

@@ -178,9 +178,6 @@ void Agent::dispatch(RequestId id, HttpRequest request) {
     return;
   }
   const bool stale_read = is_read(request) && request.has_query("stale");
-  const bool forwarded = (route->runs_on != RunsOn::kAgent && !config_.server) ||
-                         (route->runs_on == RunsOn::kLeader && !stale_read && !is_leader());
-  if (forwarded && route->handler == &Agent::session_create) default_session_node(request);
   if (route->runs_on != RunsOn::kAgent && !config_.server) {
     forward_to_server(id, std::move(request));
     return;

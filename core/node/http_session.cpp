@@ -201,26 +201,14 @@ std::string path_rest(const HttpRequest& request, std::string_view prefix) {
 
 }  // namespace
 
-// A session's Node defaults to the agent the client asked, as in Consul (its HTTP handler fills
-// in its own NodeName before the RPC). The request is forwarded as it came, so before it leaves
-// this agent (client to server, follower to leader) the default is written into the body;
-// otherwise the leader would name itself, and a session created through a client agent would
-// watch the leader's serfHealth instead of the client's. A body that does not decode is left as
-// it is, for the leader to refuse.
-void Agent::default_session_node(HttpRequest& request) const {
-  json j = request.body.empty() ? json(nullptr) : json::parse(request.body, nullptr, false);
-  if (j.is_discarded() || !(j.is_object() || j.is_null())) return;
-  if (j.is_null()) j = json::object();
-  for (const auto& item : j.items()) {
-    if (config_detail::normalize_key(item.key()) == "node") return;
-  }
-  j["Node"] = config_.node_name;
-  request.body = j.dump();
-}
-
 void Agent::session_create(RequestId id, HttpRequest& request) {
   std::optional<std::string> bad_behavior;
-  auto def = parse_session_body(request.body, config_.node_name, bad_behavior);
+  // A session's Node defaults to the agent the client asked, as in Consul (its HTTP handler
+  // fills in its own NodeName before the RPC): a session created through client c1 watches c1's
+  // serfHealth, not the leader's (session_sim_test GossipInvalidation).
+  const std::string& this_agent =
+      request.origin_node.empty() ? config_.node_name : request.origin_node;
+  auto def = parse_session_body(request.body, this_agent, bad_behavior);
   if (!def) {
     respond(id, HttpResponse::text(400, "Request decode failed: " + def.error().message));
     return;

@@ -8,7 +8,8 @@ namespace praetor::node {
 namespace {
 
 // Version 2: Hello retired (discovery is gossip's), ForwardRequest gained from_client.
-constexpr std::uint16_t kRpcVersion = 2;
+// 3: a forwarded request carries the node it entered at. Servers of one cluster run one version.
+constexpr std::uint16_t kRpcVersion = 3;
 constexpr std::size_t kMaxPairs = 256;
 
 template <typename Archive>
@@ -37,6 +38,7 @@ void body(Archive& ar, ForwardRequest& f) {
   str(ar, f.path, limits::kHttpMaxHeaderBytes);
   pairs(ar, f.query);
   str(ar, f.body, limits::kHttpMaxBodyBytes);
+  str(ar, f.origin_node, limits::kCatalogMaxNameBytes);
   codec::BoundedBool from_client{f.from_client};
   ar(from_client);
 }

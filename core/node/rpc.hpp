@@ -34,6 +34,7 @@ struct ForwardRequest {
   std::vector<std::pair<std::string, std::string>> query;
   std::string body;
   bool from_client = false;  // sent by a client agent: the server may forward it to the leader
+  std::string origin_node;   // HttpRequest::origin_node
   friend bool operator==(const ForwardRequest&, const ForwardRequest&) = default;
 };
 

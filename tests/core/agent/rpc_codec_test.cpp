@@ -8,8 +8,8 @@ namespace {
 
 TEST(RpcCodec, RoundTripsEveryFrame) {
   ForwardRequest request{9, 12, "PUT", "/v1/kv/a b", {{"cas", "3"}, {"flags", ""}}, "value",
-                         false};
-  ForwardRequest from_client{9, 13, "GET", "/v1/status/leader", {}, "", true};
+                         false, "c1"};
+  ForwardRequest from_client{9, 13, "GET", "/v1/status/leader", {}, "", true, "n\xc3\xa9ud"};
   ForwardResponse response{12, 200, {{"X-Consul-Index", "5"}}, "true"};
   const std::vector<RpcFrame> frames = {RaftPayload{to_bytes("raft bytes")}, request, from_client,
                                         response};
@@ -62,7 +62,7 @@ namespace praetor::node {
 namespace {
 
 TEST(RpcCodec, ABooleanByteOtherThanZeroOrOneIsRejected) {
-  ForwardRequest request{1, 2, "GET", "/v1/kv/a", {}, "", true};
+  ForwardRequest request{1, 2, "GET", "/v1/kv/a", {}, "", true, "c1"};
   Bytes wire = encode_rpc(request);
   // The last byte is `from_client`.
   wire.back() = 14;
