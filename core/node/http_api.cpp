@@ -60,11 +60,20 @@ void Agent::handle_kv(RequestId id, HttpRequest& request) {
     handle_kv_delete(id, request, key);
     return;
   }
-  // GET or HEAD: the route table lets no other method through. A key's blocking query waits on
-  // the KV table's index, as Consul's does (it moves on deletes too, thanks to tombstones).
-  serve_read(
-      id, request, [](const catalog::Fsm& fsm) { return fsm.kv().index(); },
-      [this, &request, &key] { return read_kv(request, key); });
+  // GET or HEAD: the route table lets no other method through. A list (?recurse, ?keys) waits on
+  // the KV table's index (it moves on deletes too, thanks to tombstones). A single key's read
+  // watches that key, as Consul's KVS.Get does: its index is the entry's ModifyIndex while the key
+  // exists, so writes to other keys neither wake it nor move the X-Consul-Index it answers with
+  // (Patroni watches its leader key with ?index=<ModifyIndex> and spins if they do), and the
+  // table's index while it does not, which moves when the key is deleted or created.
+  Watch watch = [](const catalog::Fsm& fsm) { return fsm.kv().index(); };
+  if (!request.has_query("recurse") && !request.has_query("keys")) {
+    watch = [key](const catalog::Fsm& fsm) {
+      const catalog::KvEntry* e = fsm.kv().get(key);
+      return e != nullptr ? e->modify_index : fsm.kv().index();
+    };
+  }
+  serve_read(id, request, watch, [this, &request, &key] { return read_kv(request, key); });
 }
 
 HttpResponse Agent::read_kv(const HttpRequest& request, const std::string& key) const {
