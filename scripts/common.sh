@@ -6,7 +6,12 @@ PRAETOR_PACKAGES=(
   g++ clang libclang-rt-14-dev cmake ninja-build ccache pkg-config git curl ca-certificates
   libuv1-dev libcereal-dev libfmt-dev nlohmann-json3-dev libhttp-parser-dev libcli11-dev
   libssl-dev libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
-  python3 python3-consul
+)
+# What only the test suite needs (scripts/test.sh): the real clients (tests/clients) and the
+# Patroni end-to-end test (tests/e2e/patroni). A user starting an agent with scripts/dev.sh does
+# not get PostgreSQL installed.
+PRAETOR_TEST_PACKAGES=(
+  python3 python3-consul patroni postgresql-15 postgresql-client-15 util-linux
 )
 
 praetor_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
@@ -15,16 +20,21 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# install_deps [test]: the build dependencies, and with `test` also the test suite's.
 install_deps() {
   local missing=()
-  for p in "${PRAETOR_PACKAGES[@]}"; do
+  local wanted=("${PRAETOR_PACKAGES[@]}")
+  [ "${1:-}" = test ] && wanted+=("${PRAETOR_TEST_PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  # The real-client tests (tests/clients) run the npm `consul` package under node. Checked by
-  # command, not package: a node from elsewhere (nodesource ships npm inside its nodejs) is
-  # fine, and Debian's npm package would conflict with it.
-  command -v node > /dev/null || missing+=(nodejs)
-  command -v npm > /dev/null || missing+=(npm)
+  if [ "${1:-}" = test ]; then
+    # The real-client tests (tests/clients) run the npm `consul` package under node. Checked by
+    # command, not package: a node from elsewhere (nodesource ships npm inside its nodejs) is
+    # fine, and Debian's npm package would conflict with it.
+    command -v node > /dev/null || missing+=(nodejs)
+    command -v npm > /dev/null || missing+=(npm)
+  fi
   if [ ${#missing[@]} -eq 0 ]; then
     echo "==> all build dependencies are installed"
     return

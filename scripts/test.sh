@@ -6,7 +6,7 @@
 #   scripts/test.sh debug      only the g++ build (quick local loop)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 root=$(praetor_root)
-install_deps
+install_deps test
 presets=("${@:-debug asan-ubsan}")
 read -r -a presets <<< "${presets[*]}"
 status=0
