@@ -52,6 +52,7 @@
 #include "sim/checkers.hpp"
 #include "sim/faults.hpp"
 #include "sim/world.hpp"
+#include "tests/support/sim_servers.hpp"
 
 namespace praetor {
 namespace {
@@ -64,19 +65,7 @@ constexpr Duration kLockDelay = Duration::seconds(2);
 constexpr int kServers = 3;
 
 node::AgentConfig server_config(int n, int servers) {
-  node::AgentConfig c;
-  c.node_name = fmt::format("s{}", n);
-  c.server = true;
-  c.bootstrap_expect = servers;
-  c.data_dir = "/data";
-  c.bind_addr = fmt::format("127.0.0.{}", n + 1);
-  c.raft_multiplier = 1;
-  c.check_invariants_each_input = true;
-  c.raft_snapshot_threshold = 40;
-  for (int other = 1; other <= servers; ++other) {
-    if (other != n) c.retry_join.push_back(fmt::format("127.0.0.{}", other + 1));
-  }
-  return c;
+  return testing::sim_server_config(n, servers);
 }
 
 node::HttpRequest request(std::string method, std::string path, std::string body = {}) {
