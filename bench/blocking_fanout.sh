@@ -7,7 +7,8 @@
 # Not part of the test suite; results and the exact command are recorded in docs/benchmarks.md
 # ("Blocking-query fan-out").
 #
-#   bash bench/blocking_fanout.sh [--watchers N] [--rounds R] [--settle-ms MS] [--out FILE] [--keep]
+#   bash bench/blocking_fanout.sh [--watchers N] [--rounds R] [--settle-ms MS] [--put-path PATH]
+#                                 [--interference SECONDS] [--out FILE] [--keep]
 #
 # Defaults: 10,000 watchers, 3 rounds, 3 s of settling after the watchers' requests are sent
 # (so that every request has been read and parked) before the RSS is read and the PUT sent.
@@ -16,12 +17,20 @@
 # file raising limits.http_max_conns_per_client (default 200 per source IP) to 20000; nothing else
 # is changed. ulimit -n is raised to 65536 for the agent and the client.
 # The client is bench/fanout_client.cpp (epoll, one thread), built with the agent.
+# --put-path /v1/kv/other: the PUT writes another key (do the watchers of /v1/kv/watched wake?).
+# --interference S: what parked watchers cost other requests. wrk runs S seconds of
+# GET /v1/kv/other (default consistency) and of catalog writes (bench/register_wrk.lua: a check
+# whose output changes, a Raft entry outside the KV table, so it wakes no KV watcher), 8
+# connections each, once before the watchers connect and once while they are all parked (after
+# the rounds), and prints both.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WATCHERS=10000
 ROUNDS=3
 SETTLE_MS=3000
+PUT_PATH=/v1/kv/watched
+INTERFERE=0
 OUT=""
 KEEP=0
 COMMAND="bash bench/blocking_fanout.sh $*"
@@ -30,6 +39,8 @@ while [ $# -gt 0 ]; do
     --watchers) WATCHERS=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --settle-ms) SETTLE_MS=$2; shift 2 ;;
+    --put-path) PUT_PATH=$2; shift 2 ;;
+    --interference) INTERFERE=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
@@ -87,13 +98,42 @@ curl -sf -X PUT -d start "http://$AGENT_IP:8500/v1/kv/watched" > /dev/null ||
   { echo "the agent did not start; log in $WORK/agent.log" >&2; KEEP=1; exit 1; }
 echo "==> agent pid $AGENT_PID on $AGENT_IP:8500, $WATCHERS watchers from $WATCHER_IPS, $ROUNDS rounds"
 
+field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<< " $2"; }
+interference() {  # label: prints one line per load kind
+  local label=$1 kind out line
+  curl -sf -X PUT -d other "http://$AGENT_IP:8500/v1/kv/other" > /dev/null
+  for kind in get register; do
+    if [ "$kind" = get ]; then
+      out=$(wrk -t1 -c8 -d"${INTERFERE}s" -s "$ROOT/bench/get_wrk.lua" "http://$AGENT_IP:8500/v1/kv/other")
+    else
+      out=$(wrk -t1 -c8 -d"${INTERFERE}s" -s "$ROOT/bench/register_wrk.lua" "http://$AGENT_IP:8500")
+    fi
+    line=$(grep '^RESULT' <<< "$out") || { echo "$out" >&2; exit 1; }
+    echo "INTERFERENCE $label $kind $line load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+  done
+}
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-OUTPUT=$("$CLIENT" --host "$AGENT_IP" --port 8500 --sources "$WATCHER_IPS" \
-  --watchers "$WATCHERS" --rounds "$ROUNDS" --settle-ms "$SETTLE_MS" --agent-pid "$AGENT_PID" |
-  tee /dev/stderr)
+INTERFERENCE=""
+if [ "$INTERFERE" -gt 0 ]; then
+  command -v wrk > /dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk
+  INTERFERENCE=$(interference "0-parked" | tee /dev/stderr)
+  "$CLIENT" --host "$AGENT_IP" --port 8500 --sources "$WATCHER_IPS" --put-path "$PUT_PATH" \
+    --watchers "$WATCHERS" --rounds "$ROUNDS" --settle-ms "$SETTLE_MS" --agent-pid "$AGENT_PID" \
+    --hold-ms $((INTERFERE * 2000 + 10000)) > "$WORK/client.out" &
+  CLIENT_PID=$!
+  for _ in $(seq 600); do grep -q '^HOLDING' "$WORK/client.out" && break; sleep 0.2; done
+  HOLDING=$(grep '^HOLDING' "$WORK/client.out")
+  INTERFERENCE+=$'\n'$(interference "$(field parked "$HOLDING")-parked" | tee /dev/stderr)
+  wait "$CLIENT_PID"
+  OUTPUT=$(cat "$WORK/client.out")
+  echo "$OUTPUT" >&2
+else
+  OUTPUT=$("$CLIENT" --host "$AGENT_IP" --port 8500 --sources "$WATCHER_IPS" --put-path "$PUT_PATH" \
+    --watchers "$WATCHERS" --rounds "$ROUNDS" --settle-ms "$SETTLE_MS" --agent-pid "$AGENT_PID" |
+    tee /dev/stderr)
+fi
 LIMIT_LINES=$(grep -m2 'refus' "$WORK/agent.log" || true)
 
-field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<< "$2"; }
 ms() { awk -v u="$1" 'BEGIN{printf "%.1f", u / 1000}'; }
 mb() { awk -v k="$1" 'BEGIN{printf "%.1f", k / 1024}'; }
 report() {
@@ -125,6 +165,23 @@ report() {
   done <<< "$(grep '^ROUND' <<< "$OUTPUT")"
   echo
   grep '^SUMMARY' <<< "$OUTPUT"
+  if [ -n "$INTERFERENCE" ]; then
+    echo
+    echo "Other requests while the watchers are parked (wrk -t1 -c8, ${INTERFERE} s each; $(grep '^HELD' <<< "$OUTPUT")):"
+    echo
+    echo "| watchers parked | load | req/s | p50 / p99 (ms) | load 1/5/15 |"
+    echo "|---|---|---|---|---|"
+    local label kind rest req dur
+    while read -r label kind rest; do
+      [ -n "$label" ] || continue
+      req=$(field requests "$rest")
+      dur=$(field duration_us "$rest")
+      echo "| ${label%-parked} | $([ "$kind" = get ] && echo 'GET /v1/kv/other' || echo 'catalog register (check output)') |" \
+        "$(awk -v n="$req" -v d="$dur" 'BEGIN{printf "%.0f", n * 1e6 / d}') |" \
+        "$(awk -v u="$(field p50_us "$rest")" 'BEGIN{printf "%.2f", u / 1000}') / $(awk -v u="$(field p99_us "$rest")" 'BEGIN{printf "%.2f", u / 1000}') |" \
+        "$(sed -n 's/.*load="\([^"]*\)".*/\1/p' <<< "$rest") |"
+    done <<< "$(sed 's/^INTERFERENCE //' <<< "$INTERFERENCE")"
+  fi
 }
 echo
 report

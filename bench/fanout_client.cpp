@@ -9,6 +9,12 @@
 //
 //   fanout_client --host IP --port P --sources "IP IP ..." --watchers N --rounds R
 //                 [--path /v1/kv/watched] [--wait 5m] [--agent-pid PID] [--settle-ms MS]
+//                 [--put-path PATH] [--hold-ms MS]
+//
+// --put-path: the key the PUT writes (default: the watched one; another key shows whether a
+// write elsewhere wakes the watchers). --hold-ms: after the last round, park every watcher once
+// more, print "HOLDING", keep them parked that long (for load run meanwhile by the script), then
+// print "HELD answered=N" (answers that arrived while holding).
 //
 // Prints one "ROUND ..." line per round and a "SUMMARY ..." line; the shell script parses them.
 // Only epoll and plain sockets: one thread, so the client's own cost per answer (a read and a
@@ -54,6 +60,8 @@ struct Options {
   int rounds = 3;
   std::string path = "/v1/kv/watched";
   std::string wait = "5m";
+  std::string put_path;
+  int hold_ms = 0;
   int agent_pid = 0;
   int settle_ms = 3000;
   int batch = 256;  // connections opened before waiting for them to connect
@@ -204,12 +212,15 @@ int main(int argc, char** argv) {
     else if (k == "--agent-pid") o.agent_pid = std::atoi(v.c_str());
     else if (k == "--settle-ms") o.settle_ms = std::atoi(v.c_str());
     else if (k == "--batch") o.batch = std::atoi(v.c_str());
+    else if (k == "--put-path") o.put_path = v;
+    else if (k == "--hold-ms") o.hold_ms = std::atoi(v.c_str());
     else {
       std::fprintf(stderr, "fanout_client: unknown option %s\n", k.c_str());
       return 2;
     }
   }
   if (o.sources.empty()) o.sources.push_back(o.host);
+  if (o.put_path.empty()) o.put_path = o.path;
 
   // The key's current index: every watcher waits for the next change.
   const std::string host_header = "Host: " + o.host + "\r\n";
@@ -337,7 +348,7 @@ int main(int argc, char** argv) {
 
     // The write that wakes them.
     const std::string body = "round-" + std::to_string(round);
-    Exchange put = exchange(control, "PUT " + o.path + " HTTP/1.1\r\n" + host_header +
+    Exchange put = exchange(control, "PUT " + o.put_path + " HTTP/1.1\r\n" + host_header +
                                          "Content-Length: " + std::to_string(body.size()) +
                                          "\r\n\r\n" + body);
     if (put.answer.status != 200) {
@@ -375,7 +386,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
 
     // Re-park every watcher that answered, on its connection, at the index it saw.
-    if (round == o.rounds) break;
+    if (round == o.rounds && o.hold_ms <= 0) break;
     for (Watcher& x : w) {
       if (x.closed || x.answered_us == 0) continue;
       x.index = x.answer.index;
@@ -388,6 +399,21 @@ int main(int argc, char** argv) {
       x.parked = true;
     }
     (void)new_index;
+  }
+  if (o.hold_ms > 0) {
+    int early = 0;
+    int closed_early = 0;
+    pump(now_us() + static_cast<std::int64_t>(o.settle_ms) * 1000, o.watchers, early,
+         closed_early);
+    int parked = 0;
+    for (const Watcher& x : w) parked += x.parked ? 1 : 0;
+    std::printf("HOLDING parked=%d rss_kb=%s\n", parked, proc_status(o.agent_pid, "VmRSS:").c_str());
+    std::fflush(stdout);
+    int answered = 0;
+    int closed = 0;
+    pump(now_us() + static_cast<std::int64_t>(o.hold_ms) * 1000, o.watchers, answered, closed);
+    std::printf("HELD answered=%d closed=%d\n", answered, closed);
+    std::fflush(stdout);
   }
   std::printf("SUMMARY watchers=%d refused_at_connect=%d connect_ms=%lld failures=%d "
               "rss_kb_end=%s hwm_kb_end=%s\n",
