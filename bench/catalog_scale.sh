@@ -143,6 +143,23 @@ for spec in "${READS[@]}"; do
     run "${spec%%:*}" "${spec#*:}" "$clients"
   done
 done
+# Agent CPU per answer against the answer's size, in the same catalog: 100 sequential requests
+# (one curl, keep-alive) per service name, the agent's utime + stime before and after. CPU time
+# moves less with the machine's load than wall time does.
+declare -A SIZE_CPU SIZE_N SIZE_KB
+SIZES=("hot:$HOT" "alpha-1:$(( (NODES - HOT) / 10 ))" "beta-1:$((NODES / 20))" "gamma-1:$((NODES / 50))" "delta-1:$((NODES / 100))" "epsilon-1:$((NODES / 1000))")
+for spec in "${SIZES[@]}"; do
+  name=${spec%%:*}
+  urls=()
+  for _ in $(seq 100); do urls+=("$URL/v1/health/service/$name?passing"); done
+  c0=$(cpu_s "$AGENT_PID")
+  bytes=$(curl -sf "${urls[@]}" | wc -c)
+  c1=$(cpu_s "$AGENT_PID")
+  SIZE_CPU[$name]=$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", (b - a) * 1000 / 100}')
+  SIZE_KB[$name]=$(awk -v b="$bytes" 'BEGIN{printf "%.0f", b / 100 / 1024}')
+  SIZE_N[$name]=$(curl -sf "$URL/v1/health/service/$name?passing" | count)
+  echo "    $name: ${SIZE_N[$name]} entries, ${SIZE_KB[$name]} KiB, agent CPU ${SIZE_CPU[$name]} ms per answer"
+done
 RSS_END=$(kb "$AGENT_PID" VmRSS)
 HWM_END=$(kb "$AGENT_PID" VmHWM)
 
@@ -170,6 +187,16 @@ report() {
         "$(ms "${P50[$name.$clients]}") / $(ms "${P99[$name.$clients]}") | ${BYTES[$name.$clients]} |" \
         "${LOAD[$name.$clients]} |"
     done
+  done
+  echo
+  echo "Agent CPU per answer of \`GET /v1/health/service/<name>?passing\` (100 sequential requests each, same catalog):"
+  echo
+  echo "| name | entries | answer (KiB) | agent CPU per answer (ms) | per entry (µs) |"
+  echo "|---|---|---|---|---|"
+  for spec in "${SIZES[@]}"; do
+    name=${spec%%:*}
+    echo "| $name | ${SIZE_N[$name]} | ${SIZE_KB[$name]} | ${SIZE_CPU[$name]} |" \
+      "$(awk -v c="${SIZE_CPU[$name]}" -v n="${SIZE_N[$name]}" 'BEGIN{printf "%.1f", c * 1000 / n}') |"
   done
 }
 echo
