@@ -15,7 +15,7 @@
 # The watchers connect from WATCHER_IPS (default 127.0.0.77-79, spread round-robin) to the agent
 # on AGENT_IP (default 127.0.0.76, ports 8300-8302 and 8500; DNS off). The agent gets a config
 # file raising limits.http_max_conns_per_client (default 200 per source IP) to 20000; nothing else
-# is changed. ulimit -n is raised to 65536 for the agent and the client.
+# is changed. ulimit -n is raised to 65536 (or to the hard limit) for the agent and the client.
 # The client is bench/fanout_client.cpp (epoll, one thread), built with the agent.
 # --put-path /v1/kv/other: the PUT writes another key (do the watchers of /v1/kv/watched wake?).
 # --interference S: what parked watchers cost other requests. wrk runs S seconds of
@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
     --interference) INTERFERE=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -172,8 +172,8 @@ report() {
     echo
     echo "Other requests while the watchers are parked (wrk -t1 -c8, ${INTERFERE} s each; $(grep '^HELD' <<< "$OUTPUT")):"
     echo
-    echo "| watchers parked | load | req/s | p50 / p99 (ms) | load 1/5/15 |"
-    echo "|---|---|---|---|---|"
+    echo "| watchers parked | load | req/s | p50 / p99 (ms) | socket errors / non-2xx | load 1/5/15 |"
+    echo "|---|---|---|---|---|---|"
     local label kind rest req dur
     while read -r label kind rest; do
       [ -n "$label" ] || continue
@@ -182,6 +182,7 @@ report() {
       echo "| ${label%-parked} | $([ "$kind" = get ] && echo 'GET /v1/kv/other' || echo 'catalog register (check output)') |" \
         "$(awk -v n="$req" -v d="$dur" 'BEGIN{printf "%.0f", n * 1e6 / d}') |" \
         "$(awk -v u="$(field p50_us "$rest")" 'BEGIN{printf "%.2f", u / 1000}') / $(awk -v u="$(field p99_us "$rest")" 'BEGIN{printf "%.2f", u / 1000}') |" \
+        "$(field errors "$rest") / $(field non2xx "$rest") |" \
         "$(sed -n 's/.*load="\([^"]*\)".*/\1/p' <<< "$rest") |"
     done <<< "$(sed 's/^INTERFERENCE //' <<< "$INTERFERENCE")"
   fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# KV: praetor vs etcd (issue 3). Runs the same KV workload against a 3-server praetor cluster and
+# KV: praetor vs etcd (issues 3 and 11). Runs the same KV workload against a 3-server praetor cluster and
 # a 3-member etcd cluster on this machine, in one run, and prints PUT/s, GET/s, p50 and p99 for
 # both and the ratios. Not part of the test suite; results and the exact command are recorded in
 # docs/benchmarks.md ("KV: praetor vs etcd").
@@ -51,7 +51,7 @@ while [ $# -gt 0 ]; do
     --clients) CLIENTS=$2; shift 2 ;;
     --clients=*) CLIENTS=${1#*=}; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
