@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
-# KV: praetor vs etcd (issue 3). Runs the same KV workload against a 3-server praetor cluster and
+# KV: praetor vs etcd (issues 3 and 11). Runs the same KV workload against a 3-server praetor cluster and
 # a 3-member etcd cluster on this machine, in one run, and prints PUT/s, GET/s, p50 and p99 for
 # both and the ratios. Not part of the test suite; results and the exact command are recorded in
 # docs/benchmarks.md ("KV: praetor vs etcd").
 #
-#   bash bench/kv_vs_etcd.sh [--duration SECONDS] [--out FILE] [--keep]
+#   bash bench/kv_vs_etcd.sh [--duration SECONDS] [--ops "put get ..."] [--clients "1 32"]
+#                            [--out FILE] [--keep]
 #
 # Workload: 1,000 keys (bench/k0000..k0999), 256-byte values, 1 and 32 concurrent keep-alive
 # connections (wrk -c1 -t1, wrk -c32 -t2), each phase DURATION seconds (default 15) after a
 # 3-second warm-up, always against the current leader of each cluster (the same rule for both).
-#   praetor: PUT /v1/kv/<key> (raw body), GET /v1/kv/<key> (default: linearizable, ReadIndex)
-#   etcd:    POST /v3/kv/put and POST /v3/kv/range (JSON gateway, base64; range is linearizable
-#            by default)
+# Ops (--ops, default all six, in this order; bench/kv_wrk.lua has the exact requests):
+#   put             praetor PUT /v1/kv/<key> (raw body)     etcd POST /v3/kv/put
+#   get             praetor GET /v1/kv/<key> (default:      etcd POST /v3/kv/range
+#                   linearizable, ReadIndex)                (linearizable by default)
+#   get-consistent  praetor GET ...?consistent              etcd range, linearizable (as get)
+#   get-stale       praetor GET ...?stale                   etcd range, "serializable": true
+#   txn-rw          praetor PUT /v1/txn [set k, get k]      etcd POST /v3/kv/txn [put k, range k]
+#   txn-ro          praetor PUT /v1/txn [get k, get k+1]    etcd POST /v3/kv/txn [range k, range k+1]
+# (JSON gateway for etcd, base64 keys and values.) The 1-minute load average is read before each
+# op's phases and printed with its row.
 # Both acknowledge a PUT only after a majority has fsynced it (etcd by default, praetor always).
 # The phases alternate between the two systems so that load from elsewhere hits both alike.
 #
-# Addresses (loopback only): praetor on PRAETOR_IPS (default 127.0.0.2-4, default ports: server
+# Addresses (loopback only): praetor on PRAETOR_IPS (default 127.0.0.70-72, default ports: server
 # 8300, serf 8301/8302, HTTP 8500; -retry-join names the other two by address only, which works
-# for discovery by hello and by gossip alike), etcd on ETCD_IPS (default 127.0.0.5-7, ports
-# 2379/2380). Data dirs live in a temporary directory on disk (BENCH_DIR to choose; removed
+# for discovery by hello and by gossip alike), etcd on ETCD_IPS (default 127.0.0.73-75, ports
+# 2379/2380). (127.0.0.2-6 and .30-59 are left to the process tests that share the machine.) Data dirs live in a temporary directory on disk (BENCH_DIR to choose; removed
 # unless --keep).
 # Needs: etcd-server and wrk (installed with apt-get when missing), and the build dependencies
 # of scripts/common.sh. The release build goes to build/bench-release (BUILD_DIR to change).
@@ -29,19 +37,26 @@ DURATION=15
 WARMUP=3
 OUT=""
 KEEP=0
+OPS="put get get-consistent get-stale txn-rw txn-ro"
+CLIENTS="1 32"
+COMMAND="bash bench/kv_vs_etcd.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
     --duration=*) DURATION=${1#*=}; shift ;;
     --out) OUT=$2; shift 2 ;;
     --out=*) OUT=${1#*=}; shift ;;
+    --ops) OPS=$2; shift 2 ;;
+    --ops=*) OPS=${1#*=}; shift ;;
+    --clients) CLIENTS=$2; shift 2 ;;
+    --clients=*) CLIENTS=${1#*=}; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
-read -r -a PRAETOR_IPS <<< "${PRAETOR_IPS:-127.0.0.2 127.0.0.3 127.0.0.4}"
-read -r -a ETCD_IPS <<< "${ETCD_IPS:-127.0.0.5 127.0.0.6 127.0.0.7}"
+read -r -a PRAETOR_IPS <<< "${PRAETOR_IPS:-127.0.0.70 127.0.0.71 127.0.0.72}"
+read -r -a ETCD_IPS <<< "${ETCD_IPS:-127.0.0.73 127.0.0.74 127.0.0.75}"
 BUILD_DIR=${BUILD_DIR:-$ROOT/build/bench-release}
 
 # ---- dependencies and build
@@ -196,9 +211,23 @@ done
 curl -sf -X POST "http://$E_LEADER:2379/v3/kv/range" \
   -d "{\"key\":\"$(printf bench/k0999 | base64 -w0)\"}" | grep -q '"count":"1"' ||
   { echo "etcd preload failed" >&2; exit 1; }
+# One request of each txn kind, checked by hand, so that a wrong body cannot pass as fast errors.
+k0=$(printf bench/k0000 | base64 -w0)
+v0=$(value_of 0 | base64 -w0)
+curl -sf -X PUT "http://$P_LEADER:8500/v1/txn" \
+  -d "[{\"KV\":{\"Verb\":\"set\",\"Key\":\"bench/k0000\",\"Value\":\"$v0\"}},{\"KV\":{\"Verb\":\"get\",\"Key\":\"bench/k0000\"}}]" |
+  grep -q "\"Value\":\"$v0\"" || { echo "praetor txn check failed" >&2; exit 1; }
+curl -sf -X POST "http://$E_LEADER:2379/v3/kv/txn" \
+  -d "{\"success\":[{\"request_put\":{\"key\":\"$k0\",\"value\":\"$v0\"}},{\"request_range\":{\"key\":\"$k0\"}}]}" |
+  grep -q '"succeeded":true.*"count":"1"' || { echo "etcd txn check failed" >&2; exit 1; }
+curl -sf -X POST "http://$E_LEADER:2379/v3/kv/range" \
+  -d "{\"key\":\"$k0\",\"serializable\":true}" | grep -q '"count":"1"' ||
+  { echo "etcd serializable range check failed" >&2; exit 1; }
+curl -sf "http://$P_LEADER:8500/v1/kv/bench/k0000?stale" -D - -o /dev/null |
+  grep -qi '^X-Consul-Effective-Consistency: stale' || { echo "praetor ?stale check failed" >&2; exit 1; }
 
 # ---- the runs
-declare -A RPS P50 P99
+declare -A RPS P50 P99 LOAD
 run() {  # target op clients
   local target=$1 op=$2 clients=$3 url threads=1 out line
   if [ "$target" = praetor ]; then url="http://$P_LEADER:8500"; else url="http://$E_LEADER:2379"; fi
@@ -228,8 +257,9 @@ run() {  # target op clients
 }
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "==> workload: 1000 keys, 256-byte values, ${DURATION}s per phase (after ${WARMUP}s warm-up)"
-for op in put get; do
-  for clients in 1 32; do
+for op in $OPS; do
+  for clients in $CLIENTS; do
+    LOAD[$op.$clients]=$(cut -d' ' -f1 /proc/loadavg)
     run praetor "$op" "$clients"
     run etcd "$op" "$clients"
   done
@@ -239,26 +269,32 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'; }
 ms() { awk -v u="$1" 'BEGIN{printf "%.2f", u / 1000}'; }
 table() {
-  echo "| op | clients | praetor ops/s | etcd ops/s | ratio | praetor p50 / p99 (ms) | etcd p50 / p99 (ms) | p99 ratio |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| op | clients | praetor ops/s | etcd ops/s | ratio | praetor p50 / p99 (ms) | etcd p50 / p99 (ms) | p99 ratio | load 1 min |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   local op clients p e
-  for op in put get; do
-    for clients in 1 32; do
+  for op in $OPS; do
+    for clients in $CLIENTS; do
       p=praetor.$op.$clients
       e=etcd.$op.$clients
       echo "| ${op^^} | $clients | ${RPS[$p]} | ${RPS[$e]} | $(ratio "${RPS[$p]}" "${RPS[$e]}")× |" \
         "$(ms "${P50[$p]}") / $(ms "${P99[$p]}") | $(ms "${P50[$e]}") / $(ms "${P99[$e]}") |" \
-        "$(ratio "${P99[$p]}" "${P99[$e]}") |"
+        "$(ratio "${P99[$p]}" "${P99[$e]}") | ${LOAD[$op.$clients]} |"
     done
   done
 }
+header() {
+  echo "KV: praetor vs etcd $(etcd --version | sed -n 's/^etcd Version: //p'), $(date -u '+%Y-%m-%d %H:%M UTC')," \
+    "commit $(git -C "$ROOT" rev-parse --short HEAD 2> /dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2> /dev/null || echo ' (+ uncommitted changes)')"
+  echo "$(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "command: $COMMAND"
+}
 echo
-echo "KV: praetor vs etcd $(etcd --version | sed -n 's/^etcd Version: //p'), $(date -u '+%Y-%m-%d %H:%M UTC'),"\
-  "$(nproc) cores, load average before: $LOAD_BEFORE"
+header
 table
 if [ -n "$OUT" ]; then
   {
-    echo "KV: praetor vs etcd $(etcd --version | sed -n 's/^etcd Version: //p'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores"
+    header
+    echo
     table
   } > "$OUT"
   echo "==> table written to $OUT"

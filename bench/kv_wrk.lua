@@ -1,6 +1,7 @@
 -- wrk script for bench/kv_vs_etcd.sh: one KV workload, two HTTP dialects.
 --
---   KV_TARGET=praetor|etcd   KV_OP=put|get   (environment variables)
+--   KV_TARGET=praetor|etcd   KV_OP=put|get|get-stale|get-consistent|txn-rw|txn-ro
+--   (environment variables)
 --
 -- Keys are bench/k0000 .. bench/k0999 (KV_KEYS), values 256 bytes (KV_VALUE_BYTES). Each
 -- connection walks the keys round-robin from its own starting point.
@@ -8,6 +9,15 @@
 --   praetor get: GET  /v1/kv/<key>   default consistency (linearizable, ReadIndex)
 --   etcd put:    POST /v3/kv/put     {"key": b64, "value": b64} (acknowledged after a majority fsync)
 --   etcd get:    POST /v3/kv/range   {"key": b64}              (linearizable by default)
+--   praetor get-stale:      GET /v1/kv/<key>?stale       (any server, its own state, no round)
+--   praetor get-consistent: GET /v1/kv/<key>?consistent  (ReadIndex, as the default in praetor)
+--   etcd get-stale:         POST /v3/kv/range {"key": b64, "serializable": true}
+--   etcd get-consistent:    POST /v3/kv/range {"key": b64}  (the same request as etcd get)
+--   praetor txn-rw: PUT  /v1/txn     [set <key> = value, get <key>]     (one Raft entry)
+--   praetor txn-ro: PUT  /v1/txn     [get <key>, get <next key>]        (ReadIndex, not logged)
+--   etcd txn-rw:    POST /v3/kv/txn  success: [request_put <key>, request_range <key>]
+--   etcd txn-ro:    POST /v3/kv/txn  success: [request_range <key>, request_range <next key>]
+--   (no compare: etcd takes the success branch; a read-only txn is a linearizable read)
 -- done() prints one line the shell script parses:
 --   RESULT requests=N duration_us=N p50_us=N p99_us=N errors=N non2xx=N
 
@@ -53,19 +63,45 @@ end
 function init(args)
   for i = 0, key_count - 1 do
     local key = key_name(i)
+    local next_key = key_name((i + 1) % key_count)
+    local kb, nb, vb = base64(key), base64(next_key), base64(value_of(i))
+    local json = {["Content-Type"] = "application/json"}
     local req
     if target == "praetor" and op == "put" then
       req = wrk.format("PUT", "/v1/kv/" .. key, nil, value_of(i))
     elseif target == "praetor" and op == "get" then
       req = wrk.format("GET", "/v1/kv/" .. key, nil, nil)
+    elseif target == "praetor" and op == "get-stale" then
+      req = wrk.format("GET", "/v1/kv/" .. key .. "?stale", nil, nil)
+    elseif target == "praetor" and op == "get-consistent" then
+      req = wrk.format("GET", "/v1/kv/" .. key .. "?consistent", nil, nil)
+    elseif target == "praetor" and op == "txn-rw" then
+      local body = '[{"KV":{"Verb":"set","Key":"' .. key .. '","Value":"' .. vb .. '"}},' ..
+          '{"KV":{"Verb":"get","Key":"' .. key .. '"}}]'
+      req = wrk.format("PUT", "/v1/txn", json, body)
+    elseif target == "praetor" and op == "txn-ro" then
+      local body = '[{"KV":{"Verb":"get","Key":"' .. key .. '"}},' ..
+          '{"KV":{"Verb":"get","Key":"' .. next_key .. '"}}]'
+      req = wrk.format("PUT", "/v1/txn", json, body)
     elseif target == "etcd" and op == "put" then
-      local body = '{"key":"' .. base64(key) .. '","value":"' .. base64(value_of(i)) .. '"}'
-      req = wrk.format("POST", "/v3/kv/put", {["Content-Type"] = "application/json"}, body)
-    elseif target == "etcd" and op == "get" then
-      local body = '{"key":"' .. base64(key) .. '"}'
-      req = wrk.format("POST", "/v3/kv/range", {["Content-Type"] = "application/json"}, body)
+      local body = '{"key":"' .. kb .. '","value":"' .. vb .. '"}'
+      req = wrk.format("POST", "/v3/kv/put", json, body)
+    elseif target == "etcd" and (op == "get" or op == "get-consistent") then
+      local body = '{"key":"' .. kb .. '"}'
+      req = wrk.format("POST", "/v3/kv/range", json, body)
+    elseif target == "etcd" and op == "get-stale" then
+      local body = '{"key":"' .. kb .. '","serializable":true}'
+      req = wrk.format("POST", "/v3/kv/range", json, body)
+    elseif target == "etcd" and op == "txn-rw" then
+      local body = '{"success":[{"request_put":{"key":"' .. kb .. '","value":"' .. vb .. '"}},' ..
+          '{"request_range":{"key":"' .. kb .. '"}}]}'
+      req = wrk.format("POST", "/v3/kv/txn", json, body)
+    elseif target == "etcd" and op == "txn-ro" then
+      local body = '{"success":[{"request_range":{"key":"' .. kb .. '"}},' ..
+          '{"request_range":{"key":"' .. nb .. '"}}]}'
+      req = wrk.format("POST", "/v3/kv/txn", json, body)
     else
-      error("KV_TARGET must be praetor|etcd and KV_OP put|get")
+      error("KV_TARGET must be praetor|etcd and KV_OP put|get|get-stale|get-consistent|txn-rw|txn-ro")
     end
     requests[i + 1] = req
   end
