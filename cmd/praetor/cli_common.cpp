@@ -62,6 +62,19 @@ Result<void> check_agent(const AgentClient& client) {
   return ok();
 }
 
+std::optional<AgentClient> connect_to_agent(const HttpOptions& options) {
+  auto client = AgentClient::create(options);
+  if (!client) {
+    fmt::print(stderr, "Error connecting to agent: {}\n", client.error().message);
+    return std::nullopt;
+  }
+  if (auto reachable = check_agent(*client); !reachable) {
+    fmt::print(stderr, "Error querying agent: {}\n", reachable.error().message);
+    return std::nullopt;
+  }
+  return std::move(client.value());
+}
+
 std::string unexpected_response(const HttpResponse& r) {
   std::string body = r.body;
   while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();

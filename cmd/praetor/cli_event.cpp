@@ -59,15 +59,8 @@ int run_event(Args args) {
   if (rest->size() > 1) return usage_error("Too many command line arguments.");
   const std::string payload = rest->empty() ? "" : (*rest)[0];
 
-  auto client = AgentClient::create(http);
-  if (!client) {
-    fmt::print(stderr, "Error connecting to agent: {}\n", client.error().message);
-    return 1;
-  }
-  if (auto reachable = check_agent(*client); !reachable) {
-    fmt::print(stderr, "Error querying agent: {}\n", reachable.error().message);
-    return 1;
-  }
+  auto client = connect_to_agent(http);
+  if (!client) return 1;
   std::string query;
   const auto add = [&query](std::string_view key, const std::string& value) {
     if (!value.empty())

@@ -626,15 +626,8 @@ int run_lock(Args args) {
     fmt::print(stderr, "Number for 'monitor-retry' must be >= 0\n");
     return 1;
   }
-  auto client = AgentClient::create(http);
-  if (!client) {
-    fmt::print(stderr, "Error connecting to agent: {}\n", client.error().message);
-    return 1;
-  }
-  if (auto reachable = check_agent(*client); !reachable) {
-    fmt::print(stderr, "Error querying agent: {}\n", reachable.error().message);
-    return 1;
-  }
+  auto client = connect_to_agent(http);
+  if (!client) return 1;
   const bool semaphore = o.limit > 1;
   if (semaphore) {
     info(o, fmt::format("Setting up semaphore (limit {}) at prefix: {}", o.limit, prefix));

@@ -463,15 +463,8 @@ int run_watch(Args args) {
     fmt::print(stderr, "{}\n", plan.error().message);
     return 1;
   }
-  auto client = AgentClient::create(http);
-  if (!client) {
-    fmt::print(stderr, "Error connecting to agent: {}\n", client.error().message);
-    return 1;
-  }
-  if (auto reachable = check_agent(*client); !reachable) {
-    fmt::print(stderr, "Error querying agent: {}\n", reachable.error().message);
-    return 1;
-  }
+  auto client = connect_to_agent(http);
+  if (!client) return 1;
 
   Latch stop;
   install_shutdown_signals(stop);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -61,6 +62,9 @@ class AgentClient {
 // What Consul's commands check before they start (client.Agent().NodeName()): that the agent
 // answers GET /v1/agent/self. The error is the text to print after "Error querying agent: ".
 Result<void> check_agent(const AgentClient& client);
+// A client for the agent that answers, as event, watch and lock need before they start: prints
+// "Error connecting to agent: ..." or "Error querying agent: ..." and returns nullopt otherwise.
+std::optional<AgentClient> connect_to_agent(const HttpOptions& options);
 
 // "Unexpected response code: 500 (body)", the error text of Consul's api package.
 std::string unexpected_response(const HttpResponse& r);
