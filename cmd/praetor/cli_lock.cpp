@@ -222,6 +222,30 @@ class Holder {
   virtual Result<void> cleanup(bool& in_use) = 0;
 };
 
+// The monitor of both: blocking reads of `key` (a prefix with recurse) with ?consistent until
+// `held` says the lock is no longer ours, or the agent stays unreachable past -monitor-retry;
+// then `lost` fires. A stop ends it quietly.
+template <typename Held>
+void watch_while_held(const Kv& kv, const std::string& key, bool recurse, std::int64_t retries,
+                      const Latch& stop, Latch& lost, const Held& held) {
+  std::uint64_t index = 0;
+  while (!stop.fired()) {
+    auto read = kv.read(key, recurse, index, milliseconds(0), true, stop.fd());
+    if (stop.fired()) return;
+    if (!read) {
+      if (retryable(read.error()) && retries > 0) {
+        --retries;
+        if (!stop.sleep_for(kMonitorRetryTime)) return;
+        continue;
+      }
+      break;
+    }
+    if (!held(*read)) break;
+    index = read->index;
+  }
+  lost.fire();
+}
+
 // The one-shot wait of -timeout: after the first attempt, give up once the time is spent and
 // never block longer than what is left.
 class Attempts {
@@ -285,23 +309,9 @@ class Lock final : public Holder {
   }
 
   void monitor(const Latch& stop, Latch& lost) override {
-    std::uint64_t index = 0;
-    std::int64_t retries = retries_;
-    while (!stop.fired()) {
-      auto read = kv_.read(key_, false, index, milliseconds(0), true, stop.fd());
-      if (stop.fired()) return;
-      if (!read) {
-        if (retryable(read.error()) && retries > 0) {
-          --retries;
-          if (!stop.sleep_for(kMonitorRetryTime)) return;
-          continue;
-        }
-        break;
-      }
-      if (read->pairs.empty() || read->pairs[0].session != session_) break;
-      index = read->index;
-    }
-    lost.fire();
+    watch_while_held(kv_, key_, false, retries_, stop, lost, [this](const Kv::Read& read) {
+      return !read.pairs.empty() && read.pairs[0].session == session_;
+    });
   }
 
   Result<void> release() override {
@@ -403,29 +413,13 @@ class Semaphore final : public Holder {
   }
 
   void monitor(const Latch& stop, Latch& lost) override {
-    std::uint64_t index = 0;
-    std::int64_t retries = retries_;
-    while (!stop.fired()) {
-      auto read = kv_.read(prefix_, true, index, milliseconds(0), true, stop.fd());
-      if (stop.fired()) return;
-      if (!read) {
-        if (retryable(read.error()) && retries > 0) {
-          --retries;
-          if (!stop.sleep_for(kMonitorRetryTime)) return;
-          continue;
-        }
-        break;
-      }
-      auto state = decode(find_lock(read->pairs));
-      if (!state) break;
-      prune(*state, read->pairs);
-      if (std::find(state->holders.begin(), state->holders.end(), session_) ==
-          state->holders.end()) {
-        break;
-      }
-      index = read->index;
-    }
-    lost.fire();
+    watch_while_held(kv_, prefix_, true, retries_, stop, lost, [this](const Kv::Read& read) {
+      auto state = decode(find_lock(read.pairs));
+      if (!state) return false;
+      prune(*state, read.pairs);
+      return std::find(state->holders.begin(), state->holders.end(), session_) !=
+             state->holders.end();
+    });
   }
 
   Result<void> release() override {
