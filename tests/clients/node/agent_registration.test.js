@@ -2,25 +2,12 @@
 // land, issue 12): the node client's agent registration calls (consul-compat.md §3.2).
 "use strict";
 
-const { describe, it, after, afterEach } = require("node:test");
+const { describe, it, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { client, host, nodeName } = require("./clienttest");
+const { client } = require("./clienttest");
 
 const consul = client();
-const registered = [];
-afterEach(async () => {
-  while (registered.length) await consul.catalog.deregister({ node: registered.pop() });
-});
 after(() => consul.destroy());
-
-async function registerDb(node, id, status) {
-  await consul.catalog.register({
-    node, address: "10.0.0.7",
-    service: { service: "db", id, port: 5432, tags: ["primary"] },
-    check: { name: "db check", checkid: `db-${id}`, serviceid: id, status },
-  });
-  registered.push(node);
-}
 
 describe("agent registration", () => {
   it("a service with a TTL check: critical, then pass, warn, fail", async () => {

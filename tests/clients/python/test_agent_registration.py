@@ -2,14 +2,9 @@
 issue 12): python-consul's agent registration calls, expected as Consul documents them
 (consul-compat.md §3.2)."""
 
-
 import consul
 
-from clienttest import AGENT_IP, NODE_NAME, ClientTestCase, main
-
-
-def ids(entries, field):
-    return sorted(e[field] for e in entries)
+from clienttest import ClientTestCase, main
 
 
 class AgentRegistration(ClientTestCase):
