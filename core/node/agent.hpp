@@ -117,10 +117,10 @@ class Agent final : public Process {
     Instant deadline;
     Watch watch;
     IndexOrder order = IndexOrder::kMonotonic;
-    bool waiting(const catalog::Fsm& fsm) const {
-      const std::uint64_t now = watch(fsm);
-      return order == IndexOrder::kOpaque ? now == min_index : now <= min_index;
+    static bool waiting(std::uint64_t index, std::uint64_t min_index, IndexOrder order) {
+      return order == IndexOrder::kOpaque ? index == min_index : index <= min_index;
     }
+    bool waiting(const catalog::Fsm& fsm) const { return waiting(watch(fsm), min_index, order); }
   };
   // A proposal waiting for its entry to commit.
   struct Pending {

@@ -48,8 +48,9 @@ void Agent::serve_read(RequestId id, HttpRequest& request, const Watch& watch, c
     return;
   }
   const std::uint64_t index = watch(fsm_);
-  Parked parked{{}, blocking->index, Instant::never(), watch, order};
-  if (!replaying_ && blocking->index > 0 && parked.waiting(fsm_) && !stopping_) {
+  // Every read passes here: the watch is copied into a Parked only when the read parks.
+  if (!replaying_ && blocking->index > 0 && !stopping_ &&
+      Parked::waiting(index, blocking->index, order)) {
     if (parked_.size() >= limits::kHttpMaxPendingRequests) {
       respond(id, HttpResponse::text(429, "Too many blocking queries"));
       return;
@@ -57,9 +58,8 @@ void Agent::serve_read(RequestId id, HttpRequest& request, const Watch& watch, c
     // Consul adds up to wait/16 of jitter so that many watchers do not return in lockstep.
     const Duration jitter = Duration::nanoseconds(static_cast<std::int64_t>(
         rng_.uniform(static_cast<std::uint64_t>(blocking->wait.count_ns() / 16) + 1)));
-    parked.request = std::move(request);
-    parked.deadline = env_->clock.now() + blocking->wait + jitter;
-    parked_.emplace(id, std::move(parked));
+    parked_.emplace(id, Parked{std::move(request), blocking->index,
+                               env_->clock.now() + blocking->wait + jitter, watch, order});
     arm_timer();
     return;
   }
