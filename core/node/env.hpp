@@ -90,22 +90,54 @@ class Timer {
   virtual void wake_at(Instant at) = 0;
 };
 
+// An HTTP check's request (ExecSpec::Kind::kHttp).
+struct HttpProbe {
+  std::string url;  // "http://127.0.0.1:8080/health"; https:// when the host supports TLS
+  std::string method = "GET";
+  std::map<std::string, std::vector<std::string>> header;
+  std::string body;
+  bool tls_skip_verify = false;
+};
+
+// What a check run does. The host carries it out and reports an ExecResult; the agent decides
+// what the result means (passing, warning, critical), so every host classifies alike.
 struct ExecSpec {
-  std::vector<std::string> args;  // args[0] is the program; a legacy "script" is {"/bin/sh","-c",s}
+  std::vector<std::string> args;  // kArgs: args[0] is the program; a legacy "script" is
+                                  // {"/bin/sh","-c",s}
   Duration timeout = Duration::seconds(30);
   std::size_t output_max_bytes = 4096;
+  enum class Kind : std::uint8_t { kArgs, kHttp, kTcp };
+  Kind kind = Kind::kArgs;
+  HttpProbe http;   // kHttp
+  std::string tcp;  // kTcp: "host:port" to connect to ("[::1]:5432" for IPv6)
+
+  static ExecSpec program(std::vector<std::string> args, Duration timeout,
+                          std::size_t output_max_bytes) {
+    ExecSpec spec;
+    spec.args = std::move(args);
+    spec.timeout = timeout;
+    spec.output_max_bytes = output_max_bytes;
+    return spec;
+  }
 };
 struct ExecResult {
-  int exit_code = -1;     // -1 when killed by a signal or not started
+  // kArgs: the exit code, -1 when killed by a signal or not started. kHttp and kTcp: 0 when a
+  // response came (kHttp) or the connection was made (kTcp), -1 otherwise (refused, timed out,
+  // unresolvable), with the reason in output.
+  int exit_code = -1;
   bool timed_out = false;
   bool spawn_failed = false;
-  std::string output;     // stdout+stderr, the last output_max_bytes
+  std::string output;       // kArgs: stdout+stderr, the last output_max_bytes; kHttp: the response
+                            // body's first output_max_bytes; kTcp and failures: what happened
+  int http_status = 0;      // kHttp: the response's status code (0 when none came)
+  std::string http_reason;  // kHttp: the status line's reason phrase ("OK")
 };
 
 class Exec {
  public:
   virtual ~Exec() = default;
-  // Runs a check; the result arrives as Process::on_check_result(id, result).
+  // Runs a check (a program, an HTTP request or a TCP connect, bounded by spec.timeout); the
+  // result arrives as Process::on_check_result(id, result), always later than run().
   virtual void run(CheckRunId id, ExecSpec spec) = 0;
 };
 

@@ -32,7 +32,7 @@ class ExecTest : public ::testing::Test {
 
   static node::ExecSpec shell(std::string script, Duration timeout = Duration::seconds(10),
                               std::size_t max = 4096) {
-    return node::ExecSpec{{"/bin/sh", "-c", std::move(script)}, timeout, max};
+    return node::ExecSpec::program({"/bin/sh", "-c", std::move(script)}, timeout, max);
   }
 
   uv_loop_t loop_{};
@@ -98,7 +98,8 @@ TEST_F(ExecTest, TimeoutKillsTheWholeProcessGroup) {
 }
 
 TEST_F(ExecTest, MissingProgramIsASpawnFailure) {
-  auto r = run_one(node::ExecSpec{{"/nonexistent/praetor-check"}, Duration::seconds(1), 100});
+  auto r =
+      run_one(node::ExecSpec::program({"/nonexistent/praetor-check"}, Duration::seconds(1), 100));
   EXPECT_TRUE(r.spawn_failed);
   EXPECT_EQ(r.exit_code, -1);
   EXPECT_FALSE(r.output.empty());

@@ -95,8 +95,8 @@ TEST(UvHost, CompletionsArriveLaterAsSeparateCalls) {
     batch.ops.push_back(node::WriteOp{node::WriteOp::Kind::kAppend, "f", to_bytes("x"), 0});
     env.storage.write(std::move(batch), Ticket(1));
     env.timer.wake_at(env.clock.now());
-    env.exec.run(CheckRunId(5),
-                 node::ExecSpec{{"/nonexistent/praetor-test-binary"}, Duration::seconds(1), 100});
+    env.exec.run(CheckRunId(5), node::ExecSpec::program({"/nonexistent/praetor-test-binary"},
+                                                        Duration::seconds(1), 100));
   };
   host.start(process);
   // Nothing was delivered from inside start().
