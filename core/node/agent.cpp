@@ -58,6 +58,9 @@ void Agent::start(Env& env) {
   }
   // Every agent gossips; a client learns the servers it forwards to from the LAN pool.
   start_gossip(*files);
+  start_local(*files);
+  if (stopping_) return;
+  local_wake(env.clock.now());
   arm_timer();
 }
 
@@ -122,6 +125,10 @@ void Agent::arm_timer() {
   for (const auto& [id, parked] : parked_) earliest = std::min(earliest, parked.deadline);
   if (!stopping_) earliest = std::min(earliest, reconcile_due_);
   earliest = std::min(earliest, session_timers_.next_deadline());
+  if (!stopping_) {
+    earliest = std::min(earliest, local_.next_deadline());
+    earliest = std::min(earliest, next_full_sync_);
+  }
   if (earliest != armed_) {
     armed_ = earliest;
     env_->timer.wake_at(earliest);
@@ -132,6 +139,7 @@ void Agent::respond(RequestId id, HttpResponse response) {
   // Every answer carries the index headers, errors included: clients read X-Consul-Index even
   // from a 404, and a missing header breaks node-consul's watches.
   if (!response.header("X-Consul-Index")) decorate(response, fsm_.applied_index().value());
+  if (take_internal_response(id, response)) return;
   if (auto origin = forwarder_.take_origin(id)) {
     // Another agent's request: the answer travels back over server RPC.
     ForwardResponse f;
@@ -219,13 +227,9 @@ void Agent::on_wake(Instant now) {
   reconcile_if_due(now);
   expire_forwards(now);
   expire_sessions(now);
+  local_wake(now);
   wake_parked(now, true);
   if (config_.check_invariants_each_input) check_invariants();
-}
-
-void Agent::on_check_result(CheckRunId id, ExecResult result) {
-  env_->logger.debug("agent", "check run {} finished with {} (no checks are scheduled yet)", id,
-                     result.exit_code);
 }
 
 void Agent::on_client_request(RequestId id, HttpRequest request) {
@@ -289,8 +293,28 @@ void Agent::reload(AgentConfig config) {
     config.datacenter = config_.datacenter;
   }
   config.node_id = config_.node_id;
-  config_ = std::move(config);
   env_->logger.info("agent", "Reloading configuration...");
+  // Services and checks from the files are diffed against what runs: added, removed and changed
+  // ones are applied, unchanged checks keep their status and schedule. A set that cannot be
+  // applied (a check naming a missing service, scripts now disabled) leaves the old
+  // configuration in force, as an invalid file does.
+  const LocalState::Options old_options = local_.options();
+  LocalState::Options options = old_options;
+  options.check_update_interval = config.check_update_interval;
+  options.enable_script_checks = config.enable_script_checks;
+  options.enable_local_script_checks = config.enable_local_script_checks;
+  local_.set_options(options);
+  if (auto ok = local_.apply_config(config.services, config.checks, env_->clock.now(), local_rng_);
+      !ok) {
+    local_.set_options(old_options);
+    env_->logger.error("agent", "Failed to reload configs: {}; the running configuration stays",
+                       ok.error().message);
+    return;
+  }
+  const bool node_changed = config.node_meta != config_.node_meta;
+  config_ = std::move(config);
+  if (node_changed) local_.node_changed();
+  local_changed();
 }
 
 void Agent::check_invariants() const {
@@ -303,6 +327,7 @@ void Agent::check_invariants() const {
   PRAETOR_ASSERT(parked_.size() <= limits::kHttpMaxPendingRequests);
   for (const auto& [id, parked] : parked_) PRAETOR_ASSERT(parked.waiting(fsm_));
   session_timers_.check_invariants();
+  local_.check_invariants();
   PRAETOR_ASSERT(is_leader() || session_timers_.size() == 0);
 }
 

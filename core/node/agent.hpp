@@ -23,6 +23,7 @@
 #include "core/gossip/serf.hpp"
 #include "core/node/config.hpp"
 #include "core/node/forwarder.hpp"
+#include "core/node/local_state.hpp"
 #include "core/node/process.hpp"
 #include "core/node/raft_storage.hpp"
 #include "core/node/rpc.hpp"
@@ -95,6 +96,8 @@ class Agent final : public Process {
   // The gossip pools (nullptr when not running: the WAN pool runs on servers only).
   const gossip::Serf* lan() const { return lan_.serf ? &*lan_.serf : nullptr; }
   const gossip::Serf* wan() const { return wan_.serf ? &*wan_.serf : nullptr; }
+  // The agent's own services and checks (from config files and /v1/agent/*).
+  const LocalState& local() const { return local_; }
   void check_invariants() const;
 
  private:
@@ -290,6 +293,45 @@ class Agent final : public Process {
   void session_ttl_role_change(bool leader);
   void sync_session_timers();
   void expire_sessions(Instant now);
+  // ---- Local services and checks, anti-entropy (issue 12) ---------------------------------------
+  // anti_entropy.cpp: loading (config, data_dir), running checks, syncing with the catalog.
+  using InternalDone = std::function<void(const HttpResponse&)>;
+  LocalState::Options local_options() const;
+  catalog::NodeDef local_node_def() const;
+  void start_local(const StoredFiles& files);
+  void local_wake(Instant now);
+  void sync_local(Instant now);
+  void start_full_sync(Instant now);
+  void persist_local();
+  // A request the agent makes of its own API (anti-entropy's catalog writes and reads): routed
+  // like a client's, its answer handed to `done` instead of the host.
+  void send_internal(HttpRequest request, InternalDone done);
+  bool take_internal_response(RequestId id, HttpResponse& response);
+  // http_agent_local.cpp: /v1/agent/service*, /check*, /checks, /services, /health/service/*,
+  // /maintenance.
+  void agent_services(RequestId id, HttpRequest& request);
+  void agent_service(RequestId id, HttpRequest& request);
+  void agent_checks(RequestId id, HttpRequest& request);
+  void agent_service_register(RequestId id, HttpRequest& request);
+  void agent_service_deregister(RequestId id, HttpRequest& request);
+  void agent_check_register(RequestId id, HttpRequest& request);
+  void agent_check_deregister(RequestId id, HttpRequest& request);
+  void agent_check_ttl(RequestId id, HttpRequest& request);
+  void agent_check_update(RequestId id, HttpRequest& request);
+  void agent_health_service_name(RequestId id, HttpRequest& request);
+  void agent_health_service_id(RequestId id, HttpRequest& request);
+  void agent_maintenance(RequestId id, HttpRequest& request);
+  void agent_service_maintenance(RequestId id, HttpRequest& request);
+  // After a local change made through the API: sync, persist, re-arm.
+  void local_changed();
+  LocalState local_{LocalState::Options{}};
+  Rng local_rng_;
+  std::map<RequestId, InternalDone> internal_;
+  std::uint64_t next_internal_ = 1;
+  Instant next_full_sync_ = Instant::never();
+  bool full_sync_running_ = false;
+  std::uint64_t local_persisted_ = 0;
+
   catalog::SessionTimers session_timers_;
   std::uint64_t session_timers_synced_ = 0;  // the sessions table index they reflect
   bool session_timers_stale_ = true;         // resync even if that index has not moved

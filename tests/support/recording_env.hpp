@@ -45,7 +45,7 @@ class RecordingEnv : public Clock,
   }
   Result<StoredFiles> recover() override { return files; }
   void wake_at(Instant at) override { wake = at; }
-  void run(CheckRunId, ExecSpec) override {}
+  void run(CheckRunId id, ExecSpec spec) override { runs.emplace_back(id, std::move(spec)); }
   void respond(RequestId id, HttpResponse response) override {
     responses[id] = std::move(response);
   }
@@ -60,6 +60,7 @@ class RecordingEnv : public Clock,
   std::vector<WriteBatch> writes;
   std::deque<std::pair<Ticket, WriteBatch>> unsynced;
   std::map<RequestId, HttpResponse> responses;
+  std::vector<std::pair<CheckRunId, ExecSpec>> runs;  // check runs started and not finished
   std::optional<int> exit_code;
   int sent = 0;
   int reloads = 0;

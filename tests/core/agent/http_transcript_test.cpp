@@ -8,6 +8,11 @@
 //   send GET /v1/kv/?index=3    a request that may park: "parked #N", or its response
 //   advance 5s                  moves the clock, firing the agent's timers; prints the responses
 //                               of parked requests that were answered meanwhile
+//   finish 200 some output      finishes every check run started so far: a program exits with
+//                               the code; an HTTP check gets it as the response status (0 or
+//                               less: no response); a TCP check connects when it is 0 or 2xx;
+//                               the rest of the line is the output. Prints each run
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -82,6 +87,7 @@ class AgentTranscript {
  public:
   std::string handle(std::string_view command) {
     if (command.starts_with("advance ")) return advance(command.substr(8));
+    if (command.starts_with("finish ")) return finish(command.substr(7));
     const bool send = command.starts_with("send ");
     if (send) command.remove_prefix(5);
     const auto space = command.find(' ');
@@ -115,6 +121,47 @@ class AgentTranscript {
   }
 
  private:
+  std::string finish(std::string_view args) {
+    const auto space = args.find(' ');
+    const std::string code_text(args.substr(0, space));
+    const std::string output(space == std::string_view::npos ? "" : args.substr(space + 1));
+    int code = 0;
+    try {
+      code = std::stoi(code_text);
+    } catch (const std::exception&) {
+      return "error: expected an exit code";
+    }
+    auto runs = std::exchange(h_.recorder().runs, {});
+    std::string out;
+    for (auto& [id, spec] : runs) {
+      ExecResult r;
+      r.output = output;
+      std::string what;
+      switch (spec.kind) {
+        case ExecSpec::Kind::kArgs:
+          what = fmt::format("{}", fmt::join(spec.args, " "));
+          r.exit_code = code;
+          break;
+        case ExecSpec::Kind::kHttp:
+          what = fmt::format("{} {}", spec.http.method, spec.http.url);
+          r.exit_code = code <= 0 ? -1 : 0;
+          r.http_status = code <= 0 ? 0 : code;
+          r.http_reason = code <= 0 ? "" : std::string(http_reason(code));
+          break;
+        case ExecSpec::Kind::kTcp:
+          what = fmt::format("tcp {}", spec.tcp);
+          r.exit_code = code == 0 || (code >= 200 && code <= 299) ? 0 : -1;
+          break;
+      }
+      out += fmt::format("{}run #{} {} (timeout {})", out.empty() ? "" : "\n", id.value(), what,
+                         format_go_duration(spec.timeout));
+      h_.agent().on_check_result(id, std::move(r));
+    }
+    const std::string answers = render_all();
+    if (!answers.empty()) out += "\n" + answers;
+    return out.empty() ? "(no runs)" : out;
+  }
+
   std::string advance(std::string_view by) {
     auto d = parse_go_duration(by);
     if (!d) return "error: " + d.error().message;
@@ -150,6 +197,7 @@ TEST(AgentHttpTranscript, Catalog) { run("catalog.txt"); }
 TEST(AgentHttpTranscript, Health) { run("health.txt"); }
 TEST(AgentHttpTranscript, Sessions) { run("session.txt"); }
 TEST(AgentHttpTranscript, Txn) { run("txn.txt"); }
+TEST(AgentHttpTranscript, AgentServicesAndChecks) { run("agent_local.txt"); }
 
 }  // namespace
 }  // namespace praetor::node
