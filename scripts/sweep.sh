@@ -5,7 +5,7 @@
 #
 #   scripts/sweep.sh              everything, up to the 10,000-node gossip runs (hours)
 #   scripts/sweep.sh --quick      the same sweeps at small sizes (minutes)
-#   scripts/sweep.sh --only NAME  one sweep: kv | raft | blocking | sessions | gossip-loss | gossip-scale |
+#   scripts/sweep.sh --only NAME  one sweep: kv | raft | blocking | sessions | checks | gossip-loss | gossip-scale |
 #                                 memberlist-scale | steady
 #
 # Exit status 1 if any run's verdict is fail.
@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; shift ;;
     --only) only=$2; shift 2 ;;
-    *) echo "usage: scripts/sweep.sh [--quick] [--only kv|raft|blocking|sessions|gossip-loss|gossip-scale|memberlist-scale|steady]" >&2; exit 2 ;;
+    *) echo "usage: scripts/sweep.sh [--quick] [--only kv|raft|blocking|sessions|checks|gossip-loss|gossip-scale|memberlist-scale|steady]" >&2; exit 2 ;;
   esac
 done
 
@@ -28,17 +28,19 @@ if ! [ -x /usr/bin/time ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends time
 fi
 echo "==> building release"
-build_preset release praetor-sim raft_cluster_faults_test blocking_sim_test session_sim_test
+build_preset release praetor-sim raft_cluster_faults_test blocking_sim_test session_sim_test \
+  checks_sim_test
 sim="$root/build/release/cmd/praetor-sim/praetor-sim"
 faults="$root/build/release/tests/cluster/raft_cluster_faults_test"
 blocking="$root/build/release/tests/cluster/blocking_sim_test"
 sessions="$root/build/release/tests/cluster/session_sim_test"
+checks="$root/build/release/tests/cluster/checks_sim_test"
 
 if [ $quick -eq 1 ]; then
-  kv_seeds=50; raft_seeds=300; blocking_seeds=300; session_seeds=300; loss_nodes=(50); loss_minutes=10
+  kv_seeds=50; raft_seeds=300; blocking_seeds=300; session_seeds=300; checks_seeds=300; loss_nodes=(50); loss_minutes=10
   scale_nodes=(100 500); memberlist_nodes=(100 1000); steady_nodes=(100 1000)
 else
-  kv_seeds=1000; raft_seeds=5000; blocking_seeds=10000; session_seeds=10000; loss_nodes=(50 500); loss_minutes=60
+  kv_seeds=1000; raft_seeds=5000; blocking_seeds=10000; session_seeds=10000; checks_seeds=10000; loss_nodes=(50 500); loss_minutes=60
   scale_nodes=(100 1000 2000); memberlist_nodes=(1000 2000 5000 10000)
   steady_nodes=(1000 2000 5000 10000)
 fi
@@ -68,6 +70,10 @@ fi
 if want sessions; then
   echo "==> session_sim_test with PRAETOR_SEEDS=$session_seeds"
   PRAETOR_SEEDS=$session_seeds "$sessions" --gtest_brief=1 || status=1
+fi
+if want checks; then
+  echo "==> checks_sim_test with PRAETOR_SEEDS=$checks_seeds"
+  PRAETOR_SEEDS=$checks_seeds "$checks" --gtest_brief=1 || status=1
 fi
 if want gossip-loss; then
   for n in "${loss_nodes[@]}"; do

@@ -128,6 +128,7 @@ void Agent::arm_timer() {
   if (!stopping_) {
     earliest = std::min(earliest, local_.next_deadline());
     earliest = std::min(earliest, next_full_sync_);
+    earliest = std::min(earliest, internal_deadline());
   }
   if (earliest != armed_) {
     armed_ = earliest;

@@ -326,7 +326,15 @@ class Agent final : public Process {
   void local_changed();
   LocalState local_{LocalState::Options{}};
   Rng local_rng_;
-  std::map<RequestId, InternalDone> internal_;
+  struct Internal {
+    InternalDone done;
+    Instant deadline;
+  };
+  std::map<RequestId, Internal> internal_;
+  // Servers that left an internal request unanswered, until when they are passed over.
+  std::map<std::string, Instant> suspect_servers_;
+  void expire_internal(Instant now);
+  Instant internal_deadline() const;
   std::uint64_t next_internal_ = 1;
   Instant next_full_sync_ = Instant::never();
   bool full_sync_running_ = false;

@@ -30,6 +30,12 @@ constexpr std::string_view kLocalStateFile = "local_state.json";
 constexpr Duration kFullSyncInterval = Duration::seconds(60);
 constexpr Duration kFullSyncRetry = Duration::seconds(15);
 constexpr std::uint64_t kInternalBit = std::uint64_t{1} << 62;
+// An anti-entropy write not answered in this long is given up and tried again (it is idempotent:
+// a registration that changes nothing moves no index), through another server when there is one.
+// Much shorter than the forwarder's own timeout, so a crashed server delays a check's status by
+// seconds, not by the forwarder's 20.
+constexpr Duration kInternalTimeout = Duration::seconds(3);
+constexpr Duration kSuspectFor = Duration::seconds(30);
 
 std::string status_text(catalog::HealthStatus s) {
   return std::string(catalog::health_status_name(s));
@@ -202,7 +208,7 @@ void Agent::start_local(const StoredFiles& files) {
   }
   local_persisted_ = local_.persist_version();
   for (const auto& [id, s] : local_.services()) {
-    env_->logger.info("agent", "Synced service \"{}\" registered ({})", id,
+    env_->logger.info("agent", "Added service \"{}\" ({})", id,
                       s.source == DefinitionSource::kConfig ? "config" : "restored");
   }
   // The first full sync runs at once: it registers the node and everything local.
@@ -211,6 +217,7 @@ void Agent::start_local(const StoredFiles& files) {
 
 void Agent::local_wake(Instant now) {
   if (stopping_) return;
+  expire_internal(now);
   for (const std::string& service : local_.expire(now)) {
     env_->logger.warn("agent",
                       "Check for service \"{}\" has been critical for too long; deregistered "
@@ -250,7 +257,7 @@ void Agent::persist_local() {
 
 void Agent::send_internal(HttpRequest request, InternalDone done) {
   const RequestId id(kInternalBit | next_internal_++);
-  internal_[id] = std::move(done);
+  internal_[id] = Internal{std::move(done), env_->clock.now() + kInternalTimeout};
   request.origin_node = config_.node_name;
   route(id, std::move(request));
 }
@@ -259,10 +266,31 @@ bool Agent::take_internal_response(RequestId id, HttpResponse& response) {
   if ((id.value() & kInternalBit) == 0 || Forwarder::is_forwarded(id)) return false;
   auto it = internal_.find(id);
   if (it == internal_.end()) return true;  // answered twice: already handled
-  InternalDone done = std::move(it->second);
+  InternalDone done = std::move(it->second.done);
   internal_.erase(it);
   done(response);
   return true;
+}
+
+void Agent::expire_internal(Instant now) {
+  std::vector<RequestId> expired;
+  for (const auto& [id, in] : internal_) {
+    if (in.deadline <= now) expired.push_back(id);
+  }
+  for (RequestId id : expired) {
+    if (const std::string to = forwarder_.target_of(id); !to.empty()) {
+      suspect_servers_[to] = now + kSuspectFor;
+    }
+    HttpResponse timeout = HttpResponse::text(504, "anti-entropy: no answer in time");
+    take_internal_response(id, timeout);
+  }
+  std::erase_if(suspect_servers_, [&](const auto& s) { return s.second <= now; });
+}
+
+Instant Agent::internal_deadline() const {
+  Instant at = Instant::never();
+  for (const auto& [id, in] : internal_) at = std::min(at, in.deadline);
+  return at;
 }
 
 void Agent::sync_local(Instant now) {

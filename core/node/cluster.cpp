@@ -204,9 +204,17 @@ void Agent::forward_to_server(RequestId id, HttpRequest request) {
   // Consul's client agents pick a server from the LAN pool; we pick an alive one at random
   // (seeded: replayable in the simulator), so load spreads and a dead one is passed over.
   std::vector<const ServerInfo*> alive;
+  std::vector<const ServerInfo*> trusted;  // alive and not suspected of dropping requests
+  const Instant now = env_->clock.now();
   for (const auto& [sid, info] : servers_) {
-    if (server_alive(sid)) alive.push_back(&info);
+    if (!server_alive(sid)) continue;
+    alive.push_back(&info);
+    auto suspect = suspect_servers_.find(info.address);
+    if (suspect == suspect_servers_.end() || suspect->second <= now) trusted.push_back(&info);
   }
+  // A server that left a request unanswered (crashed, cut off) is passed over until gossip has
+  // had time to notice, as long as another is left.
+  if (!trusted.empty()) alive = std::move(trusted);
   if (alive.empty()) {
     respond(id, HttpResponse::text(500, "No known Consul servers"));
     return;
@@ -216,7 +224,7 @@ void Agent::forward_to_server(RequestId id, HttpRequest request) {
 }
 
 void Agent::forward(RequestId id, HttpRequest request, const std::string& to, bool from_client) {
-  send_rpc(to, forwarder_.send(id, std::move(request), from_client, env_->clock.now()));
+  send_rpc(to, forwarder_.send(id, std::move(request), from_client, env_->clock.now(), to));
   arm_timer();
 }
 

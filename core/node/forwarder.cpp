@@ -12,7 +12,15 @@ void Forwarder::start(Rng& rng) {
   next_id_ = (rng.next_u64() >> 2) + 1;
 }
 
-ForwardRequest Forwarder::send(RequestId id, HttpRequest request, bool from_client, Instant now) {
+std::string Forwarder::target_of(RequestId id) const {
+  for (const auto& [fid, o] : out_) {
+    if (o.request == id) return o.to;
+  }
+  return {};
+}
+
+ForwardRequest Forwarder::send(RequestId id, HttpRequest request, bool from_client, Instant now,
+                               std::string to) {
   const std::uint64_t fid = next_id_++;
   Duration wait = Duration::zero();
   if (request.query_value("index").value_or("0") != "0") {
@@ -25,7 +33,7 @@ ForwardRequest Forwarder::send(RequestId id, HttpRequest request, bool from_clie
     wait = wait + wait / 16;
   }
   const Duration timeout = from_client ? kTimeout * 2 : kTimeout;
-  out_[fid] = Out{id, now + wait + timeout};
+  out_[fid] = Out{id, now + wait + timeout, std::move(to)};
   ForwardRequest f;
   f.sender_nonce = nonce_;
   f.forward_id = fid;

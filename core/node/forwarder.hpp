@@ -36,7 +36,10 @@ class Forwarder {
   // Records `id` as waiting for an answer and returns the frame to send. A blocking query may
   // park at the other end for its wait (+ jitter), a client's request may take two hops: the
   // deadline allows for both.
-  ForwardRequest send(RequestId id, HttpRequest request, bool from_client, Instant now);
+  ForwardRequest send(RequestId id, HttpRequest request, bool from_client, Instant now,
+                      std::string to = {});
+  // Where a request still waiting for its answer was sent ("" when unknown or answered).
+  std::string target_of(RequestId id) const;
   // The request an answer belongs to; nullopt when it timed out or failed already.
   std::optional<RequestId> take_answered(std::uint64_t forward_id);
   std::vector<RequestId> take_expired(Instant now);
@@ -70,6 +73,7 @@ class Forwarder {
   struct Out {
     RequestId request;
     Instant deadline;
+    std::string to;
   };
   std::map<std::uint64_t, Out> out_;
   std::uint64_t next_id_ = 1;
