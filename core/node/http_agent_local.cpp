@@ -28,6 +28,16 @@ HttpResponse error_response(const Error& e) {
   return HttpResponse::text(e.code == ErrorCode::kNotFound ? 404 : 400, e.message);
 }
 
+// Consul's split: a definition that does not validate is a 400 ("Invalid check: ..."); one this
+// agent will not take (scripts disabled, a check naming a service it does not have) fails in
+// the agent's AddCheck/AddService and is a 500 with the bare message.
+HttpResponse registration_error(const Error& e, std::string_view what) {
+  if (e.code == ErrorCode::kNotFound || e.code == ErrorCode::kUnavailable) {
+    return HttpResponse::text(500, e.message);
+  }
+  return HttpResponse::text(400, fmt::format("{}: {}", what, e.message));
+}
+
 std::string path_rest(const HttpRequest& request, std::string_view prefix) {
   return request.path.size() > prefix.size() ? request.path.substr(prefix.size()) : "";
 }
@@ -167,7 +177,7 @@ void Agent::agent_service_register(RequestId id, HttpRequest& request) {
   auto ok = local_.add_service(std::move(config->services.front()), DefinitionSource::kApi,
                                env_->clock.now(), local_rng_, replace);
   if (!ok) {
-    respond(id, bad_request(fmt::format("Invalid service: {}", ok.error().message)));
+    respond(id, registration_error(ok.error(), "Invalid service"));
     return;
   }
   local_changed();
@@ -200,9 +210,7 @@ void Agent::agent_check_register(RequestId id, HttpRequest& request) {
   auto ok = local_.add_check(std::move(config->checks.front()), DefinitionSource::kApi,
                              env_->clock.now(), local_rng_);
   if (!ok) {
-    respond(id, ok.error().code == ErrorCode::kNotFound
-                    ? error_response(ok.error())
-                    : bad_request(fmt::format("Invalid check: {}", ok.error().message)));
+    respond(id, registration_error(ok.error(), "Invalid check"));
     return;
   }
   local_changed();

@@ -165,7 +165,8 @@ Result<void> LocalState::validate_check(const CheckDefinition& def,
     const bool allowed = options_.enable_script_checks ||
                          (source == DefinitionSource::kConfig && options_.enable_local_script_checks);
     if (!allowed) {
-      return make_error(ErrorCode::kInvalidArgument,
+      // kUnavailable: the definition is valid, this agent does not run it (Consul answers 500).
+      return make_error(ErrorCode::kUnavailable,
                         source == DefinitionSource::kApi
                             ? "Scripts are disabled on this agent from remote calls; to enable, "
                               "configure 'enable_script_checks' to true"
