@@ -3,6 +3,7 @@
 #include "core/node/config.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <array>
@@ -680,14 +681,21 @@ void add_advisories(const AgentConfig& c, LoadState& s) {
                     "and dashes",
                     c.node_name));
   }
-  if (c.enable_script_checks) {
+  const std::string exposed = unprotected_api_warning(c);
+  if (c.enable_script_checks && !exposed.empty()) {
+    // Remote code execution for anyone who can reach the API: say so as loudly as a log can.
+    s.warnings.push_back(fmt::format(
+        "SECURITY WARNING: enable_script_checks = true and the HTTP API listens on {}: anyone "
+        "who can reach it can run any command on this host as this agent's user "
+        "(PUT /v1/agent/check/register with Args); use enable_local_script_checks, or bind "
+        "the API to loopback",
+        fmt::join(http_listen_addresses(c), ", ")));
+  } else if (c.enable_script_checks) {
     s.warnings.push_back(
         "enable_script_checks = true: any client of the HTTP API can run "
         "commands on this host; prefer enable_local_script_checks");
   }
-  if (auto exposed = unprotected_api_warning(c); !exposed.empty()) {
-    s.warnings.push_back(std::move(exposed));
-  }
+  if (!exposed.empty()) s.warnings.push_back(exposed);
 }
 
 Result<void> check_whole(AgentConfig& c, LoadState& s, const LoadOptions& options) {

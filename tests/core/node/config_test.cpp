@@ -491,6 +491,27 @@ TEST(ConfigTest, CommandLineErrorsNameTheFlag) {
 
 // --- safe defaults: an HTTP API beyond loopback without ACLs (issue 10, item 4) -------------
 
+// Script checks over an API other hosts can reach are remote code execution (issue 12): the
+// warning says so and names the addresses; on loopback the milder advice stays.
+TEST(ConfigScriptChecks, EnabledOnAnExposedApiIsASecurityWarning) {
+  auto count = [](const AgentConfig& c, std::string_view needle) {
+    return std::count_if(c.warnings.begin(), c.warnings.end(),
+                         [&](const std::string& w) { return w.find(needle) != std::string::npos; });
+  };
+  const AgentConfig exposed =
+      load_ok(R"({"enable_script_checks": true, "client_addr": "0.0.0.0"})");
+  EXPECT_EQ(count(exposed,
+                  "SECURITY WARNING: enable_script_checks = true and the HTTP API "
+                  "listens on 0.0.0.0"),
+            1);
+  const AgentConfig local = load_ok(R"({"enable_script_checks": true})");
+  EXPECT_EQ(count(local, "SECURITY WARNING"), 0);
+  EXPECT_EQ(count(local, "enable_script_checks = true: any client of the HTTP API"), 1);
+  EXPECT_EQ(count(load_ok(R"({"enable_local_script_checks": true, "client_addr": "0.0.0.0"})"),
+                  "SECURITY WARNING"),
+            0);
+}
+
 bool has_exposure_warning(const AgentConfig& c) {
   for (const auto& w : c.warnings) {
     if (w.find("praetor has no ACLs") != std::string::npos) return true;
