@@ -81,7 +81,7 @@ Result<Archive> read_archive(ByteView data) {
   }
   if (state_bytes < room) {
     return make_error(ErrorCode::kCorruption,
-                      fmt::format("snapshot archive has {} unexpected bytes after its checksum",
+                      fmt::format("snapshot archive has unexpected bytes after its checksum ({})",
                                   room - state_bytes));
   }
   const std::size_t signed_bytes = kArchiveHeaderBytes + static_cast<std::size_t>(state_bytes);

@@ -150,6 +150,7 @@ TEST(AgentHttpTranscript, Catalog) { run("catalog.txt"); }
 TEST(AgentHttpTranscript, Health) { run("health.txt"); }
 TEST(AgentHttpTranscript, Sessions) { run("session.txt"); }
 TEST(AgentHttpTranscript, Txn) { run("txn.txt"); }
+TEST(AgentHttpTranscript, Snapshot) { run("snapshot.txt"); }
 
 }  // namespace
 }  // namespace praetor::node
