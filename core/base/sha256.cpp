@@ -67,6 +67,8 @@ void Sha256::compress(const std::uint8_t* block) {
 
 void Sha256::update(ByteView data) {
   PRAETOR_ASSERT(!finished_);
+  // An empty view may have no data pointer, which memcpy must never be given.
+  if (data.empty()) return;
   total_bytes_ += data.size();
   std::size_t at = 0;
   if (buffered_ > 0) {

@@ -68,7 +68,7 @@ class SnapshotRun {
         return fmt::format("setup write snap/{} never succeeded", k);
       }
     }
-    std::optional<node::HttpResponse> saved = until_ok([this] {
+    std::optional<node::HttpResponse> saved = until_ok([] {
       node::HttpRequest r;
       r.method = "GET";
       r.path = "/v1/snapshot";
