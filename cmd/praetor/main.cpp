@@ -38,6 +38,7 @@ constexpr Command kCommands[] = {
     {"members", run_members, "Lists the members of a Praetor cluster"},
     {"operator", run_operator, "Provides cluster-level tools for Praetor operators"},
     {"reload", run_reload, "Triggers the agent to reload configuration files"},
+    {"snapshot", run_snapshot, "Saves, restores and inspects snapshots of Praetor server state"},
     {"validate", run_validate, "Validate config files/directories"},
     {"version", run_version, "Prints the Praetor version"},
     {"watch", run_watch, "Watch for changes in Praetor"},

@@ -59,6 +59,13 @@ inline constexpr std::size_t kSessionMaxNameBytes = 1024;  // name, node, check 
 inline constexpr std::size_t kSessionMaxChecks = 256;
 inline constexpr std::size_t kTxnMaxOps = 64;  // Consul's default
 
+// Snapshots (/v1/snapshot, decision D41). A restore is one Raft entry carrying the whole
+// state image, so the image may be at most what an entry holds (raft::kMaxEntryBytes, 2 MiB)
+// less room for the command's header and length prefix; saving refuses a larger state rather
+// than hand out an archive that could never be restored.
+inline constexpr std::size_t kSnapshotMaxStateBytes = 2 * 1024 * 1024 - 64 * 1024;
+static_assert(kSnapshotMaxStateBytes + 1024 < kHttpMaxBodyBytes, "an archive fits in a request");
+
 // Server RPC frames: [u32 length][u32 crc32c][payload].
 inline constexpr std::size_t kRpcMaxFrameBytes = 8 * 1024 * 1024;
 static_assert(kRpcMaxFrameBytes > kHttpMaxBodyBytes, "a forwarded request must fit in a frame");

@@ -7,6 +7,7 @@
 #include <cereal/types/vector.hpp>
 
 #include "core/base/limits.hpp"
+#include "core/catalog/archive.hpp"
 #include "core/catalog/command.hpp"
 #include "core/catalog/fsm.hpp"
 #include "core/catalog/state.hpp"
@@ -269,6 +270,13 @@ void body(Archive& ar, Txn& c) {
   for (auto& op : c.ops) body(ar, op);
 }
 
+// PUT /v1/snapshot: the state image as one bounded byte string.
+template <typename Archive>
+void body(Archive& ar, Restore& c) {
+  codec::BoundedBytes b{c.state, limits::kSnapshotMaxStateBytes};
+  ar(b);
+}
+
 // The snapshot's sessions section: the table index, then each session with its indexes.
 template <typename Archive>
 void save_sessions_section(Archive& ar, const SessionTable& sessions) {
@@ -460,6 +468,7 @@ CommandType command_type(const Command& command) {
         if constexpr (std::is_same_v<T, KvLock>) return CommandType::kKvLock;
         if constexpr (std::is_same_v<T, KvUnlock>) return CommandType::kKvUnlock;
         if constexpr (std::is_same_v<T, Txn>) return CommandType::kTxn;
+        if constexpr (std::is_same_v<T, Restore>) return CommandType::kRestore;
       },
       command);
 }
@@ -510,6 +519,8 @@ Result<Command> decode_command(ByteView payload) {
       return decode_body<KvUnlock>(rest);
     case CommandType::kTxn:
       return decode_body<Txn>(rest);
+    case CommandType::kRestore:
+      return decode_body<Restore>(rest);
   }
   return make_error(ErrorCode::kInvalidArgument,
                     fmt::format("catalog command: unknown type {}", payload[0]));
@@ -524,7 +535,7 @@ Bytes Fsm::snapshot() const {
   return codec::encode(box);
 }
 
-Result<void> Fsm::restore(ByteView data) {
+Result<Fsm::Image> Fsm::decode_image(ByteView data) {
   auto box = codec::decode<SnapshotBox>(data, "catalog snapshot");
   if (!box) return box.error();
   if (box->catalog_loaded.max_index() > box->applied) {
@@ -537,12 +548,79 @@ Result<void> Fsm::restore(ByteView data) {
                         fmt::format("catalog snapshot: key \"{}\" held by a missing session", key));
     }
   }
-  kv_ = std::move(box->loaded);
-  catalog_ = std::move(box->catalog_loaded);
-  sessions_ = std::move(box->sessions_loaded);
-  applied_ = LogIndex(box->applied);
+  return Image{std::move(box->loaded), std::move(box->catalog_loaded),
+               std::move(box->sessions_loaded), box->applied};
+}
+
+Result<void> Fsm::restore(ByteView data) {
+  auto image = decode_image(data);
+  if (!image) return image.error();
+  kv_ = std::move(image->kv);
+  catalog_ = std::move(image->catalog);
+  sessions_ = std::move(image->sessions);
+  applied_ = LogIndex(image->applied);
   // lock_delays_ stays: it is this server's own, dated by its clock, and not in the image.
   return ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// `praetor snapshot inspect`: each record encoded on its own, as the image holds it.
+
+namespace {
+
+template <typename Fn>
+struct SizeProbe {
+  Fn* write = nullptr;
+  template <typename Archive>
+  void save(Archive& ar) const {
+    (*write)(ar);
+  }
+  template <typename Archive>
+  void load(Archive&) {}
+};
+
+template <typename Fn>
+std::size_t encoded_size(Fn write) {
+  return codec::encode(SizeProbe<Fn>{&write}).size();
+}
+
+}  // namespace
+
+Result<std::vector<TableSummary>> summarize_state(ByteView state) {
+  Fsm fsm;
+  if (auto restored = fsm.restore(state); !restored) return restored.error();
+  std::vector<TableSummary> out = {
+      {"KV", 0, 0}, {"Node", 0, 0}, {"Service", 0, 0}, {"Check", 0, 0}, {"Session", 0, 0}};
+  for (const auto& [key, e] : fsm.kv().entries()) {
+    KvEntry copy = e;
+    ++out[0].count;
+    out[0].bytes += encoded_size([&](auto& ar) { SnapshotBox::entry(ar, copy); });
+  }
+  const CatalogState& c = fsm.catalog();
+  for (const auto& [name, n] : c.node_table()) {
+    NodeRecord copy = n;
+    ++out[1].count;
+    out[1].bytes += encoded_size([&](auto& ar) { SnapshotBox::node_record(ar, copy); });
+  }
+  for (const auto& [key, record] : c.service_table()) {
+    ServiceRecord copy = record;
+    ++out[2].count;
+    out[2].bytes += encoded_size([&](auto& ar) { SnapshotBox::service_record(ar, copy); });
+  }
+  for (const auto& [key, k] : c.check_table()) {
+    CheckRecord copy = k;
+    ++out[3].count;
+    out[3].bytes += encoded_size([&](auto& ar) { SnapshotBox::check_record(ar, copy); });
+  }
+  for (const auto& [id, e] : fsm.sessions().all()) {
+    SessionEntry copy = e;
+    ++out[4].count;
+    out[4].bytes += encoded_size([&](auto& ar) {
+      session_def(ar, copy.def);
+      ar(copy.create_index, copy.modify_index);
+    });
+  }
+  return out;
 }
 
 }  // namespace praetor::catalog

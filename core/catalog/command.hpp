@@ -31,6 +31,9 @@ enum class CommandType : std::uint8_t {
   kKvLock = 22,
   kKvUnlock = 23,
   kTxn = 24,
+  // Whole-state operations: a family of their own, after the KV (0-9), catalog (10-19) and
+  // session (20-29) families, each of which keeps its room to grow.
+  kRestore = 30,
 };
 
 // A no-op: a new leader's first entry; it moves the applied index and nothing else.
@@ -210,11 +213,23 @@ struct Txn {
   friend bool operator==(const Txn&, const Txn&) = default;
 };
 
+// ---------------------------------------------------------------------------------------------
+// PUT /v1/snapshot (decision D41): replaces every table with a snapshot's state image
+// (Fsm::snapshot(), D27). Applied at index N, every table index, per-service-name index and
+// record ModifyIndex becomes N, so no index a client has seen goes back and every blocking query
+// wakes; CreateIndex and LockIndex are kept (CreateIndex capped at N).
+struct Restore {
+  Bytes state;
+  friend bool operator==(const Restore&, const Restore&) = default;
+};
+
 using Command = std::variant<Noop, KvSet, KvCas, KvDelete, KvDeleteCas, KvDeleteTree,
                              // The catalog of nodes, services and checks.
                              Register, Deregister,
                              // Sessions, locks and transactions.
-                             SessionCreate, SessionDestroy, KvLock, KvUnlock, Txn>;
+                             SessionCreate, SessionDestroy, KvLock, KvUnlock, Txn,
+                             // Whole-state operations.
+                             Restore>;
 
 CommandType command_type(const Command& command);
 

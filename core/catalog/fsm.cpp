@@ -37,6 +37,7 @@ ApplyResult Fsm::apply_command(LogIndex index, const Command& command, Instant n
   if (const auto* c = std::get_if<Deregister>(&command)) {
     return apply_catalog_write(i, catalog_.apply_deregister(i, *c), now);
   }
+  if (const auto* c = std::get_if<Restore>(&command)) return apply_restore(i, *c, now);
   struct Visitor {
     KvStore& kv;
     CatalogState& catalog;
@@ -68,6 +69,7 @@ ApplyResult Fsm::apply_command(LogIndex index, const Command& command, Instant n
     ApplyResult operator()(const KvLock&) { return unreachable(); }
     ApplyResult operator()(const KvUnlock&) { return unreachable(); }
     ApplyResult operator()(const Txn&) { return unreachable(); }
+    ApplyResult operator()(const Restore&) { return unreachable(); }
     static ApplyResult unreachable() {
       PRAETOR_ASSERT_MSG(false, "a catalog or session command reached the KV visitor");
       return {};
@@ -193,6 +195,100 @@ ApplyResult Fsm::apply_session_command(std::uint64_t i, const Command& command, 
   TxnResult result = apply_txn(i, kv_, sessions_, txn);
   const bool success = result.errors.empty();
   return {success, {}, std::move(result)};
+}
+
+}  // namespace praetor::catalog
+
+// ---------------------------------------------------------------------------------------------
+// PUT /v1/snapshot (decision D41)
+
+namespace praetor::catalog {
+namespace {
+
+template <typename Record>
+void rebase_record(Record& r, std::uint64_t index) {
+  // The restore wrote every record at `index`: a CAS against an index read before it fails, as
+  // it should, since the value may not be the one that was read.
+  r.modify_index = index;
+  r.create_index = std::min(r.create_index, index);
+}
+
+}  // namespace
+
+// Every index a watcher can see moves to `index`, which is above any index this cluster has
+// handed out, so no watcher sees its index go back and every parked read wakes: the KV, catalog
+// and sessions table indexes, the per-service-name indexes and each record's ModifyIndex (a
+// single key's read watches it). CreateIndex is kept, capped at `index` (an image from a longer
+// log may carry larger ones); LockIndex counts acquisitions and is kept.
+Result<Fsm::Image> Fsm::rebase_image(Image image, std::uint64_t index) {
+  PRAETOR_ASSERT(index > 0);
+  std::vector<KvEntry> entries;
+  entries.reserve(image.kv.entries().size());
+  for (const auto& [key, e] : image.kv.entries()) rebase_record(entries.emplace_back(e), index);
+  auto kv = KvStore::from_entries(std::move(entries), index);
+  if (!kv) return kv.error();
+
+  CatalogState::Tables t;
+  for (const auto& [name, n] : image.catalog.node_table()) {
+    rebase_record(t.nodes.emplace_back(n), index);
+  }
+  for (const auto& [key, s] : image.catalog.service_table()) {
+    rebase_record(t.services.emplace_back(s), index);
+  }
+  for (const auto& [key, c] : image.catalog.check_table()) {
+    rebase_record(t.checks.emplace_back(c), index);
+  }
+  for (const auto& [name, i] : image.catalog.service_name_indexes()) {
+    t.service_name_indexes.emplace(name, index);
+  }
+  t.nodes_index = t.services_index = t.checks_index = index;
+  auto catalog = CatalogState::from_tables(std::move(t));
+  if (!catalog) return catalog.error();
+
+  std::vector<SessionEntry> sessions;
+  for (const auto& [id, e] : image.sessions.all()) rebase_record(sessions.emplace_back(e), index);
+  auto table = SessionTable::from_entries(std::move(sessions), index);
+  if (!table) return table.error();
+  return Image{std::move(kv.value()), std::move(catalog.value()), std::move(table.value()), index};
+}
+
+Result<void> Fsm::check_restore_image(ByteView state) {
+  auto image = decode_image(state);
+  if (!image) return image.error();
+  // Whether an image rebases does not depend on the index (any index >= 1 gives the same
+  // verdict), so the leader's check at 1 is the apply's at N.
+  auto rebased = rebase_image(std::move(*image), 1);
+  if (!rebased) return rebased.error();
+  return ok();
+}
+
+ApplyResult Fsm::apply_restore(std::uint64_t index, const Restore& command, Instant now) {
+  // The leader checked the image before proposing it; decoding is deterministic, so a refusal
+  // here is the same on every replica and changes nothing, like any refused command.
+  auto image = decode_image(command.state);
+  if (!image) return {false, "snapshot restore refused: " + image.error().message, {}};
+  auto rebased = rebase_image(std::move(*image), index);
+  if (!rebased) return {false, "snapshot restore refused: " + rebased.error().message, {}};
+  // A lock the restore takes from a session is treated as the session's destruction would be:
+  // the key gets that session's lock-delay (dated by this server, not replicated: D29), so the
+  // former holder, which may still believe it holds the lock, has time to notice before another
+  // session takes it. Delays already running stay.
+  std::erase_if(lock_delays_, [now](const auto& kv) { return kv.second <= now; });
+  for (const auto& [key, e] : kv_.entries()) {
+    if (e.session.empty()) continue;
+    const KvEntry* after = rebased->kv.get(key);
+    if (after != nullptr && after->session == e.session) continue;
+    const SessionEntry* holder = sessions_.get(e.session);
+    if (holder == nullptr) continue;
+    const Duration delay =
+        std::min(Duration::nanoseconds(holder->def.lock_delay_ns), kSessionLockDelayMax);
+    if (delay > Duration::zero()) lock_delays_[key] = std::max(lock_delay_until(key), now + delay);
+  }
+  kv_ = std::move(rebased->kv);
+  catalog_ = std::move(rebased->catalog);
+  sessions_ = std::move(rebased->sessions);
+  PRAETOR_ASSERT(applied_.value() == index);
+  return {};
 }
 
 }  // namespace praetor::catalog

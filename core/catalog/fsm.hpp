@@ -42,6 +42,10 @@ class Fsm {
 
   Bytes snapshot() const;
   Result<void> restore(ByteView data);
+  // PUT /v1/snapshot's check before it proposes a Restore: the image decodes and passes every
+  // check the Restore's apply makes (the same on every replica), so a bad image is the client's
+  // 400 and never a log entry.
+  static Result<void> check_restore_image(ByteView state);
 
   LogIndex applied_index() const { return applied_; }
   const KvStore& kv() const { return kv_; }
@@ -85,6 +89,18 @@ class Fsm {
   bool destroy_session(std::uint64_t index, const std::string& id, Instant now);
   ApplyResult apply_session_command(std::uint64_t index, const Command& command, Instant now);
   ApplyResult apply_catalog_write(std::uint64_t index, const CatalogWrite& write, Instant now);
+
+  // A snapshot image decoded and checked (codec.cpp), not yet installed.
+  struct Image {
+    KvStore kv;
+    CatalogState catalog;
+    SessionTable sessions;
+    std::uint64_t applied = 0;
+  };
+  static Result<Image> decode_image(ByteView data);
+  // The image as a Restore applied at `index` installs it (command.hpp, decision D41).
+  static Result<Image> rebase_image(Image image, std::uint64_t index);
+  ApplyResult apply_restore(std::uint64_t index, const Restore& command, Instant now);
 
   KvStore kv_;
   CatalogState catalog_;

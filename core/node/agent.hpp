@@ -288,6 +288,10 @@ class Agent final : public Process {
                       bool acquire, std::uint64_t flags);
   // http_txn.cpp: PUT /v1/txn.
   void handle_txn(RequestId id, HttpRequest& request);
+  // ---- Snapshots (issue 11) -----------------------------------------------------------------
+  // http_snapshot.cpp: GET /v1/snapshot (an archive of the state), PUT (restore one).
+  void snapshot_save(RequestId id, HttpRequest& request);
+  void snapshot_restore(RequestId id, HttpRequest& request);
   // session_ttl.cpp: the leader's TTL timers (catalog::SessionTimers), kept in step with the
   // sessions table after every apply, cleared on leadership changes, fired from on_wake.
   void session_ttl_role_change(bool leader);

@@ -126,6 +126,9 @@ std::span<const Agent::Route> Agent::routes() {
       {"/v1/session/node/", true, kGet, R::kLeader, true, &Agent::session_node},
       {"/v1/session/list", false, kGet, R::kLeader, true, &Agent::session_list},
       {"/v1/txn", false, kPut, R::kLeader, false, &Agent::handle_txn},
+      // Snapshots (http_snapshot.cpp): saved after a ReadIndex round, restored through the log.
+      {"/v1/snapshot", false, kGet, R::kLeader, true, &Agent::snapshot_save},
+      {"/v1/snapshot", false, kPut, R::kLeader, false, &Agent::snapshot_restore},
   };
   // Checked once: every row can be reached. A row is dead if an earlier one takes the same
   // path and one of its methods (the first match wins), and every row needs a handler.

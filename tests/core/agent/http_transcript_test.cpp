@@ -198,6 +198,7 @@ TEST(AgentHttpTranscript, Health) { run("health.txt"); }
 TEST(AgentHttpTranscript, Sessions) { run("session.txt"); }
 TEST(AgentHttpTranscript, Txn) { run("txn.txt"); }
 TEST(AgentHttpTranscript, AgentServicesAndChecks) { run("agent_local.txt"); }
+TEST(AgentHttpTranscript, Snapshot) { run("snapshot.txt"); }
 
 }  // namespace
 }  // namespace praetor::node
