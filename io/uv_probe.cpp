@@ -257,6 +257,7 @@ class UvProbe::Probe {
   void resolve(const std::string& host, std::uint16_t port);
   void connect_next();
   void on_dial_failed(int status);
+  void reset_response();
   void send_request();
   void write(std::string data);
   void flush_tls();
@@ -480,13 +481,19 @@ void UvProbe::Probe::on_connect(uv_connect_t* req, int status) {
   }
   p->phase_ = Phase::kAwaitHeaders;
   uv_tcp_nodelay(&p->tcp_, 1);
-  http_parser_init(&p->parser_, HTTP_RESPONSE);
-  p->parser_.data = p;
-  p->headers_done_ = p->message_done_ = p->body_full_ = p->redirect_pending_ = false;
-  p->body_.clear();
+  p->reset_response();
   int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&p->tcp_), on_alloc, on_read);
   if (rc != 0) return p->fail(p->reason(fmt::format("read: {}", uv_strerror(rc))));
   p->send_request();
+}
+
+void UvProbe::Probe::reset_response() {
+  http_parser_init(&parser_, HTTP_RESPONSE);
+  parser_.data = this;
+  status_ = 0;
+  reason_.clear();
+  headers_done_ = message_done_ = body_full_ = redirect_pending_ = false;
+  body_.clear();
 }
 
 void UvProbe::Probe::send_request() {
@@ -665,6 +672,9 @@ void UvProbe::Probe::follow_redirect() {
   }
   if (!iequals(parsed->host, target_.host)) hop_keeps_auth_ = false;
   target_ = std::move(*parsed);
+  // The redirect's status is not this check's answer: a timeout while the next hop connects
+  // must read as a timeout.
+  reset_response();
   restart_connection(AfterClose::kNextHop);
 }
 

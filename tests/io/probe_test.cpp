@@ -514,6 +514,19 @@ TEST_F(ProbeTest, RedirectLoopStopsAfterTen) {
   EXPECT_EQ(server.requests().size(), 11u);
 }
 
+TEST_F(ProbeTest, TimeoutAfterARedirectIsATimeout) {
+  TestServer silent([](Conn& c, const std::string&) { c.wait_closed(); });
+  TestServer mover(respond(
+      fmt::format("HTTP/1.1 307 Temporary Redirect\r\nLocation: {}\r\nContent-Length: 0\r\n\r\n",
+                  silent.url("/slow"))));
+  auto r = run_one(http_spec(mover.url(), Duration::milliseconds(300)));
+  EXPECT_EQ(r.exit_code, -1);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.http_status, 0);  // the 307 was not the answer
+  EXPECT_NE(r.output.find(silent.url("/slow")), std::string::npos) << r.output;
+  EXPECT_EQ(silent.requests().size(), 1u);
+}
+
 TEST_F(ProbeTest, LocalhostResolves) {
   TestServer server(respond("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"));
   // Whether localhost is ::1 first or not, the server on 127.0.0.1 is found.
