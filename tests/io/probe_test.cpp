@@ -364,6 +364,23 @@ TEST_F(ProbeTest, HostHeaderOverridesTheUrlHost) {
   EXPECT_EQ(req.find("127.0.0.1"), std::string::npos) << req;
 }
 
+TEST_F(ProbeTest, UserinfoBecomesBasicAuthAndIsRedactedInErrors) {
+  TestServer server(respond("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+  auto r = run_one(http_spec(fmt::format("http://user:pa%20ss@127.0.0.1:{}/", server.port())));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  auto req = server.requests().at(0);
+  EXPECT_NE(req.find("\r\nAuthorization: Basic dXNlcjpwYSBzcw==\r\n"), std::string::npos) << req;
+  EXPECT_NE(req.find(fmt::format("\r\nHost: 127.0.0.1:{}\r\n", server.port())), std::string::npos)
+      << req;
+  std::uint16_t port = closed_port();
+  r = run_one(http_spec(fmt::format("http://user:secret@127.0.0.1:{}/", port)));
+  EXPECT_EQ(r.exit_code, -1);
+  EXPECT_EQ(r.output.find("secret"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(fmt::format("\"http://user:***@127.0.0.1:{}/\"", port)),
+            std::string::npos)
+      << r.output;
+}
+
 TEST_F(ProbeTest, HeaderInjectionIsRefused) {
   TestServer server(respond("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
   auto spec = http_spec(server.url());
