@@ -54,12 +54,13 @@ struct UvExec::Child {
 };
 
 UvExec::UvExec(uv_loop_t* loop, Logger& logger, ExecCompletion completion)
-    : loop_(loop), logger_(logger), completion_(std::move(completion)) {}
+    : loop_(loop), logger_(logger), completion_(completion), probes_(loop, logger, completion) {}
 
 UvExec::~UvExec() { PRAETOR_ASSERT_MSG(closed(), "UvExec destroyed with children running"); }
 
 void UvExec::run(CheckRunId id, node::ExecSpec spec) {
   PRAETOR_ASSERT(!closing_);
+  if (spec.kind != node::ExecSpec::Kind::kArgs) return probes_.run(id, std::move(spec));
   auto* c = new Child(this, id, spec.output_max_bytes);
   children_.insert(c);
   uv_pipe_init(loop_, &c->out, 0);
@@ -188,6 +189,7 @@ void UvExec::on_handle_closed(uv_handle_t* handle) {
 void UvExec::close() {
   if (closing_) return;
   closing_ = true;
+  probes_.close();
   std::vector<Child*> running(children_.begin(), children_.end());
   for (Child* c : running) {
     if (c->finished) continue;

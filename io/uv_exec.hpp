@@ -3,6 +3,9 @@
 // stdout and stderr go into one buffer that keeps only the last output_max_bytes. The result is
 // delivered through the Completion callback once the child has exited and its pipes are closed,
 // always later than run() (the host turns it into Process::on_check_result).
+//
+// HTTP and TCP checks (ExecSpec::Kind::kHttp, kTcp) go to the UvProbe it owns, so the host has
+// one Exec for every kind and closed()/running() count them all.
 #pragma once
 
 #include <uv.h>
@@ -13,10 +16,9 @@
 
 #include "core/base/log.hpp"
 #include "core/node/env.hpp"
+#include "io/uv_probe.hpp"
 
 namespace praetor::io {
-
-using ExecCompletion = std::function<void(CheckRunId, node::ExecResult)>;
 
 // Keeps the last `max_bytes` of what is appended (a check's output tail).
 class OutputTail {
@@ -39,10 +41,11 @@ class UvExec final : public node::Exec {
 
   void run(CheckRunId id, node::ExecSpec spec) override;
 
-  // Kills every running child's group and closes the handles; results are no longer delivered.
+  // Kills every running child's group, abandons every probe and closes the handles; results
+  // are no longer delivered. The loop must then run until closed().
   void close();
-  bool closed() const { return children_.empty(); }
-  std::size_t running() const { return children_.size(); }
+  bool closed() const { return children_.empty() && probes_.closed(); }
+  std::size_t running() const { return children_.size() + probes_.running(); }
 
   struct Child;
 
@@ -61,6 +64,7 @@ class UvExec final : public node::Exec {
   Logger& logger_;
   ExecCompletion completion_;
   std::set<Child*> children_;
+  UvProbe probes_;
   bool closing_ = false;
 };
 

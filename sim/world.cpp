@@ -43,6 +43,21 @@ std::string render_args(const std::vector<std::string>& args) {
   return out;
 }
 
+// A check spec in a trace line: "/bin/check-db --fast", "http GET http://10.0.0.1:8080/health",
+// "tcp 10.0.0.1:5432".
+std::string render_spec(const node::ExecSpec& spec) {
+  switch (spec.kind) {
+    case node::ExecSpec::Kind::kHttp:
+      return fmt::format("http {} {}", spec.http.method.empty() ? "GET" : spec.http.method,
+                         spec.http.url);
+    case node::ExecSpec::Kind::kTcp:
+      return fmt::format("tcp {}", spec.tcp);
+    case node::ExecSpec::Kind::kArgs:
+      break;
+  }
+  return render_args(spec.args);
+}
+
 }  // namespace
 
 // One input for one node (or a world-level action), due at `at`.
@@ -191,7 +206,7 @@ class World::Host {
     explicit ExecAdapter(Host& h) : h_(h) {}
     void run(CheckRunId id, node::ExecSpec spec) override {
       SimExec::Resolved r = h_.exec_.resolve(spec);
-      h_.note(fmt::format("-> exec id={} {}", id, render_args(spec.args)));
+      h_.note(fmt::format("-> exec id={} {}", id, render_spec(spec)));
       Event e = h_.input(Event::Kind::kCheck, h_.world_.now_ + r.after);
       e.check = id;
       e.exec_result = std::move(r.result);
