@@ -25,6 +25,7 @@
 #include "core/node/forwarder.hpp"
 #include "core/node/process.hpp"
 #include "core/node/raft_storage.hpp"
+#include "core/node/render_cache.hpp"
 #include "core/node/rpc.hpp"
 #include "core/raft/raft.hpp"
 
@@ -133,9 +134,10 @@ class Agent final : public Process {
   void commit(RequestId id, catalog::Command command, Answer answer = {});
   // Every read handler ends here: parses ?index/?wait (400 when malformed), parks the request
   // while watch() has not passed ?index (it is routed again when it moves or its wait ends),
-  // else responds with render() and the X-Consul-* headers for watch()'s index.
+  // else responds with render() and the X-Consul-* headers for watch()'s index. `cacheable`
+  // reuses an answer rendered at the same index (render_cache.hpp says which reads may).
   void serve_read(RequestId id, HttpRequest& request, const Watch& watch, const Render& render,
-                  IndexOrder order = IndexOrder::kMonotonic);
+                  IndexOrder order = IndexOrder::kMonotonic, bool cacheable = false);
   void wake_parked(Instant now, bool expired_only);
   void arm_timer();
   void respond(RequestId id, HttpResponse response);
@@ -334,6 +336,7 @@ class Agent final : public Process {
   bool reconcile_unsettled_ = false;  // a change is in flight: run again after the next commit
   std::map<std::string, LogIndex> reconcile_inflight_;  // member -> its proposal, until applied
   std::map<RequestId, Parked> parked_;
+  RenderCache render_cache_;            // large answers by request, while their watched index holds
   std::deque<UserEventRecord> events_;  // the most recent kMaxUserEvents, oldest first
   Instant armed_ = Instant::never();
   Ticket next_ticket_{1};

@@ -41,7 +41,7 @@ Result<BlockingParams> parse_blocking(const HttpRequest& request) {
 }  // namespace
 
 void Agent::serve_read(RequestId id, HttpRequest& request, const Watch& watch, const Render& render,
-                       IndexOrder order) {
+                       IndexOrder order, bool cacheable) {
   auto blocking = parse_blocking(request);
   if (!blocking) {
     respond(id, HttpResponse::text(400, blocking.error().message));
@@ -63,7 +63,18 @@ void Agent::serve_read(RequestId id, HttpRequest& request, const Watch& watch, c
     arm_timer();
     return;
   }
-  HttpResponse response = render();
+  HttpResponse response;
+  if (cacheable) {
+    std::string key = RenderCache::key(request, config_.datacenter);
+    if (const HttpResponse* cached = render_cache_.find(key, index)) {
+      response = *cached;
+    } else {
+      response = render();
+      render_cache_.store(std::move(key), index, response);
+    }
+  } else {
+    response = render();
+  }
   decorate(response, index);
   response.set_header("X-Consul-Effective-Consistency",
                       request.has_query("stale") ? "stale" : "leader");

@@ -486,7 +486,8 @@ void Agent::catalog_service(RequestId id, HttpRequest& request) {
         for (const auto& i : instances.value) write_catalog_service(w, i, config_.datacenter);
         w.end_array();
         return HttpResponse::json(200, w.take());
-      });
+      },
+      IndexOrder::kMonotonic, /*cacheable=*/true);
 }
 
 void Agent::catalog_node(RequestId id, HttpRequest& request) {
@@ -547,7 +548,8 @@ void Agent::health_checks(RequestId id, HttpRequest& request) {
         const auto& state = fsm_.catalog();
         const auto checks = state.service_checks(name, meta_filter(request));
         return HttpResponse::json(200, checks_text(state, checks.value));
-      });
+      },
+      IndexOrder::kMonotonic, /*cacheable=*/true);
 }
 
 void Agent::health_service(RequestId id, HttpRequest& request) {
@@ -590,7 +592,8 @@ void Agent::health_service(RequestId id, HttpRequest& request) {
         }
         w.end_array();
         return HttpResponse::json(200, w.take());
-      });
+      },
+      IndexOrder::kMonotonic, /*cacheable=*/true);
 }
 
 void Agent::health_state(RequestId id, HttpRequest& request) {

@@ -231,6 +231,8 @@ void Agent::finish_ready(raft::Ready ready) {
   // diverge.
   PRAETOR_ASSERT_MSG(restored.has_value(), "installing snapshot {} failed: {}",
                      ready.snapshot->meta.index, restored ? "" : restored.error().message);
+  // The catalog was replaced wholesale: no rendered answer is known to match it any more.
+  render_cache_.clear();
   if (ready.role) on_role_change(*ready.role);
   for (const raft::Message& m : ready.messages) send_raft_message(m);
   for (const raft::Entry& e : ready.committed) apply_committed(e);
