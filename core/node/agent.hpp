@@ -221,6 +221,7 @@ class Agent final : public Process {
   void fail_forwards(std::string_view why);
   void expire_forwards(Instant now);
   void start_consistent_read(RequestId id, HttpRequest request);
+  bool start_read_batch();
   void serve_ready_reads();
   void raft_configuration(RequestId id, HttpRequest& request);
   void raft_remove_peer(RequestId id, HttpRequest& request);
@@ -321,14 +322,19 @@ class Agent final : public Process {
   Instant leave_deadline_ = Instant::never();
   // Requests handed to another agent and taken from one (forwarder.hpp).
   Forwarder forwarder_;
-  // Linearizable reads (?consistent): registered with Raft, then served once applied.
+  // Linearizable reads (default and ?consistent): confirmed by a ReadIndex round, then served
+  // once applied. Reads share rounds (D-perf-2): one round is in flight at a time, and the reads
+  // that arrive meanwhile wait for the next, which starts when it completes.
   struct PendingRead {
     RequestId request;
     HttpRequest http;
-    LogIndex index;  // 0 until Raft confirms
+    LogIndex index;           // 0 until Raft confirms
+    std::uint64_t batch = 0;  // the round's Raft ReadId; 0 while waiting for the next round
   };
   std::map<std::uint64_t, PendingRead> reads_;
   std::uint64_t next_read_id_ = 1;
+  std::uint64_t read_batch_ = 0;   // the round in flight, 0: none
+  std::size_t reads_waiting_ = 0;  // reads with batch 0
   bool stopping_ = false;
   bool replaying_ = false;  // answering a parked request: never park it again
   bool serving_read_ = false;  // answering a confirmed ?consistent read: do not register again
