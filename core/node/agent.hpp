@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -118,6 +119,7 @@ class Agent final : public Process {
     Instant deadline;
     Watch watch;
     IndexOrder order = IndexOrder::kMonotonic;
+    std::string group;  // its WatchGroup's key (blocking.cpp)
     static bool waiting(std::uint64_t index, std::uint64_t min_index, IndexOrder order) {
       return order == IndexOrder::kOpaque ? index == min_index : index <= min_index;
     }
@@ -139,6 +141,7 @@ class Agent final : public Process {
   void serve_read(RequestId id, HttpRequest& request, const Watch& watch, const Render& render,
                   IndexOrder order = IndexOrder::kMonotonic, bool cacheable = false);
   void wake_parked(Instant now, bool expired_only);
+  void unpark(RequestId id, Parked& parked);
   void arm_timer();
   void respond(RequestId id, HttpResponse response);
   void decorate(HttpResponse& response, std::uint64_t index) const;
@@ -342,6 +345,15 @@ class Agent final : public Process {
   bool reconcile_unsettled_ = false;  // a change is in flight: run again after the next commit
   std::map<std::string, LogIndex> reconcile_inflight_;  // member -> its proposal, until applied
   std::map<RequestId, Parked> parked_;
+  // The parked reads indexed by deadline, and grouped by what they watch, so that neither the
+  // timer nor a commit walks all of them (blocking.cpp).
+  std::set<std::pair<Instant, RequestId>> parked_deadlines_;
+  struct WatchGroup {
+    Watch watch;  // the same for every member: the same handler on the same request
+    IndexOrder order = IndexOrder::kMonotonic;
+    std::set<std::pair<std::uint64_t, RequestId>> waiting;  // (min_index, id)
+  };
+  std::map<std::string, WatchGroup> watch_groups_;
   RenderCache render_cache_;            // large answers by request, while their watched index holds
   std::deque<UserEventRecord> events_;  // the most recent kMaxUserEvents, oldest first
   Instant armed_ = Instant::never();
