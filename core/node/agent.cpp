@@ -122,7 +122,7 @@ void Agent::arm_timer() {
   earliest = std::min(earliest, gossip_deadline());
   earliest = std::min(earliest, next_no_leader_log_);
   earliest = std::min(earliest, forwarder_.next_deadline());
-  for (const auto& [id, parked] : parked_) earliest = std::min(earliest, parked.deadline);
+  if (!parked_deadlines_.empty()) earliest = std::min(earliest, parked_deadlines_.begin()->first);
   if (!stopping_) earliest = std::min(earliest, reconcile_due_);
   earliest = std::min(earliest, session_timers_.next_deadline());
   if (!stopping_) {
@@ -253,8 +253,7 @@ void Agent::stop(StopReason reason) {
                      (reason == StopReason::kInterrupt && !config_.skip_leave_on_interrupt_effective());
   env_->logger.info("agent", "Requesting shutdown");
   // Parked long-polls get their answer now rather than a dropped connection.
-  for (auto& [id, parked] : parked_) parked.deadline = Instant::zero();
-  wake_parked(env_->clock.now(), true);
+  wake_parked(Instant::never(), true);  // every deadline has passed by then
   fail_forwards("Agent is shutting down");
   for (auto& [read, pending] : reads_) {
     respond(pending.request, HttpResponse::text(503, "Agent is shutting down"));
@@ -327,6 +326,7 @@ void Agent::check_invariants() const {
   }
   PRAETOR_ASSERT(parked_.size() <= limits::kHttpMaxPendingRequests);
   for (const auto& [id, parked] : parked_) PRAETOR_ASSERT(parked.waiting(fsm_));
+  PRAETOR_ASSERT(parked_deadlines_.size() == parked_.size());
   session_timers_.check_invariants();
   local_.check_invariants();
   PRAETOR_ASSERT(is_leader() || session_timers_.size() == 0);

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "core/node/local_state.hpp"
 #include "core/node/process.hpp"
 #include "core/node/raft_storage.hpp"
+#include "core/node/render_cache.hpp"
 #include "core/node/rpc.hpp"
 #include "core/raft/raft.hpp"
 
@@ -120,6 +122,7 @@ class Agent final : public Process {
     Instant deadline;
     Watch watch;
     IndexOrder order = IndexOrder::kMonotonic;
+    std::string group;  // its WatchGroup's key (blocking.cpp)
     static bool waiting(std::uint64_t index, std::uint64_t min_index, IndexOrder order) {
       return order == IndexOrder::kOpaque ? index == min_index : index <= min_index;
     }
@@ -136,10 +139,12 @@ class Agent final : public Process {
   void commit(RequestId id, catalog::Command command, Answer answer = {});
   // Every read handler ends here: parses ?index/?wait (400 when malformed), parks the request
   // while watch() has not passed ?index (it is routed again when it moves or its wait ends),
-  // else responds with render() and the X-Consul-* headers for watch()'s index.
+  // else responds with render() and the X-Consul-* headers for watch()'s index. `cacheable`
+  // reuses an answer rendered at the same index (render_cache.hpp says which reads may).
   void serve_read(RequestId id, HttpRequest& request, const Watch& watch, const Render& render,
-                  IndexOrder order = IndexOrder::kMonotonic);
+                  IndexOrder order = IndexOrder::kMonotonic, bool cacheable = false);
   void wake_parked(Instant now, bool expired_only);
+  void unpark(RequestId id, Parked& parked);
   void arm_timer();
   void respond(RequestId id, HttpResponse response);
   void decorate(HttpResponse& response, std::uint64_t index) const;
@@ -222,6 +227,7 @@ class Agent final : public Process {
   void fail_forwards(std::string_view why);
   void expire_forwards(Instant now);
   void start_consistent_read(RequestId id, HttpRequest request);
+  bool start_read_batch();
   void serve_ready_reads();
   void raft_configuration(RequestId id, HttpRequest& request);
   void raft_remove_peer(RequestId id, HttpRequest& request);
@@ -373,14 +379,19 @@ class Agent final : public Process {
   Instant leave_deadline_ = Instant::never();
   // Requests handed to another agent and taken from one (forwarder.hpp).
   Forwarder forwarder_;
-  // Linearizable reads (?consistent): registered with Raft, then served once applied.
+  // Linearizable reads (default and ?consistent): confirmed by a ReadIndex round, then served
+  // once applied. Reads share rounds (D44): one round is in flight at a time, and the reads
+  // that arrive meanwhile wait for the next, which starts when it completes.
   struct PendingRead {
     RequestId request;
     HttpRequest http;
-    LogIndex index;  // 0 until Raft confirms
+    LogIndex index;           // 0 until Raft confirms
+    std::uint64_t batch = 0;  // the round's Raft ReadId; 0 while waiting for the next round
   };
   std::map<std::uint64_t, PendingRead> reads_;
   std::uint64_t next_read_id_ = 1;
+  std::uint64_t read_batch_ = 0;   // the round in flight, 0: none
+  std::size_t reads_waiting_ = 0;  // reads with batch 0
   bool stopping_ = false;
   bool replaying_ = false;  // answering a parked request: never park it again
   bool serving_read_ = false;  // answering a confirmed ?consistent read: do not register again
@@ -388,6 +399,16 @@ class Agent final : public Process {
   bool reconcile_unsettled_ = false;  // a change is in flight: run again after the next commit
   std::map<std::string, LogIndex> reconcile_inflight_;  // member -> its proposal, until applied
   std::map<RequestId, Parked> parked_;
+  // The parked reads indexed by deadline, and grouped by what they watch, so that neither the
+  // timer nor a commit walks all of them (blocking.cpp).
+  std::set<std::pair<Instant, RequestId>> parked_deadlines_;
+  struct WatchGroup {
+    Watch watch;  // the same for every member: the same handler on the same request
+    IndexOrder order = IndexOrder::kMonotonic;
+    std::set<std::pair<std::uint64_t, RequestId>> waiting;  // (min_index, id)
+  };
+  std::map<std::string, WatchGroup> watch_groups_;
+  RenderCache render_cache_;            // large answers by request, while their watched index holds
   std::deque<UserEventRecord> events_;  // the most recent kMaxUserEvents, oldest first
   Instant armed_ = Instant::never();
   Ticket next_ticket_{1};

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/base/assert.hpp"
 #include "core/base/duration.hpp"
 #include "core/base/limits.hpp"
 #include "core/node/agent.hpp"
@@ -41,7 +42,7 @@ Result<BlockingParams> parse_blocking(const HttpRequest& request) {
 }  // namespace
 
 void Agent::serve_read(RequestId id, HttpRequest& request, const Watch& watch, const Render& render,
-                       IndexOrder order) {
+                       IndexOrder order, bool cacheable) {
   auto blocking = parse_blocking(request);
   if (!blocking) {
     respond(id, HttpResponse::text(400, blocking.error().message));
@@ -58,12 +59,40 @@ void Agent::serve_read(RequestId id, HttpRequest& request, const Watch& watch, c
     // Consul adds up to wait/16 of jitter so that many watchers do not return in lockstep.
     const Duration jitter = Duration::nanoseconds(static_cast<std::int64_t>(
         rng_.uniform(static_cast<std::uint64_t>(blocking->wait.count_ns() / 16) + 1)));
-    parked_.emplace(id, Parked{std::move(request), blocking->index,
-                               env_->clock.now() + blocking->wait + jitter, watch, order});
+    const Instant deadline = env_->clock.now() + blocking->wait + jitter;
+    // Reads of the same request (method, path, parameters but ?index and ?wait, body, origin)
+    // run the same handler with the same arguments, so they watch the same index: a commit
+    // computes it once per group, and wakes the members whose min_index it passed.
+    std::string group = request.method;
+    group += '\0';
+    group += RenderCache::key(request, request.origin_node);
+    group += '\0';
+    group += request.body;
+    auto [g, created] = watch_groups_.try_emplace(group);
+    if (created) {
+      g->second.watch = watch;
+      g->second.order = order;
+    }
+    PRAETOR_ASSERT(g->second.order == order);
+    g->second.waiting.emplace(blocking->index, id);
+    parked_deadlines_.emplace(deadline, id);
+    parked_.emplace(
+        id, Parked{std::move(request), blocking->index, deadline, watch, order, std::move(group)});
     arm_timer();
     return;
   }
-  HttpResponse response = render();
+  HttpResponse response;
+  if (cacheable) {
+    std::string key = RenderCache::key(request, config_.datacenter);
+    if (const HttpResponse* cached = render_cache_.find(key, index)) {
+      response = *cached;
+    } else {
+      response = render();
+      render_cache_.store(std::move(key), index, response);
+    }
+  } else {
+    response = render();
+  }
   decorate(response, index);
   response.set_header("X-Consul-Effective-Consistency",
                       request.has_query("stale") ? "stale" : "leader");
@@ -73,16 +102,27 @@ void Agent::serve_read(RequestId id, HttpRequest& request, const Watch& watch, c
 
 void Agent::wake_parked(Instant now, bool expired_only) {
   std::vector<RequestId> done;
-  for (auto& [id, parked] : parked_) {
-    const bool expired = parked.deadline <= now;
-    const bool moved = !expired_only && !parked.waiting(fsm_);
-    if (!expired && !moved) continue;
-    done.push_back(id);
+  for (auto it = parked_deadlines_.begin(); it != parked_deadlines_.end() && it->first <= now;
+       ++it) {
+    done.push_back(it->second);
   }
+  if (!expired_only) {
+    for (const auto& [key, group] : watch_groups_) {
+      const std::uint64_t index = group.watch(fsm_);
+      for (const auto& [min_index, id] : group.waiting) {
+        if (group.order == IndexOrder::kMonotonic && min_index >= index) break;  // sorted
+        if (!Parked::waiting(index, min_index, group.order)) done.push_back(id);
+      }
+    }
+  }
+  // Answered in request order, as when every parked read was checked in turn.
+  std::sort(done.begin(), done.end());
+  done.erase(std::unique(done.begin(), done.end()), done.end());
   for (RequestId id : done) {
     auto it = parked_.find(id);
     Parked parked = std::move(it->second);
     parked_.erase(it);
+    unpark(id, parked);
     // Re-run the read: the answer reflects the state now, whether the index moved or not, and
     // it is never parked a second time.
     replaying_ = true;
@@ -90,6 +130,14 @@ void Agent::wake_parked(Instant now, bool expired_only) {
     replaying_ = false;
   }
   arm_timer();
+}
+
+void Agent::unpark(RequestId id, Parked& parked) {
+  parked_deadlines_.erase({parked.deadline, id});
+  auto g = watch_groups_.find(parked.group);
+  PRAETOR_ASSERT(g != watch_groups_.end());
+  g->second.waiting.erase({parked.min_index, id});
+  if (g->second.waiting.empty()) watch_groups_.erase(g);
 }
 
 }  // namespace praetor::node

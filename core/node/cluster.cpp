@@ -240,15 +240,48 @@ void Agent::expire_forwards(Instant now) {
   }
 }
 
+// Linearizable reads share ReadIndex rounds (D44). A round confirms leadership for the
+// reads registered before it started, so a read that arrives while one is in flight cannot ride
+// on it; it waits for the next round, which drive_raft starts as soon as the one in flight
+// completes, for every read that arrived meanwhile. One read alone starts its round at once, as
+// before; at 32 concurrent reads a round (a heartbeat to every follower and their answers)
+// serves up to 32 instead of one. Each read is still confirmed by a round that started after
+// it arrived, at a commit index at least the one it saw, so a deposed leader never answers
+// (D9).
 void Agent::start_consistent_read(RequestId id, HttpRequest request) {
-  const std::uint64_t read = next_read_id_++;
-  auto registered = raft_->read_index(env_->clock.now(), raft::ReadId(read));
-  if (!registered) {
-    respond(id, HttpResponse::text(500, registered.error().message));
+  if (reads_.size() >= raft::kMaxPendingReads) {
+    respond(id, HttpResponse::text(500, "too many pending reads"));
     return;
   }
-  reads_.emplace(read, PendingRead{id, std::move(request), LogIndex(0)});
-  drive_raft();
+  reads_.emplace(next_read_id_++, PendingRead{id, std::move(request), LogIndex(0)});
+  ++reads_waiting_;
+  if (read_batch_ == 0) drive_raft();  // starts the round; otherwise the read waits for the next
+}
+
+bool Agent::start_read_batch() {
+  if (read_batch_ != 0 || reads_waiting_ == 0 || stopping_) return false;
+  const std::uint64_t batch = next_read_id_++;
+  auto registered = raft_->read_index(env_->clock.now(), raft::ReadId(batch));
+  std::vector<RequestId> failed;
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    PendingRead& pending = it->second;
+    if (pending.batch != 0 || pending.index > LogIndex(0)) {
+      ++it;
+    } else if (registered) {
+      pending.batch = batch;
+      ++it;
+    } else {
+      failed.push_back(pending.request);
+      it = reads_.erase(it);
+    }
+  }
+  reads_waiting_ = 0;
+  for (RequestId request : failed) {
+    respond(request, HttpResponse::text(500, registered.error().message));
+  }
+  if (!registered) return false;
+  read_batch_ = batch;
+  return true;
 }
 
 void Agent::serve_ready_reads() {

@@ -17,6 +17,7 @@
 #include "core/catalog/state.hpp"
 #include "core/node/agent.hpp"
 #include "core/node/json_text.hpp"
+#include "core/node/json_writer.hpp"
 
 namespace praetor::node {
 namespace {
@@ -257,89 +258,109 @@ std::vector<std::string> tag_filter(const HttpRequest& request) {
   return out;
 }
 
-json string_map_json(const std::map<std::string, std::string>& map) {
+// The answers are written with JsonWriter (json_writer.hpp): keys in ascending order, as the
+// nlohmann documents these functions used to build listed them, so the text is unchanged.
+
+void write_node(JsonWriter& w, const catalog::NodeRecord& n, const std::string& datacenter) {
+  w.begin_object();
+  w.key("Address").value(n.def.address);
+  w.key("CreateIndex").value(n.create_index);
+  w.key("Datacenter").value(datacenter);
+  w.key("ID").value(n.def.id);
   // An empty map is {} rather than Go's null, so a client can always iterate it.
-  return map.empty() ? json::object() : json(map);
+  w.key("Meta").value(n.def.meta);
+  w.key("ModifyIndex").value(n.modify_index);
+  w.key("Node").value(n.def.name);
+  w.key("TaggedAddresses").value(n.def.tagged_addresses);
+  w.end_object();
 }
 
-json node_json(const catalog::NodeRecord& n, const std::string& datacenter) {
-  return json{{"ID", n.def.id},
-              {"Node", n.def.name},
-              {"Address", n.def.address},
-              {"Datacenter", datacenter},
-              {"TaggedAddresses", string_map_json(n.def.tagged_addresses)},
-              {"Meta", string_map_json(n.def.meta)},
-              {"CreateIndex", n.create_index},
-              {"ModifyIndex", n.modify_index}};
+void write_weights(JsonWriter& w, const catalog::ServiceDef& s) {
+  w.begin_object();
+  w.key("Passing").value(s.weight_passing);
+  w.key("Warning").value(s.weight_warning);
+  w.end_object();
 }
 
-json weights_json(const catalog::ServiceDef& s) {
-  return json{{"Passing", s.weight_passing}, {"Warning", s.weight_warning}};
+void write_service(JsonWriter& w, const catalog::ServiceRecord& s) {
+  w.begin_object();
+  w.key("Address").value(s.def.address);
+  w.key("CreateIndex").value(s.create_index);
+  w.key("EnableTagOverride").value(s.def.enable_tag_override);
+  w.key("ID").value(s.def.id);
+  w.key("Meta").value(s.def.meta);
+  w.key("ModifyIndex").value(s.modify_index);
+  w.key("Port").value(s.def.port);
+  w.key("Service").value(s.def.name);
+  w.key("Tags").value(s.def.tags);
+  w.key("Weights");
+  write_weights(w, s.def);
+  w.end_object();
 }
 
-json service_json(const catalog::ServiceRecord& s) {
-  return json{{"ID", s.def.id},
-              {"Service", s.def.name},
-              {"Tags", json(s.def.tags)},
-              {"Address", s.def.address},
-              {"Port", s.def.port},
-              {"Meta", string_map_json(s.def.meta)},
-              {"Weights", weights_json(s.def)},
-              {"EnableTagOverride", s.def.enable_tag_override},
-              {"CreateIndex", s.create_index},
-              {"ModifyIndex", s.modify_index}};
-}
-
-json catalog_service_json(const catalog::ServiceInstance& i, const std::string& datacenter) {
+void write_catalog_service(JsonWriter& w, const catalog::ServiceInstance& i,
+                           const std::string& datacenter) {
   const auto& n = *i.node;
   const auto& s = *i.service;
-  return json{{"ID", n.def.id},
-              {"Node", n.def.name},
-              {"Address", n.def.address},
-              {"Datacenter", datacenter},
-              {"TaggedAddresses", string_map_json(n.def.tagged_addresses)},
-              {"NodeMeta", string_map_json(n.def.meta)},
-              {"ServiceKind", ""},
-              {"ServiceID", s.def.id},
-              {"ServiceName", s.def.name},
-              {"ServiceTags", json(s.def.tags)},
-              {"ServiceAddress", s.def.address},
-              {"ServicePort", s.def.port},
-              {"ServiceMeta", string_map_json(s.def.meta)},
-              {"ServiceEnableTagOverride", s.def.enable_tag_override},
-              {"ServiceWeights", weights_json(s.def)},
-              {"CreateIndex", s.create_index},
-              {"ModifyIndex", s.modify_index}};
+  w.begin_object();
+  w.key("Address").value(n.def.address);
+  w.key("CreateIndex").value(s.create_index);
+  w.key("Datacenter").value(datacenter);
+  w.key("ID").value(n.def.id);
+  w.key("ModifyIndex").value(s.modify_index);
+  w.key("Node").value(n.def.name);
+  w.key("NodeMeta").value(n.def.meta);
+  w.key("ServiceAddress").value(s.def.address);
+  w.key("ServiceEnableTagOverride").value(s.def.enable_tag_override);
+  w.key("ServiceID").value(s.def.id);
+  w.key("ServiceKind").value("");
+  w.key("ServiceMeta").value(s.def.meta);
+  w.key("ServiceName").value(s.def.name);
+  w.key("ServicePort").value(s.def.port);
+  w.key("ServiceTags").value(s.def.tags);
+  w.key("ServiceWeights");
+  write_weights(w, s.def);
+  w.key("TaggedAddresses").value(n.def.tagged_addresses);
+  w.end_object();
 }
 
-json check_json(const catalog::CatalogState& state, const catalog::CheckRecord& c) {
-  json tags = json::array();
-  if (!c.def.service_id.empty()) {
-    if (const auto* s = state.service(c.def.node, c.def.service_id)) tags = json(s->def.tags);
+// `service` is the check's service when the caller has it at hand (nullptr: looked up), for the
+// ServiceTags field.
+void write_check(JsonWriter& w, const catalog::CatalogState& state, const catalog::CheckRecord& c,
+                 const catalog::ServiceRecord* service = nullptr) {
+  static const std::vector<std::string> kNoTags;
+  if (service == nullptr && !c.def.service_id.empty()) {
+    service = state.service(c.def.node, c.def.service_id);
   }
-  return json{{"Node", c.def.node},
-              {"CheckID", c.def.check_id},
-              {"Name", c.def.name},
-              {"Status", std::string(catalog::health_status_name(c.def.status))},
-              {"Notes", c.def.notes},
-              {"Output", c.def.output},
-              {"ServiceID", c.def.service_id},
-              {"ServiceName", c.service_name},
-              {"ServiceTags", tags},
-              {"Type", c.def.type},
-              {"Interval", c.def.interval},
-              {"Timeout", c.def.timeout},
-              {"ExposedPort", 0},
-              {"Definition", json::object()},
-              {"CreateIndex", c.create_index},
-              {"ModifyIndex", c.modify_index}};
+  const auto& tags = service != nullptr && !c.def.service_id.empty() ? service->def.tags : kNoTags;
+  w.begin_object();
+  w.key("CheckID").value(c.def.check_id);
+  w.key("CreateIndex").value(c.create_index);
+  w.key("Definition").begin_object();
+  w.end_object();
+  w.key("ExposedPort").value(std::uint64_t{0});
+  w.key("Interval").value(c.def.interval);
+  w.key("ModifyIndex").value(c.modify_index);
+  w.key("Name").value(c.def.name);
+  w.key("Node").value(c.def.node);
+  w.key("Notes").value(c.def.notes);
+  w.key("Output").value(c.def.output);
+  w.key("ServiceID").value(c.def.service_id);
+  w.key("ServiceName").value(c.service_name);
+  w.key("ServiceTags").value(tags);
+  w.key("Status").value(catalog::health_status_name(c.def.status));
+  w.key("Timeout").value(c.def.timeout);
+  w.key("Type").value(c.def.type);
+  w.end_object();
 }
 
-json checks_json(const catalog::CatalogState& state,
-                 const std::vector<const catalog::CheckRecord*>& checks) {
-  json out = json::array();
-  for (const auto* c : checks) out.push_back(check_json(state, *c));
-  return out;
+std::string checks_text(const catalog::CatalogState& state,
+                        const std::vector<const catalog::CheckRecord*>& checks) {
+  JsonWriter w(checks.size() * 400 + 2);
+  w.begin_array();
+  for (const auto* c : checks) write_check(w, state, *c);
+  w.end_array();
+  return w.take();
 }
 
 // The path parameter after a prefix (already percent-decoded: ids may contain '/').
@@ -425,11 +446,12 @@ void Agent::catalog_nodes(RequestId id, HttpRequest& request) {
   serve_read(
       id, request, [](const catalog::Fsm& fsm) { return fsm.catalog().nodes_index(); },
       [this, &request] {
-        json out = json::array();
-        for (const auto* n : fsm_.catalog().nodes(meta_filter(request)).value) {
-          out.push_back(node_json(*n, config_.datacenter));
-        }
-        return HttpResponse::json(200, json_text(out));
+        const auto nodes = fsm_.catalog().nodes(meta_filter(request));
+        JsonWriter w(nodes.value.size() * 300 + 2);
+        w.begin_array();
+        for (const auto* n : nodes.value) write_node(w, *n, config_.datacenter);
+        w.end_array();
+        return HttpResponse::json(200, w.take());
       });
 }
 
@@ -437,11 +459,13 @@ void Agent::catalog_services(RequestId id, HttpRequest& request) {
   serve_read(
       id, request, [](const catalog::Fsm& fsm) { return fsm.catalog().services_index(); },
       [this, &request] {
-        json out = json::object();
+        JsonWriter w;
+        w.begin_object();
         for (const auto& [name, tags] : fsm_.catalog().services(meta_filter(request)).value) {
-          out[name] = json(tags);
+          w.data_key(name).value(tags);
         }
-        return HttpResponse::json(200, json_text(out));
+        w.end_object();
+        return HttpResponse::json(200, w.take());
       });
 }
 
@@ -455,14 +479,15 @@ void Agent::catalog_service(RequestId id, HttpRequest& request) {
       id, request,
       [name](const catalog::Fsm& fsm) { return fsm.catalog().service_name_index(name); },
       [this, &request, &name] {
-        json out = json::array();
         const auto instances =
             fsm_.catalog().service_instances(name, tag_filter(request), meta_filter(request));
-        for (const auto& i : instances.value) {
-          out.push_back(catalog_service_json(i, config_.datacenter));
-        }
-        return HttpResponse::json(200, json_text(out));
-      });
+        JsonWriter w(instances.value.size() * 500 + 2);
+        w.begin_array();
+        for (const auto& i : instances.value) write_catalog_service(w, i, config_.datacenter);
+        w.end_array();
+        return HttpResponse::json(200, w.take());
+      },
+      IndexOrder::kMonotonic, /*cacheable=*/true);
 }
 
 void Agent::catalog_node(RequestId id, HttpRequest& request) {
@@ -477,11 +502,19 @@ void Agent::catalog_node(RequestId id, HttpRequest& request) {
         const auto found = fsm_.catalog().node_services(node);
         // An unknown node is 200 with null, as in Consul.
         if (!found.value) return HttpResponse::json(200, "null");
-        json services = json::object();
-        for (const auto* s : found.value->services) services[s->def.id] = service_json(*s);
-        json out = {{"Node", node_json(*found.value->node, config_.datacenter)},
-                    {"Services", services}};
-        return HttpResponse::json(200, json_text(out));
+        // Services by id: node_services lists them in id order, nlohmann's key order.
+        JsonWriter w;
+        w.begin_object();
+        w.key("Node");
+        write_node(w, *found.value->node, config_.datacenter);
+        w.key("Services").begin_object();
+        for (const auto* s : found.value->services) {
+          w.data_key(s->def.id);
+          write_service(w, *s);
+        }
+        w.end_object();
+        w.end_object();
+        return HttpResponse::json(200, w.take());
       });
 }
 
@@ -498,8 +531,7 @@ void Agent::health_node(RequestId id, HttpRequest& request) {
       id, request, [](const catalog::Fsm& fsm) { return fsm.catalog().checks_index(); },
       [this, &node] {
         const auto& state = fsm_.catalog();
-        return HttpResponse::json(200,
-                                  json_text(checks_json(state, state.node_checks(node).value)));
+        return HttpResponse::json(200, checks_text(state, state.node_checks(node).value));
       });
 }
 
@@ -515,8 +547,9 @@ void Agent::health_checks(RequestId id, HttpRequest& request) {
       [this, &request, &name] {
         const auto& state = fsm_.catalog();
         const auto checks = state.service_checks(name, meta_filter(request));
-        return HttpResponse::json(200, json_text(checks_json(state, checks.value)));
-      });
+        return HttpResponse::json(200, checks_text(state, checks.value));
+      },
+      IndexOrder::kMonotonic, /*cacheable=*/true);
 }
 
 void Agent::health_service(RequestId id, HttpRequest& request) {
@@ -544,14 +577,23 @@ void Agent::health_service(RequestId id, HttpRequest& request) {
         const auto& state = fsm_.catalog();
         const auto entries =
             state.health_service(name, tag_filter(request), meta_filter(request), passing);
-        json out = json::array();
+        JsonWriter w(entries.value.size() * 1024 + 2);
+        w.begin_array();
         for (const auto& e : entries.value) {
-          out.push_back({{"Node", node_json(*e.node, config_.datacenter)},
-                         {"Service", service_json(*e.service)},
-                         {"Checks", checks_json(state, e.checks)}});
+          w.begin_object();
+          w.key("Checks").begin_array();
+          for (const auto* c : e.checks) write_check(w, state, *c, e.service);
+          w.end_array();
+          w.key("Node");
+          write_node(w, *e.node, config_.datacenter);
+          w.key("Service");
+          write_service(w, *e.service);
+          w.end_object();
         }
-        return HttpResponse::json(200, json_text(out));
-      });
+        w.end_array();
+        return HttpResponse::json(200, w.take());
+      },
+      IndexOrder::kMonotonic, /*cacheable=*/true);
 }
 
 void Agent::health_state(RequestId id, HttpRequest& request) {
@@ -582,7 +624,7 @@ void Agent::health_state(RequestId id, HttpRequest& request) {
       [this, &request, filter] {
         const auto& state = fsm_.catalog();
         const auto checks = state.checks_in_state(filter, meta_filter(request));
-        return HttpResponse::json(200, json_text(checks_json(state, checks.value)));
+        return HttpResponse::json(200, checks_text(state, checks.value));
       });
 }
 

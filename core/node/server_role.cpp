@@ -142,7 +142,9 @@ void Agent::drive_raft() {
       wake_parked(env_->clock.now(), false);
     }
   }
-  while (!ready_in_flight_ && !stopping_ && raft_->has_ready()) {
+  // The loop also starts the next shared ReadIndex round once the previous one has completed
+  // (cluster.cpp, D44), and takes the Ready that sends it.
+  while (!ready_in_flight_ && !stopping_ && (raft_->has_ready() || start_read_batch())) {
     raft::Ready ready = raft_->take_ready();
     std::optional<WriteBatch> batch;
     raft::HardState durable;
@@ -204,15 +206,25 @@ void Agent::start_ready(raft::Ready& ready, bool syncing, const raft::HardState&
   if (!ready.committed.empty()) wake_parked(env_->clock.now(), false);
 }
 
+// A ReadState or an abort names a round (cluster.cpp, D44): it releases or fails every read
+// that rode on it.
 void Agent::take_reads(raft::Ready& ready) {
   for (const raft::ReadState& r : ready.reads) {
-    if (auto it = reads_.find(r.id.value()); it != reads_.end()) it->second.index = r.index;
+    for (auto& [read, pending] : reads_) {
+      if (pending.batch == r.id.value()) pending.index = r.index;
+    }
+    if (read_batch_ == r.id.value()) read_batch_ = 0;
   }
   for (raft::ReadId aborted : ready.reads_aborted) {
-    if (auto it = reads_.find(aborted.value()); it != reads_.end()) {
-      respond(it->second.request, HttpResponse::text(500, "leadership lost while reading"));
-      reads_.erase(it);
+    for (auto it = reads_.begin(); it != reads_.end();) {
+      if (it->second.batch == aborted.value()) {
+        respond(it->second.request, HttpResponse::text(500, "leadership lost while reading"));
+        it = reads_.erase(it);
+      } else {
+        ++it;
+      }
     }
+    if (read_batch_ == aborted.value()) read_batch_ = 0;
   }
   ready.reads.clear();
   ready.reads_aborted.clear();
@@ -231,6 +243,8 @@ void Agent::finish_ready(raft::Ready ready) {
   // diverge.
   PRAETOR_ASSERT_MSG(restored.has_value(), "installing snapshot {} failed: {}",
                      ready.snapshot->meta.index, restored ? "" : restored.error().message);
+  // The catalog was replaced wholesale: no rendered answer is known to match it any more.
+  render_cache_.clear();
   if (ready.role) on_role_change(*ready.role);
   for (const raft::Message& m : ready.messages) send_raft_message(m);
   for (const raft::Entry& e : ready.committed) apply_committed(e);
