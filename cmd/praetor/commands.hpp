@@ -34,6 +34,8 @@ int run_event(Args args);
 int run_watch(Args args);
 int run_catalog(Args args);
 int run_lock(Args args);
+int run_services(Args args);
+int run_maint(Args args);
 
 // Flags shared by every command that talks to the agent's HTTP API.
 struct HttpOptions {
