@@ -679,8 +679,10 @@ TEST(ChecksProcessTest, DISABLED_AnHttpCheckFollowsTheStatusCode) {
                                      R"(", "interval": "1s", "timeout": "1s"}}})");
   agent.start();
   ASSERT_TRUE(agent.wait_ready()) << agent.log();
-  for (const auto& [code, want] : std::vector<std::pair<int, std::string>>{
+  for (const auto& step : std::vector<std::pair<int, std::string>>{
            {200, "passing"}, {500, "critical"}, {429, "warning"}, {200, "passing"}}) {
+    const int code = step.first;
+    const std::string want = step.second;  // (clang 14 cannot capture structured bindings)
     server.set_status(code);
     EXPECT_TRUE(eventually(
         [&] {
