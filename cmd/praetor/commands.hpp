@@ -35,6 +35,8 @@ int run_watch(Args args);
 int run_catalog(Args args);
 int run_lock(Args args);
 int run_snapshot(Args args);
+int run_services(Args args);
+int run_maint(Args args);
 
 // Flags shared by every command that talks to the agent's HTTP API.
 struct HttpOptions {
