@@ -592,7 +592,7 @@ TEST(ChecksProcessTest, ServicesRegisterAndDeregisterByFlagsAndFromAFile) {
   r = agent.cli({"services", "register", scripted});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err,
-            "Error registering service \"s\": Unexpected response code: 400 (Invalid service: "
+            "Error registering service \"s\": Unexpected response code: 500 ("
             "Scripts are disabled on this agent from remote calls; to enable, configure "
             "'enable_script_checks' to true)\n");
   const std::string bad = tmp.write("bad.json", R"({"service": {"name": 7}})");
