@@ -350,13 +350,15 @@ TEST_F(CatalogTest, NodesTableShortensIdsAndDetailedAddsAddressesAndMeta) {
   const ProcessResult d = run({"catalog", "nodes", "-detailed"});
   EXPECT_EQ(d.out,
             "Node       ID                                    Address     DC   TaggedAddresses"
-            "             Meta\n"
+            "                                                           Meta\n"
             "cli-watch  " +
                 id +
-                "  127.0.0.50  dc1\n"
+                // Anti-entropy registers the agent's node with its tagged addresses (issue 12).
+                "  127.0.0.50  dc1  lan=127.0.0.50, lan_ipv4=127.0.0.50, wan=127.0.0.50, "
+                "wan_ipv4=127.0.0.50\n"
                 "db-1                                             10.4.5.32   dc1\n"
                 "web-1      1b662d97-8b5c-3cc2-0ac0-96f55ad423b5  10.4.5.31   dc1  lan=10.4.5.31, "
-                "wan=1.2.3.4  os=linux, rack=r1\n");
+                "wan=1.2.3.4                                                os=linux, rack=r1\n");
 }
 
 TEST_F(CatalogTest, NodesFilterByServiceAndMeta) {
