@@ -64,6 +64,7 @@ WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/praetor-checks-scale.XXXXXX")
 AGENT_PID=""
 STATIC_PID=""
 FEED_PID=""
+LAT_PID=""
 stop_pid() {  # TERM, up to 5 s, then KILL; only processes this script started
   local pid=$1
   [ -n "$pid" ] || return 0
@@ -73,6 +74,7 @@ stop_pid() {  # TERM, up to 5 s, then KILL; only processes this script started
   wait "$pid" 2> /dev/null || true
 }
 cleanup() {
+  stop_pid "$LAT_PID"
   stop_pid "$FEED_PID"
   stop_pid "$AGENT_PID"
   stop_pid "$STATIC_PID"
@@ -171,16 +173,23 @@ if [ "$TTL_FEED" = 1 ]; then
   python3 - "$AGENT_IP" "$SERVICES" "$INTERVAL" > "$WORK/feed.log" 2>&1 <<'EOF' &
 import http.client, sys, time
 host, n, interval = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-conn = http.client.HTTPConnection(host, 8500, timeout=10)
 step = interval / n
 nxt = time.monotonic()
 i = 0
+conn = None
+# A stalled agent must not end the feed: errors are counted, the connection made again.
 while True:
-    conn.request("PUT", f"/v1/agent/check/pass/svc-{i % n:04d}-ttl")
-    r = conn.getresponse()
-    r.read()
-    if r.status != 200:
-        print("pass failed:", r.status, flush=True)
+    try:
+        if conn is None:
+            conn = http.client.HTTPConnection(host, 8500, timeout=60)
+        conn.request("PUT", f"/v1/agent/check/pass/svc-{i % n:04d}-ttl")
+        r = conn.getresponse()
+        r.read()
+        if r.status != 200:
+            print("pass failed:", r.status, flush=True)
+    except OSError as e:
+        print("pass error:", e, flush=True)
+        conn = None
     i += 1
     nxt += step
     time.sleep(max(0.0, nxt - time.monotonic()))
@@ -192,15 +201,18 @@ fi
 EXPECT_PASSING=$SERVICES
 [ "$TTL_FEED" = 1 ] && EXPECT_PASSING=$((EXPECT_PASSING + SERVICES))
 [ "$THIRD" = script ] && EXPECT_PASSING=$((EXPECT_PASSING + SERVICES))
-for _ in $(seq $((INTERVAL * 10 + 300))); do
-  N_PASSING=$(curl -sf "$URL/v1/health/state/passing" | count || echo 0)
+# A wall-clock bound: an agent that cannot keep up answers slowly and may never get there.
+SYNC_DEADLINE=$(( $(date +%s) + 6 * INTERVAL + 60 ))
+N_PASSING=0
+while [ "$(date +%s)" -lt "$SYNC_DEADLINE" ]; do
+  N_PASSING=$(curl -sf -m 30 "$URL/v1/health/state/passing" 2> /dev/null | count 2> /dev/null || echo 0)
   [ "$N_PASSING" -ge "$EXPECT_PASSING" ] && break
-  sleep 0.2
+  sleep 0.5
 done
 T_SYNCED=$(date +%s.%N)
 SYNC_S=$(awk -v a="$T_START" -v b="$T_SYNCED" 'BEGIN{printf "%.1f", b - a}')
-N_AGENT_CHECKS=$(curl -sf "$URL/v1/agent/checks" | count)
-echo "    $N_PASSING passing checks in the catalog (of $N_AGENT_CHECKS) ${SYNC_S} s after the start"
+N_AGENT_CHECKS=$(curl -sf -m 60 "$URL/v1/agent/checks" | count || echo "?")
+echo "    $N_PASSING passing checks in the catalog (of $N_AGENT_CHECKS, $EXPECT_PASSING expected) ${SYNC_S} s after the start"
 RSS_SYNCED=$(kb "$AGENT_PID" VmRSS)
 echo "==> warm-up ${WARMUP}s"
 sleep "$WARMUP"
@@ -208,6 +220,28 @@ LOAD_LOADED=$(cut -d' ' -f1-3 /proc/loadavg)
 C0=$(cpu_s "$AGENT_PID")
 K0=$(child_cpu_s "$AGENT_PID")
 echo "==> measuring ${MEASURE}s (load $LOAD_LOADED)"
+# Meanwhile, how long the agent takes to answer a trivial request (GET /v1/status/leader, one
+# every 0.5 s): a loop busy starting checks answers late.
+python3 - "$AGENT_IP" "$MEASURE" > "$WORK/latency.txt" <<'PY' &
+import http.client, statistics, sys, time
+host, seconds = sys.argv[1], float(sys.argv[2])
+end = time.monotonic() + seconds
+lat = []
+while time.monotonic() < end:
+    t0 = time.monotonic()
+    try:
+        c = http.client.HTTPConnection(host, 8500, timeout=60)
+        c.request("GET", "/v1/status/leader")
+        c.getresponse().read()
+        c.close()
+    except OSError:
+        pass
+    lat.append(time.monotonic() - t0)
+    time.sleep(max(0.0, 0.5 - (time.monotonic() - t0)))
+lat.sort()
+print(f"{len(lat)} {statistics.median(lat) * 1000:.0f} {lat[int(len(lat) * 0.9)] * 1000:.0f} {lat[-1] * 1000:.0f}")
+PY
+LAT_PID=$!
 sleep "$MEASURE"
 C1=$(cpu_s "$AGENT_PID")
 K1=$(child_cpu_s "$AGENT_PID")
@@ -215,8 +249,10 @@ LOADED_CPU=$(pct "$C0" "$C1" "$MEASURE")
 CHILD_CPU=$(pct "$K0" "$K1" "$MEASURE")
 LOADED_RSS=$(kb "$AGENT_PID" VmRSS)
 LOADED_HWM=$(kb "$AGENT_PID" VmHWM)
-N_PASSING_END=$(curl -sf "$URL/v1/health/state/passing" | count)
-N_CRITICAL_END=$(curl -sf "$URL/v1/health/state/critical" | count)
+wait "$LAT_PID" || true
+read -r LAT_N LAT_P50 LAT_P90 LAT_MAX < "$WORK/latency.txt" || true
+N_PASSING_END=$(curl -sf -m 60 "$URL/v1/health/state/passing" | count || echo "?")
+N_CRITICAL_END=$(curl -sf -m 60 "$URL/v1/health/state/critical" | count || echo "?")
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "    agent CPU $LOADED_CPU %, its check processes $CHILD_CPU %, VmRSS $(mb "$LOADED_RSS") MB," \
   "VmHWM $(mb "$LOADED_HWM") MB; passing $N_PASSING_END, critical $N_CRITICAL_END"
@@ -232,8 +268,10 @@ report() {
   echo "| $SERVICES services × 3 checks, ${INTERVAL} s (${MEASURE} s after ${WARMUP} s) | $LOADED_CPU % | $CHILD_CPU % |" \
     "$(mb "$LOADED_RSS") MB | $(mb "$LOADED_HWM") MB | $LOAD_LOADED |"
   echo
+  echo "\`GET /v1/status/leader\` while loaded ($LAT_N requests, one per 0.5 s): median $LAT_P50 ms, p90 $LAT_P90 ms, max $LAT_MAX ms."
+  echo
   echo "Checks: $N_AGENT_CHECKS on the agent (script \`true\`, TTL $((3 * INTERVAL)) s fed every ${INTERVAL} s$([ "$TTL_FEED" = 1 ] || echo ' (feeder off)'), $THIRD);" \
-    "all synced and passing ${SYNC_S} s after the start ($N_PASSING passing, VmRSS $(mb "$RSS_SYNCED") MB then);" \
+    "$N_PASSING of the $EXPECT_PASSING expected passing in the catalog ${SYNC_S} s after the start (VmRSS $(mb "$RSS_SYNCED") MB then);" \
     "at the end $N_PASSING_END passing, $N_CRITICAL_END critical (the node's serfHealth included); load average at the end $LOAD_END."
 }
 echo
