@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/base/assert.hpp"
+#include "core/node/agent.hpp"
 
 namespace praetor::sim {
 
@@ -251,9 +252,16 @@ class World::Host {
       e.exit_code = exit_code;
       h_.world_.push(std::move(e));
     }
-    // The simulator has no configuration files to re-read: it records the request, and tests
-    // that exercise reload call the process's reload themselves.
-    void request_reload() override { h_.note("-> request_reload (ignored)"); }
+    // The simulator has no configuration files to re-read: an agent is reloaded with the
+    // configuration it runs (files that did not change), which answers a waiting PUT
+    // /v1/agent/reload. Tests that change the configuration call the agent's reload themselves.
+    void request_reload() override {
+      h_.note("-> request_reload");
+      std::string name = h_.name();
+      h_.world_.schedule(h_.world_.now_, "reload " + name, [name](World& w) {
+        if (auto* agent = w.process_as<node::Agent>(name)) (void)agent->reload(agent->config());
+      });
+    }
 
    private:
     Host& h_;

@@ -185,11 +185,11 @@ int run_agent(const node::AgentConfig& config,
     if (!reload_config) return;
     auto fresh = reload_config();
     if (!fresh) {
-      sink.error("agent", "Failed to reload configs: {}", fresh.error().message);
+      agent.reload_failed(fresh.error().message);  // logs it and answers waiting requests
       return;
     }
-    sink.set_level(fresh->log_level);
-    agent.reload(std::move(*fresh));
+    const LogLevel level = fresh->log_level;
+    if (agent.reload(std::move(*fresh))) sink.set_level(level);
   };
   int code = 1;
   {

@@ -282,7 +282,7 @@ void Agent::finish_stop() {
   env_->control.shutdown(0);
 }
 
-void Agent::reload(AgentConfig config) {
+Result<void> Agent::reload(AgentConfig config) {
   // What a reload may change today: the log level (the host applies it), services and checks
   // (with the checks issue). Identity, role and addresses need a restart, as in Consul.
   if (config.node_name != config_.node_name || config.server != config_.server ||
@@ -309,12 +309,33 @@ void Agent::reload(AgentConfig config) {
     local_.set_options(old_options);
     env_->logger.error("agent", "Failed to reload configs: {}; the running configuration stays",
                        ok.error().message);
-    return;
+    Result<void> refused =
+        make_error(ok.error().code, "Failed reloading services: " + ok.error().message);
+    answer_reload_waiters(refused);
+    return refused;
   }
   const bool node_changed = config.node_meta != config_.node_meta;
   config_ = std::move(config);
   if (node_changed) local_.node_changed();
   local_changed();
+  answer_reload_waiters(Result<void>{});
+  return {};
+}
+
+void Agent::reload_failed(const std::string& message) {
+  env_->logger.error("agent", "Failed to reload configs: {}", message);
+  answer_reload_waiters(make_error(ErrorCode::kInvalidArgument, message));
+}
+
+void Agent::answer_reload_waiters(const Result<void>& outcome) {
+  // Consul answers the reload endpoint only once the reload is done, with its error as a 500:
+  // `praetor reload` then exits 1 and prints why (D46).
+  std::vector<RequestId> waiters = std::move(reload_waiters_);
+  reload_waiters_.clear();
+  for (RequestId id : waiters) {
+    respond(id, outcome ? HttpResponse::text(200, "")
+                        : HttpResponse::text(500, outcome.error().message));
+  }
 }
 
 void Agent::check_invariants() const {

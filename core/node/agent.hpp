@@ -80,8 +80,12 @@ class Agent final : public Process {
   void on_client_request(RequestId id, HttpRequest request) override;
   void stop(StopReason reason) override;
 
-  // SIGHUP / PUT /v1/agent/reload with a freshly loaded configuration.
-  void reload(AgentConfig config);
+  // SIGHUP / PUT /v1/agent/reload with a freshly loaded configuration. An error means the new
+  // configuration was refused and the old one stays in force. Either way, every PUT
+  // /v1/agent/reload waiting for the outcome is answered (200, or 500 with the reason).
+  Result<void> reload(AgentConfig config);
+  // The host could not load the configuration sources (the file and key are in `message`).
+  void reload_failed(const std::string& message);
 
   const AgentConfig& config() const { return config_; }
   const catalog::Fsm& fsm() const { return fsm_; }
@@ -256,6 +260,7 @@ class Agent final : public Process {
   void agent_self(RequestId id, HttpRequest& request);
   void agent_members(RequestId id, HttpRequest& request);
   void agent_reload(RequestId id, HttpRequest& request);
+  void answer_reload_waiters(const Result<void>& outcome);
   void agent_leave(RequestId id, HttpRequest& request);
   void catalog_datacenters(RequestId id, HttpRequest& request);
   void coordinate_datacenters(RequestId id, HttpRequest& request);
@@ -398,6 +403,8 @@ class Agent final : public Process {
   Instant reconcile_due_ = Instant::never();
   bool reconcile_unsettled_ = false;  // a change is in flight: run again after the next commit
   std::map<std::string, LogIndex> reconcile_inflight_;  // member -> its proposal, until applied
+  // PUT /v1/agent/reload requests held until the host reports the reload's outcome.
+  std::vector<RequestId> reload_waiters_;
   std::map<RequestId, Parked> parked_;
   // The parked reads indexed by deadline, and grouped by what they watch, so that neither the
   // timer nor a commit walks all of them (blocking.cpp).

@@ -254,8 +254,10 @@ void Agent::agent_members(RequestId id, HttpRequest& request) {
 }
 
 void Agent::agent_reload(RequestId id, HttpRequest&) {
-  env_->control.request_reload();
-  respond(id, HttpResponse::text(200, ""));
+  // Held until the host reports the outcome (reload() or reload_failed()); one host reload
+  // answers every request that arrived while it was pending.
+  reload_waiters_.push_back(id);
+  if (reload_waiters_.size() == 1) env_->control.request_reload();
 }
 
 void Agent::agent_leave(RequestId id, HttpRequest&) {

@@ -492,17 +492,38 @@ ExecSpec LocalState::exec_spec(const LocalCheck& c) const {
   return spec;
 }
 
-std::vector<CheckRun> LocalState::take_due_runs(Instant now) {
-  std::vector<CheckRun> out;
+std::vector<CheckRun> LocalState::take_due_runs(Instant now, std::size_t max_runs) {
+  std::vector<std::pair<Instant, LocalCheck*>> due;
   for (auto& [id, c] : checks_) {
-    if (c.running || c.next_run > now) continue;
-    c.running = true;
-    c.next_run = Instant::never();
-    c.run = CheckRunId(next_run_++);
-    runs_[c.run] = id;
-    out.push_back(CheckRun{c.run, id, exec_spec(c)});
+    if (!c.running && c.next_run <= now) due.emplace_back(c.next_run, &c);
+  }
+  if (due.size() > max_runs) {
+    std::partial_sort(due.begin(), due.begin() + static_cast<std::ptrdiff_t>(max_runs), due.end(),
+                      [](const auto& a, const auto& b) { return a.first < b.first; });
+    due.resize(max_runs);
+  }
+  std::vector<CheckRun> out;
+  out.reserve(due.size());
+  for (auto& [at, c] : due) {
+    c->running = true;
+    c->due = at;
+    c->next_run = Instant::never();
+    c->run = CheckRunId(next_run_++);
+    runs_[c->run] = c->def.id;
+    out.push_back(CheckRun{c->run, c->def.id, exec_spec(*c)});
   }
   return out;
+}
+
+static Instant next_phase(Instant due, Duration interval, Instant now) {
+  // A check keeps the phase its first (jittered) run gave it: the next run is an interval after
+  // the last one was due, so checks registered together stay spread over the interval even when
+  // the host was slow to start or to report them (D48). A run that overran its interval skips
+  // the starts it missed: a check never overlaps itself.
+  Instant next = due + interval;
+  if (next > now) return next;
+  const std::int64_t missed = (now - due).count_ns() / interval.count_ns();
+  return due + Duration::nanoseconds(interval.count_ns() * (missed + 1));
 }
 
 void LocalState::on_run_result(CheckRunId id, const ExecResult& result, Instant now) {
@@ -514,8 +535,7 @@ void LocalState::on_run_result(CheckRunId id, const ExecResult& result, Instant 
   if (it == checks_.end() || it->second.run != id) return;
   LocalCheck& c = it->second;
   c.running = false;
-  // The next run is an interval after this one finished: a slow check never overlaps itself.
-  c.next_run = now + interval_of(c.def);
+  c.next_run = next_phase(c.due, interval_of(c.def), now);
   CheckOutcome outcome = classify_result(c, result);
   outcome.output = cap_output(std::move(outcome.output), c.def.output_max_size);
   // Consul's status handler: a warning counts as a success here (it is not a failure of the

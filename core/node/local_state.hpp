@@ -74,6 +74,7 @@ struct LocalCheck {
   std::uint64_t version = 0;
   // Scheduling (script, http, tcp).
   Instant next_run = Instant::never();
+  Instant due = Instant::never();  // when the current (or last) run was scheduled to start
   bool running = false;
   CheckRunId run{0};
   int successes = 0;  // consecutive passing/warning results
@@ -164,8 +165,11 @@ class LocalState {
   bool node_in_maintenance() const;
 
   // ---- Running checks ---------------------------------------------------------------------------
-  // The runs due at `now` (each check at most once, never one already running).
-  std::vector<CheckRun> take_due_runs(Instant now);
+  // The runs due at `now` (each check at most once, never one already running), the most
+  // overdue first and at most `max_runs` of them: the rest stay due, so next_deadline() is
+  // `now` and the agent takes them on its next turn, after the host has served other work.
+  std::vector<CheckRun> take_due_runs(Instant now, std::size_t max_runs = kMaxStartsPerTurn);
+  static constexpr std::size_t kMaxStartsPerTurn = 32;
   // A run's result. Unknown or stale runs (the check was removed or replaced) are ignored.
   void on_run_result(CheckRunId id, const ExecResult& result, Instant now);
   // TTLs expire. Returns the services to deregister because a check of theirs has been critical

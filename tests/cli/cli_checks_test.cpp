@@ -294,9 +294,8 @@ TEST(ChecksProcessTest, ReloadFollowsTheConfigDirKeepsUnchangedChecksAndRefusesB
   EXPECT_EQ(passing_ids(agent, "app").size(), 1u);
 
   // A refused edit: a check naming a service that does not exist, in the same reload as a new
-  // service. The whole set is refused; what ran before stays. praetor reload asks the agent to
-  // reload and returns, as its answer comes before the reload runs (decisions.md D46):
-  // the refusal is in the agent's log.
+  // service. The whole set is refused; what ran before stays. praetor reload waits for the
+  // outcome: it exits 1 with the reason, and the agent logs it too (decisions.md D46).
   const std::string refused = "Failed to reload configs";
   ASSERT_EQ(count(agent.log(), refused), 0);
   agent.write_config("extra.json", R"({"service": {"name": "extra"}})");
@@ -304,20 +303,20 @@ TEST(ChecksProcessTest, ReloadFollowsTheConfigDirKeepsUnchangedChecksAndRefusesB
       "orphan.json",
       R"({"check": {"id": "orphan", "name": "orphan", "service_id": "nope", "ttl": "10s"}})");
   r = agent.cli({"reload"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  ASSERT_TRUE(eventually([&] { return count(agent.log(), refused) == 1; }, 5s)) << agent.log();
-  EXPECT_NE(agent.log().find("ServiceID \"nope\" does not exist"), std::string::npos)
-      << agent.log();
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.err.find("Error reloading"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("ServiceID \"nope\" does not exist"), std::string::npos) << r.err;
+  EXPECT_TRUE(eventually([&] { return count(agent.log(), refused) == 1; }, 5s)) << agent.log();
   EXPECT_EQ(agent_services(), after_edit);
   EXPECT_EQ(status_of(agent_check(agent, "orphan")), "<absent>");
 
-  // Malformed JSON: refused before anything reaches the agent's state.
+  // Malformed JSON: refused before anything reaches the agent's state, the file named.
   agent.remove_config("orphan.json");
   agent.write_config("broken.json", R"({"service": {"name": )");
   r = agent.cli({"reload"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  ASSERT_TRUE(eventually([&] { return count(agent.log(), refused) == 2; }, 5s)) << agent.log();
-  EXPECT_NE(agent.log().find("broken.json"), std::string::npos) << agent.log();
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.err.find("broken.json"), std::string::npos) << r.err;
+  EXPECT_TRUE(eventually([&] { return count(agent.log(), refused) == 2; }, 5s)) << agent.log();
   EXPECT_EQ(agent_services(), after_edit);
   EXPECT_EQ(status_of(agent_check(agent, "heartbeat")), "passing");
 

@@ -32,6 +32,13 @@ class AgentHarness {
     const RequestId id(next_++);
     agent_->on_client_request(id, std::move(request));
     agent_->check_invariants();
+    if (rec_.reloads > reloads_done_) {
+      // PUT /v1/agent/reload asked the host to re-read its files: act as a host whose files did
+      // not change, after the request returned (hosts never call back re-entrantly).
+      reloads_done_ = rec_.reloads;
+      (void)agent_->reload(agent_->config());
+      agent_->check_invariants();
+    }
     return id;
   }
   std::optional<HttpResponse> take(RequestId id) {
@@ -78,6 +85,7 @@ class AgentHarness {
   std::optional<Env> env_;
   std::optional<Agent> agent_;
   std::uint64_t next_ = 1;
+  int reloads_done_ = 0;
 };
 
 }  // namespace praetor::node

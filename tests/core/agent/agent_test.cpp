@@ -316,9 +316,39 @@ TEST(AgentStop, ClientsLeaveOnTerminateAndServersDoNot) {
   }
 }
 
-TEST_F(AgentTest, ReloadAsksTheHost) {
-  EXPECT_EQ(call("PUT", "/v1/agent/reload").status, 200);
+TEST_F(AgentTest, ReloadIsAnsweredWithItsOutcome) {
+  // The request waits for the host's reload; a second one meanwhile shares that reload.
+  RequestId first = send("PUT", "/v1/agent/reload");
+  RequestId second = send("PUT", "/v1/agent/reload");
   EXPECT_EQ(rec_.reloads, 1);
+  EXPECT_FALSE(rec_.responses.contains(first));
+  // A configuration the agent cannot apply (a check of a service it does not have) is refused
+  // with a 500 naming why, and the running configuration stays.
+  AgentConfig bad = agent_->config();
+  CheckDefinition orphan;
+  orphan.id = "orphan";
+  orphan.name = "orphan";
+  orphan.service_id = "missing";
+  orphan.ttl = Duration::seconds(10);
+  bad.checks.push_back(orphan);
+  EXPECT_FALSE(agent_->reload(bad));
+  for (RequestId id : {first, second}) {
+    ASSERT_TRUE(rec_.responses.contains(id));
+    EXPECT_EQ(rec_.responses[id].status, 500);
+    EXPECT_NE(rec_.responses[id].body.find("missing"), std::string::npos)
+        << rec_.responses[id].body;
+  }
+  EXPECT_TRUE(agent_->config().checks.empty());
+  // Files the host cannot load: 500 with the loader's message.
+  RequestId third = send("PUT", "/v1/agent/reload");
+  EXPECT_EQ(rec_.reloads, 2);
+  agent_->reload_failed("/etc/praetor.d/x.json: ports.http: not a number");
+  EXPECT_EQ(rec_.responses[third].status, 500);
+  EXPECT_EQ(rec_.responses[third].body, "/etc/praetor.d/x.json: ports.http: not a number");
+  // A good one: 200.
+  RequestId fourth = send("PUT", "/v1/agent/reload");
+  EXPECT_TRUE(agent_->reload(agent_->config()));
+  EXPECT_EQ(rec_.responses[fourth].status, 200);
 }
 
 TEST(AgentServerWithoutLeader, WritesFailClearly) {

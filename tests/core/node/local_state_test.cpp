@@ -7,6 +7,7 @@
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <set>
 
 namespace praetor::node {
 namespace {
@@ -152,29 +153,68 @@ TEST_F(LocalStateTest, HttpAndTcpResultsReadAsConsulReadsThem) {
   EXPECT_EQ(o.output, "TCP connect 127.0.0.1:3306: Success");
 }
 
-TEST_F(LocalStateTest, ACheckNeverOverlapsItselfAndRunsAnIntervalAfterItFinished) {
+TEST_F(LocalStateTest, ACheckNeverOverlapsItselfAndKeepsItsPhase) {
   ASSERT_TRUE(state_.add_check(script_check("c", "", Duration::seconds(10)),
                                DefinitionSource::kConfig, at(0), rng_));
-  auto runs = state_.take_due_runs(at(10));
+  const Instant due = state_.check("c")->next_run;  // jittered within the first interval
+  ASSERT_LE(due, at(10));
+  auto runs = state_.take_due_runs(due);
   ASSERT_EQ(runs.size(), 1U);
   // Still running 25 s later (a slow script): nothing new is started.
-  EXPECT_TRUE(state_.take_due_runs(at(35)).empty());
-  state_.on_run_result(runs.front().id, exited(0), at(40));
-  EXPECT_EQ(state_.check("c")->next_run, at(50));
-  EXPECT_TRUE(state_.take_due_runs(at(49)).empty());
-  EXPECT_EQ(state_.take_due_runs(at(50)).size(), 1U);
+  EXPECT_TRUE(state_.take_due_runs(due + Duration::seconds(25)).empty());
+  // It ended 30.5 s after it was due: the starts at +10, +20 and +30 were missed, and the next
+  // is the next point of its phase, +40.
+  state_.on_run_result(runs.front().id, exited(0), due + Duration::milliseconds(30500));
+  EXPECT_EQ(state_.check("c")->next_run, due + Duration::seconds(40));
+  EXPECT_TRUE(state_.take_due_runs(due + Duration::milliseconds(39999)).empty());
+  runs = state_.take_due_runs(due + Duration::seconds(40));
+  ASSERT_EQ(runs.size(), 1U);
+  // A result reported late (the host was busy) does not shift the phase either.
+  state_.on_run_result(runs.front().id, exited(0), due + Duration::seconds(47));
+  EXPECT_EQ(state_.check("c")->next_run, due + Duration::seconds(50));
   // A result for a run the state does not know (a replaced check) changes nothing.
-  state_.on_run_result(CheckRunId(999), exited(2), at(51));
+  state_.on_run_result(CheckRunId(999), exited(2), due + Duration::seconds(48));
   EXPECT_EQ(state_.check("c")->status, HealthStatus::kPassing);
+}
+
+TEST_F(LocalStateTest, StartsPerTurnAreBoundedMostOverdueFirst) {
+  const std::size_t n = LocalState::kMaxStartsPerTurn * 2 + 5;
+  for (std::size_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(state_.add_check(script_check(fmt::format("c{:03}", i), "", Duration::seconds(10)),
+                                 DefinitionSource::kConfig, at(0), rng_));
+  }
+  std::set<std::string> started;
+  Instant latest_taken = Instant::zero();
+  for (int turn = 0; turn < 3; ++turn) {
+    auto runs = state_.take_due_runs(at(10));
+    EXPECT_EQ(runs.size(), turn < 2 ? LocalState::kMaxStartsPerTurn : 5U);
+    for (const auto& r : runs) {
+      // Every check left behind was due no earlier than the ones taken before it.
+      latest_taken = std::max(latest_taken, state_.check(r.check_id)->due);
+      EXPECT_TRUE(started.insert(r.check_id).second);
+    }
+    for (const auto& [id, c] : state_.checks()) {
+      if (!c.running) {
+        EXPECT_GE(c.next_run, latest_taken) << id;
+      }
+    }
+    // While some are still due, the state asks to be woken at once.
+    if (turn < 2) {
+      EXPECT_LE(state_.next_deadline(), at(10));
+    }
+  }
+  EXPECT_EQ(started.size(), n);
 }
 
 TEST_F(LocalStateTest, IntervalsBelowOneSecondAreRaisedToOne) {
   ASSERT_TRUE(state_.add_check(script_check("fast", "", Duration::milliseconds(10)),
                                DefinitionSource::kConfig, at(0), rng_));
-  auto runs = state_.take_due_runs(at(1));
+  const Instant due = state_.check("fast")->next_run;
+  EXPECT_LE(due, at(1));  // the first run is jittered within the raised interval
+  auto runs = state_.take_due_runs(due);
   ASSERT_EQ(runs.size(), 1U);
-  state_.on_run_result(runs.front().id, exited(0), at(1));
-  EXPECT_EQ(state_.check("fast")->next_run, at(2));
+  state_.on_run_result(runs.front().id, exited(0), due + Duration::milliseconds(20));
+  EXPECT_EQ(state_.check("fast")->next_run, due + Duration::seconds(1));
 }
 
 TEST_F(LocalStateTest, CountersHoldBackStatusChanges) {
