@@ -236,7 +236,7 @@ std::string join_labels(const std::vector<std::string>& labels, std::size_t from
 // How many trailing labels of `name` (lowercase) are `domain` (0: not in it).
 std::size_t suffix_match(const Name& name, const std::string& domain) {
   if (domain.empty()) return 0;
-  const Name d = name_from_text(domain);
+  const Name d = lowercase(name_from_text(domain));
   if (d.labels.empty() || d.labels.size() > name.labels.size()) return 0;
   const std::size_t off = name.labels.size() - d.labels.size();
   for (std::size_t i = 0; i < d.labels.size(); ++i) {
@@ -482,6 +482,7 @@ Bytes answer_service(const Parsed& p, const ServiceLookup& l, std::vector<Instan
 
   if (q.qtype == type::kSrv) {
     for (const auto& inst : instances) {
+      if (inst.node.empty()) continue;
       RdataSrv srv;
       srv.priority = 1;
       srv.weight = static_cast<std::uint16_t>(std::min<std::uint32_t>(
@@ -517,12 +518,15 @@ Bytes answer_service(const Parsed& p, const ServiceLookup& l, std::vector<Instan
     }
   } else {
     std::vector<Record> txt;
+    std::set<std::string> seen;  // addresses already answered (one node, several ports)
     for (const auto& inst : instances) {
       const std::string addr =
           inst.service_address.empty()
               ? node_address_for(q.qtype, inst.node_address, inst.node_tagged_addresses)
               : inst.service_address;
-      if (auto a = address_record(q.name, addr, q.qtype, ttl)) push_unique(r.answers, *a);
+      if (seen.insert(addr).second) {
+        if (auto a = address_record(q.name, addr, q.qtype, ttl)) r.answers.push_back(*a);
+      }
       if (q.qtype == type::kTxt || q.qtype == type::kAny) {
         std::vector<Record> meta;
         meta_txt(q.name, inst.node_meta, ttl, meta);
@@ -549,10 +553,13 @@ Bytes answer_service(const Parsed& p, const ServiceLookup& l, std::vector<Instan
     r.answers.resize(static_cast<std::size_t>(c.udp_answer_limit));
     dropped = true;
   }
+  // Several instances on one node share a target: its records go in once.
   auto additional_for = [&](std::size_t kept) {
     std::vector<Record> out;
+    std::set<std::string> targets;
     for (std::size_t i = 0; i < kept && i < extras.size(); ++i) {
-      for (const auto& e : extras[i]) push_unique(out, e);
+      if (extras[i].empty() || !targets.insert(to_text(extras[i][0].name)).second) continue;
+      out.insert(out.end(), extras[i].begin(), extras[i].end());
     }
     return out;
   };
