@@ -19,8 +19,8 @@ const catalog::CatalogState& state() {
     for (int i = 0; i < 8; ++i) {
       catalog::Register r;
       r.node.name = "node" + std::to_string(i);
-      r.node.address = i % 3 == 0 ? "2001:db8::" + std::to_string(i + 1)
-                                  : "10.0.0." + std::to_string(i + 1);
+      r.node.address =
+          i % 3 == 0 ? "2001:db8::" + std::to_string(i + 1) : "10.0.0." + std::to_string(i + 1);
       r.node.datacenter = "dc1";
       r.node.meta = {{"rack", "r" + std::to_string(i % 2)}, {"rfc1035-x", "raw"}};
       r.node.tagged_addresses = {{"lan_ipv4", "10.1.0." + std::to_string(i + 1)}};
