@@ -357,15 +357,19 @@ TEST(DnsTruncate, EverythingFits) {
 // ---- properties ----
 
 rc::Gen<std::string> gen_label() {
-  return rc::gen::mapcat(rc::gen::inRange<std::size_t>(1, 12), [](std::size_t n) {
-    return rc::gen::container<std::string>(
-        n, rc::gen::elementOf(std::string("abcXYZ-_09.\\ \x01\xff")));
-  });
+  // Mostly short labels; sometimes up to the 63-octet limit.
+  return rc::gen::mapcat(
+      rc::gen::weightedOneOf<std::size_t>(
+          {{8, rc::gen::inRange<std::size_t>(1, 12)}, {1, rc::gen::inRange<std::size_t>(50, 64)}}),
+      [](std::size_t n) {
+        return rc::gen::container<std::string>(
+            n, rc::gen::elementOf(std::string("abcXYZ-_09.\\ \x01\xff")));
+      });
 }
 
 rc::Gen<Name> gen_small_name() {
   return rc::gen::exec([] {
-    const auto n = *rc::gen::inRange<std::size_t>(0, 5);
+    const auto n = *rc::gen::inRange<std::size_t>(0, 6);
     Name name;
     for (std::size_t i = 0; i < n; ++i) {
       // A small pool of labels, so names share suffixes and compression has work to do.
@@ -373,6 +377,8 @@ rc::Gen<Name> gen_small_name() {
           rc::gen::element<std::string>("consul", "Consul", "service", "node", "dc1"),
           gen_label()));
     }
+    // Long labels can make a name too long: drop leading labels until it fits in 255 octets.
+    while (wire_length(name) > kMaxNameWire) name.labels.erase(name.labels.begin());
     return name;
   });
 }
