@@ -2,7 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <unordered_map>
+#include <algorithm>
+#include <cstring>
 #include <utility>
 
 namespace praetor::dns {
@@ -375,11 +376,13 @@ Result<Message> decode(ByteView b) {
 namespace {
 
 // Writes a message. Compression remembers every name suffix written (exact octets, so a pointer
-// never changes the case a reader sees) at offsets a pointer can reach (< 0x4000). The log lets
-// encode_fitting roll back a record that did not fit, forgetting the suffixes it added.
+// never changes the case a reader sees) at offsets a pointer can reach (< 0x4000): a small
+// open-addressing table of (hash of the suffix, offset), each hit confirmed by walking the bytes
+// already written, so encoding allocates no key strings. The log lets encode_fitting roll back a
+// record that did not fit, forgetting the suffixes it added.
 class Writer {
  public:
-  explicit Writer(bool compress) : compress_(compress) {}
+  explicit Writer(bool compress) : compress_(compress) { out_.reserve(512); }
 
   Bytes& out() { return out_; }
   std::size_t size() const { return out_.size(); }
@@ -401,24 +404,26 @@ class Writer {
   void name(const Name& n, bool may_point) {
     PRAETOR_ASSERT_MSG(wire_length(n) <= kMaxNameWire, "name {} longer than 255 octets",
                        to_text(n));
-    for (std::size_t i = 0; i < n.labels.size(); ++i) {
+    const std::size_t count = n.labels.size();
+    // hashes[i]: the hash of the suffix starting at label i (at most 127 labels fit in 255).
+    std::array<std::uint64_t, 128> hashes{};
+    if (compress_) {
+      std::uint64_t h = 0x9E3779B97F4A7C15ULL;
+      for (std::size_t i = count; i-- > 0;) {
+        h = fnv1a64(n.labels[i], h ^ (n.labels[i].size() * 0x100000001B3ULL));
+        hashes[i] = h;
+      }
+    }
+    for (std::size_t i = 0; i < count; ++i) {
       if (compress_) {
-        std::string key;
-        for (std::size_t j = i; j < n.labels.size(); ++j) {
-          key += static_cast<char>(n.labels[j].size());
-          key += n.labels[j];
+        const auto found = find(hashes[i], n, i);
+        if (found && may_point) {
+          u16(static_cast<std::uint16_t>(0xC000u | *found));
+          return;
         }
-        if (may_point) {
-          auto it = table_.find(key);
-          if (it != table_.end()) {
-            u16(static_cast<std::uint16_t>(0xC000u | it->second));
-            return;
-          }
-        }
-        if (out_.size() < 0x4000) {
-          auto [it, added] =
-              table_.emplace(std::move(key), static_cast<std::uint16_t>(out_.size()));
-          if (added) log_.emplace_back(it->first, it->second);
+        if (!found && out_.size() < 0x4000) {
+          insert(hashes[i], static_cast<std::uint16_t>(out_.size()));
+          log_.emplace_back(hashes[i], static_cast<std::uint16_t>(out_.size()));
         }
       }
       const std::string& l = n.labels[i];
@@ -428,6 +433,22 @@ class Writer {
       out_.insert(out_.end(), l.begin(), l.end());
     }
     u8(0);
+  }
+
+  // Forgets everything written at or after `mark`.
+  void rollback(std::size_t mark) {
+    out_.resize(mark);
+    bool removed = false;
+    while (!log_.empty() && log_.back().second >= mark) {
+      log_.pop_back();
+      removed = true;
+    }
+    if (removed) {
+      // Rare (a few times per message at most): rebuild the table from what is left.
+      std::fill(slots_.begin(), slots_.end(), Slot{});
+      used_ = 0;
+      for (const auto& [hash, offset] : log_) insert(hash, offset);
+    }
   }
 
   void record(const Record& r) {
@@ -463,15 +484,6 @@ class Writer {
     const std::size_t len = out_.size() - len_at - 2;
     PRAETOR_ASSERT(len <= 0xFFFF);
     put16(len_at, static_cast<std::uint16_t>(len));
-  }
-
-  // Forgets everything written at or after `mark`.
-  void rollback(std::size_t mark) {
-    out_.resize(mark);
-    while (!log_.empty() && log_.back().second >= mark) {
-      table_.erase(log_.back().first);
-      log_.pop_back();
-    }
   }
 
  private:
@@ -511,10 +523,63 @@ class Writer {
     name(r.target, false);
   }
 
+  struct Slot {
+    std::uint64_t hash = 0;
+    std::uint16_t offset = 0;
+    bool used = false;
+  };
+
+  // Whether the octets at `at` (following our own pointers) spell labels[from..] exactly.
+  bool spells(std::size_t at, const Name& n, std::size_t from) const {
+    std::size_t j = from;
+    for (;;) {
+      const std::uint8_t len = out_[at];
+      if ((len & 0xC0) == 0xC0) {
+        at = (std::size_t{len & 0x3Fu} << 8) | out_[at + 1];
+        continue;
+      }
+      if (len == 0) return j == n.labels.size();
+      if (j == n.labels.size() || n.labels[j].size() != len ||
+          std::memcmp(out_.data() + at + 1, n.labels[j].data(), len) != 0) {
+        return false;
+      }
+      ++j;
+      at += 1u + len;
+    }
+  }
+
+  std::optional<std::uint16_t> find(std::uint64_t hash, const Name& n, std::size_t from) const {
+    if (slots_.empty()) return std::nullopt;
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots_[i];
+      if (!s.used) return std::nullopt;
+      if (s.hash == hash && spells(s.offset, n, from)) return s.offset;
+    }
+  }
+
+  void insert(std::uint64_t hash, std::uint16_t offset) {
+    if ((used_ + 1) * 2 > slots_.size()) {
+      // Grow (the load stays under one half, so probes stay short and always end).
+      std::vector<Slot> old = std::move(slots_);
+      slots_.assign(old.empty() ? 64 : old.size() * 2, Slot{});
+      used_ = 0;
+      for (const auto& s : old) {
+        if (s.used) insert(s.hash, s.offset);
+      }
+    }
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = hash & mask;
+    while (slots_[i].used) i = (i + 1) & mask;
+    slots_[i] = Slot{hash, offset, true};
+    ++used_;
+  }
+
   bool compress_;
   Bytes out_;
-  std::unordered_map<std::string, std::uint16_t> table_;
-  std::vector<std::pair<std::string, std::uint16_t>> log_;
+  std::vector<Slot> slots_;
+  std::size_t used_ = 0;
+  std::vector<std::pair<std::uint64_t, std::uint16_t>> log_;
 };
 
 void write_header(Writer& w, const Header& h) {
