@@ -67,6 +67,11 @@ int main(int argc, char** argv) {
   praetor::NullLogger logger;
   praetor::io::HostOptions options;
   options.listeners = {{Channel::kDns, at}, {Channel::kDnsStream, at}};
+  // PRAETOR_DNS_BATCH=0: one uv_udp_try_send per answer instead of sendmmsg batches (to measure
+  // the difference).
+  if (const char* batch = std::getenv("PRAETOR_DNS_BATCH"); batch != nullptr) {
+    options.network.dns_udp_batch_sends = std::string(batch) != "0";
+  }
   praetor::io::UvHost host(logger, std::move(options));
   auto bound = host.open();
   if (!bound) {

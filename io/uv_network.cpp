@@ -1,8 +1,11 @@
 #include "io/uv_network.hpp"
 
 #include <fmt/format.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <memory>
 
 #include "io/dns_frame.hpp"
@@ -23,6 +26,12 @@ constexpr std::size_t kSpareBuffersMax = 256;
 constexpr std::size_t kSpareBufferCapacityMax = 8 * 1024;
 // With several DNS sockets: peers remembered for choosing the socket to answer from.
 constexpr std::size_t kDnsReplyViaMax = 65'536;
+// Datagrams per sendmmsg() call (Linux takes up to UIO_MAXIOV, 1024).
+constexpr std::size_t kSendBatchMax = 64;
+
+socklen_t sockaddr_length(const sockaddr_storage& address) {
+  return address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
 constexpr std::size_t kUdpMaxPayloadBytes = 65507;
 constexpr int kListenBacklog = 511;
 // Closed inbound connections remembered, so that a late reply to one is dropped rather than sent
@@ -49,9 +58,15 @@ std::size_t frame_header_bytes(node::Channel channel) {
 }  // namespace
 
 struct UvNetwork::Udp {
+  struct Pending {
+    sockaddr_storage to{};
+    Bytes data;
+  };
   uv_udp_t handle{};
   UvNetwork* net = nullptr;
   node::Channel channel = node::Channel::kGossipLan;
+  bool batch = false;            // a bound DNS socket batching its sends
+  std::vector<Pending> pending;  // batched datagrams, sent by flush_udp()
 };
 
 struct UvNetwork::TcpListener {
@@ -176,7 +191,10 @@ Result<node::Endpoint> UvNetwork::listen_udp(node::Channel channel, const node::
                                   at.to_string(), uv_message(rc)));
   }
   udp_open_.insert(u);
-  if (channel == node::Channel::kDns) dns_udp_.push_back(u);
+  if (channel == node::Channel::kDns) {
+    dns_udp_.push_back(u);
+    u->batch = options_.dns_udp_batch_sends;
+  }
   udp_.emplace(channel, u);  // the first socket of a channel is the one it sends from
   auto bound = udp_local_endpoint(&u->handle);
   return bound ? *bound : at;
@@ -320,6 +338,21 @@ void UvNetwork::send_udp(const node::Endpoint& to, node::Channel channel, Bytes 
     return;
   }
   Udp* u = channel == node::Channel::kDns ? dns_udp_for(to) : udp_for(channel);
+  if (u->batch) {
+    // Sent by flush_udp() before the loop polls again, with the rest of this iteration's.
+    if (u->pending.empty()) udp_to_flush_.push_back(u);
+    u->pending.push_back(Udp::Pending{*address, std::move(payload)});
+    if (!flush_open_) {
+      uv_prepare_init(loop_, &flush_prepare_);
+      flush_prepare_.data = this;
+      uv_unref(reinterpret_cast<uv_handle_t*>(&flush_prepare_));
+      flush_open_ = true;
+    }
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&flush_prepare_))) {
+      uv_prepare_start(&flush_prepare_, on_flush);
+    }
+    return;
+  }
   const auto* target = reinterpret_cast<const sockaddr*>(&*address);
   uv_buf_t buf =
       uv_buf_init(reinterpret_cast<char*>(payload.data()), static_cast<unsigned>(payload.size()));
@@ -329,17 +362,8 @@ void UvNetwork::send_udp(const node::Endpoint& to, node::Channel channel, Bytes 
   if (rc >= 0) {
     recycle(std::move(payload));
   } else if (rc == UV_EAGAIN) {
-    ++stats_.udp_queued_sends;
-    auto* s = new UdpSend;
-    s->data = std::move(payload);
-    s->req.data = s;
-    buf =
-        uv_buf_init(reinterpret_cast<char*>(s->data.data()), static_cast<unsigned>(s->data.size()));
-    rc = uv_udp_send(&s->req, &u->handle, &buf, 1, target,
-                     [](uv_udp_send_t* req, int) { delete static_cast<UdpSend*>(req->data); });
-    if (rc != 0) delete s;
-  }
-  if (rc < 0 && rc != UV_EAGAIN) {
+    queue_udp_send(*u, target, std::move(payload));
+  } else {
     ++stats_.udp_send_failures;
     logger_.debug("network", "{} send to {} failed: {}", node::channel_name(channel), to,
                   uv_message(rc));
@@ -348,6 +372,74 @@ void UvNetwork::send_udp(const node::Endpoint& to, node::Channel channel, Bytes 
   // Sending bound an ephemeral socket; start reading replies on it.
   if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&u->handle))) {
     uv_udp_recv_start(&u->handle, on_udp_alloc, on_udp_recv);
+  }
+}
+
+void UvNetwork::queue_udp_send(Udp& u, const sockaddr* to, Bytes payload) {
+  ++stats_.udp_queued_sends;
+  auto* s = new UdpSend;
+  s->data = std::move(payload);
+  s->req.data = s;
+  uv_buf_t buf =
+      uv_buf_init(reinterpret_cast<char*>(s->data.data()), static_cast<unsigned>(s->data.size()));
+  int rc = uv_udp_send(&s->req, &u.handle, &buf, 1, to,
+                       [](uv_udp_send_t* req, int) { delete static_cast<UdpSend*>(req->data); });
+  if (rc != 0) {
+    delete s;
+    ++stats_.udp_send_failures;
+    logger_.debug("network", "{} send failed: {}", node::channel_name(u.channel), uv_message(rc));
+  }
+}
+
+void UvNetwork::on_flush(uv_prepare_t* prepare) {
+  static_cast<UvNetwork*>(prepare->data)->flush_udp();
+}
+
+void UvNetwork::flush_udp() {
+  uv_prepare_stop(&flush_prepare_);
+  std::vector<Udp*> sockets;
+  sockets.swap(udp_to_flush_);
+  for (Udp* u : sockets) {
+    std::vector<Udp::Pending>& pending = u->pending;
+    std::size_t done = 0;
+    uv_os_fd_t fd = -1;
+    // Behind datagrams libuv still holds, so as not to overtake them.
+    bool direct = uv_udp_get_send_queue_count(&u->handle) == 0 &&
+                  uv_fileno(reinterpret_cast<uv_handle_t*>(&u->handle), &fd) == 0;
+    while (direct && done < pending.size()) {
+      std::array<mmsghdr, kSendBatchMax> messages{};
+      std::array<iovec, kSendBatchMax> parts{};
+      const std::size_t n = std::min(pending.size() - done, kSendBatchMax);
+      for (std::size_t i = 0; i < n; ++i) {
+        Udp::Pending& p = pending[done + i];
+        parts[i] = iovec{p.data.data(), p.data.size()};
+        messages[i].msg_hdr.msg_name = &p.to;
+        messages[i].msg_hdr.msg_namelen = sockaddr_length(p.to);
+        messages[i].msg_hdr.msg_iov = &parts[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+      }
+      int sent = ::sendmmsg(fd, messages.data(), static_cast<unsigned>(n), MSG_DONTWAIT);
+      ++stats_.udp_batches;
+      if (sent > 0) {
+        done += static_cast<std::size_t>(sent);
+      } else if (sent < 0 && errno == EINTR) {
+        continue;
+      } else if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        break;  // the socket buffer is full: the rest waits in libuv's queue
+      } else {
+        // The first datagram failed (an unreachable address, say): drop it, send the rest.
+        ++stats_.udp_send_failures;
+        logger_.debug("network", "{} send failed: {}", node::channel_name(u->channel),
+                      uv_message(sent < 0 ? -errno : UV_EIO));
+        ++done;
+      }
+    }
+    for (std::size_t i = done; i < pending.size(); ++i) {
+      queue_udp_send(*u, reinterpret_cast<const sockaddr*>(&pending[i].to),
+                     std::move(pending[i].data));
+    }
+    for (std::size_t i = 0; i < done; ++i) recycle(std::move(pending[i].data));
+    pending.clear();
   }
 }
 
@@ -808,6 +900,7 @@ void UvNetwork::sweep() {
 void UvNetwork::close() {
   if (closing_) return;
   closing_ = true;
+  udp_to_flush_.clear();  // batched datagrams are dropped, like frames on a closing connection
   udp_.clear();
   dns_udp_.clear();
   dns_reply_via_.clear();
@@ -830,6 +923,10 @@ void UvNetwork::close() {
   rpc_refusals_.close();
   stream_refusals_.close();
   dns_refusals_.close();
+  if (flush_open_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&flush_prepare_),
+             [](uv_handle_t* h) { static_cast<UvNetwork*>(h->data)->flush_open_ = false; });
+  }
   if (sweep_open_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_),
              [](uv_handle_t* h) { static_cast<UvNetwork*>(h->data)->sweep_open_ = false; });

@@ -42,18 +42,20 @@
 // and sends every kDns datagram, so an answer leaves from the address and port the client asked;
 // with several DNS sockets (several client addresses) a datagram to a peer leaves from the socket
 // that peer's latest datagram arrived on. The DNS socket asks the kernel for a receive buffer of
-// dns_udp_buffer_bytes, reads up to kUdpBatchSlots datagrams per recvmmsg() call, sends with
-// uv_udp_try_send and queues only what the kernel would not take at once, and recycles the
-// payload vectors of sent datagrams for received ones, so the steady state allocates nothing per
-// packet here. kDnsStream is TCP with RFC 1035's 2-byte length prefix instead of the RPC frame
-// header (io/dns_frame.hpp): a frame is one whole message, replies go back over the connection
-// the query came in on, in the order sent. DNS connections (both directions) <=
-// dns_tcp_connections_max (an accept beyond it is closed at once, refusals logged at most once a
-// second); one with no whole message in either direction for dns_tcp_idle_timeout is closed; a
-// length prefix below a DNS header's 12 bytes closes the connection; replies beyond
-// dns_tcp_queued_bytes_max waiting on one connection (a client that pipelines and never reads)
-// are dropped. DNS is a public-facing port: its refusals and bad frames are debug lines and
-// counters, never warnings per packet.
+// dns_udp_buffer_bytes and reads up to 20 datagrams per recvmmsg() call. Datagrams sent on a
+// bound DNS socket wait for the end of the loop iteration (a uv_prepare handle, which runs before
+// the loop polls again, so nothing waits longer than the current iteration) and leave together
+// with sendmmsg(); what the kernel does not take at once goes to libuv's queue. The payload
+// vectors of sent datagrams are reused for received ones, so the steady state allocates nothing
+// per packet here. (dns_udp_batch_sends false: uv_udp_try_send per datagram instead.) kDnsStream is
+// TCP with RFC 1035's 2-byte length prefix instead of the RPC frame header (io/dns_frame.hpp): a
+// frame is one whole message, replies go back over the connection the query came in on, in the
+// order sent. DNS connections (both directions) <= dns_tcp_connections_max (an accept beyond it is
+// closed at once, refusals logged at most once a second); one with no whole message in either
+// direction for dns_tcp_idle_timeout is closed; a length prefix below a DNS header's 12 bytes
+// closes the connection; replies beyond dns_tcp_queued_bytes_max waiting on one connection (a
+// client that pipelines and never reads) are dropped. DNS is a public-facing port: its refusals and
+// bad frames are debug lines and counters, never warnings per packet.
 #pragma once
 
 #include <uv.h>
@@ -107,6 +109,8 @@ struct NetworkOptions {
   // SO_RCVBUF and SO_SNDBUF asked for the DNS UDP socket (the kernel may grant less; 0 leaves
   // the system default), so a burst of queries waits in the kernel rather than being dropped.
   std::size_t dns_udp_buffer_bytes = 8 * 1024 * 1024;
+  // Send the DNS socket's datagrams of one loop iteration with one sendmmsg() call.
+  bool dns_udp_batch_sends = true;
   std::uint64_t seed = 1;          // the backoff jitter's Rng
   std::function<Instant()> clock;  // empty: libuv's monotonic clock (tests pass a manual one)
 };
@@ -129,6 +133,7 @@ struct NetworkStats {
   std::uint64_t dns_bad_frames = 0;          // DNS TCP connections closed for a bad length prefix
   std::uint64_t udp_queued_sends = 0;        // datagrams the kernel did not take at once (queued)
   std::uint64_t udp_send_failures = 0;       // datagrams dropped on a send error
+  std::uint64_t udp_batches = 0;             // sendmmsg() calls for batched DNS datagrams
 };
 
 class UvNetwork final : public node::Network {
@@ -151,7 +156,8 @@ class UvNetwork final : public node::Network {
   void close();
   bool closed() const {
     return udp_open_.empty() && listeners_.empty() && connections_.empty() && !sweep_open_ &&
-           rpc_refusals_.closed() && stream_refusals_.closed() && dns_refusals_.closed();
+           !flush_open_ && rpc_refusals_.closed() && stream_refusals_.closed() &&
+           dns_refusals_.closed();
   }
   // Open TCP connections (inbound and outbound, connecting included) on a channel; for tests.
   std::size_t connection_count(node::Channel channel) const;
@@ -185,6 +191,10 @@ class UvNetwork final : public node::Network {
   void send_tcp(const node::Endpoint& to, node::Channel channel, Bytes payload);
   Udp* udp_for(node::Channel channel);
   Udp* dns_udp_for(const node::Endpoint& to);
+  // Queues a datagram on libuv's send queue (sent when the socket is writable).
+  void queue_udp_send(Udp& u, const sockaddr* to, Bytes payload);
+  void flush_udp();
+  static void on_flush(uv_prepare_t* prepare);
   void tune_dns_socket(Udp& u);
   Bytes take_buffer();
   void recycle(Bytes&& buffer);
@@ -246,6 +256,9 @@ class UvNetwork final : public node::Network {
   TimedRefusalLog dns_refusals_;
   uv_timer_t sweep_timer_{};
   bool sweep_open_ = false;
+  uv_prepare_t flush_prepare_{};  // sends the batched DNS datagrams before the next poll
+  bool flush_open_ = false;
+  std::vector<Udp*> udp_to_flush_;  // sockets with batched datagrams
   std::vector<char> read_buffer_;  // TCP reads
   std::vector<char> udp_buffer_;   // UDP reads, several datagrams at once
   bool closing_ = false;

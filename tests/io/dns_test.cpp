@@ -237,10 +237,15 @@ TEST(DnsUdp, QueryArrivesWithItsSenderAndTheAnswerLeavesFromTheDnsPort) {
 }
 
 // Many datagrams at once (several recvmmsg batches): all arrive, in order, and each answer
-// reaches its client; the kernel granted the socket a buffer.
-TEST(DnsUdp, BurstOfQueriesIsReadAndAnswered) {
+// reaches its client; the kernel granted the socket a buffer. With batched sends (the default)
+// the 200 answers leave in a few sendmmsg() calls; without, one uv_udp_try_send each.
+class DnsUdpBurst : public ::testing::TestWithParam<bool> {};
+
+TEST_P(DnsUdpBurst, BurstOfQueriesIsReadAndAnswered) {
   Loop loop;
-  Server server(loop);
+  NetworkOptions options;
+  options.dns_udp_batch_sends = GetParam();
+  Server server(loop, options);
   Endpoint dns = server.listen(Channel::kDns);
   EXPECT_GT(server.net().dns_udp_recv_buffer_bytes(), 0u);
   UdpClient client;
@@ -259,7 +264,16 @@ TEST(DnsUdp, BurstOfQueriesIsReadAndAnswered) {
   }));
   EXPECT_EQ(answers.front(), message("a0"));
   EXPECT_EQ(answers.back(), message("a199"));
+  EXPECT_EQ(server.net().stats().udp_send_failures, 0u);
+  if (GetParam()) {
+    EXPECT_GE(server.net().stats().udp_batches, 1u);
+    EXPECT_LE(server.net().stats().udp_batches, 10u);
+  } else {
+    EXPECT_EQ(server.net().stats().udp_batches, 0u);
+  }
 }
+
+INSTANTIATE_TEST_SUITE_P(BatchedAndNot, DnsUdpBurst, ::testing::Bool());
 
 // The agent forwards a query to a recursor from the DNS socket, and the recursor's answer
 // arrives as a kDns frame from the recursor.
