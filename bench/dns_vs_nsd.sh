@@ -7,7 +7,7 @@
 # are recorded in docs/benchmarks.md ("DNS (issue 13)").
 #
 #   bash bench/dns_vs_nsd.sh [--duration SECONDS] [--clients N] [--outstanding N] [--out FILE]
-#                            [--keep] [--no-echo]
+#                            [--keep] [--no-echo] [--peers-only]
 #
 # Names: svc-000 .. svc-099.service.consul. (A, one instance each, 10.0.0.1 .. 10.0.0.100) and
 # _svc-NNN._tcp.service.consul. (SRV 1 1 8080 node-NNN.node.dc1.consul., whose A record is in
@@ -30,7 +30,7 @@
 #   answering every query with one canned A record (no DNS core), to tell the host's cost from
 #   the resolver's.
 # If praetor gives no DNS answer (before the agent serves DNS) its rows say so and the peers are
-# still measured.
+# still measured. --peers-only measures NSD and Knot alone (nothing is built).
 # Needs dnsperf, nsd, knot and bind9-dnsutils (installed with apt-get when missing; Debian starts
 # no nsd or knot service here only where policy-rc.d forbids it, so the script never uses the
 # system daemons: it runs its own with their own configuration, and their system services, if
@@ -46,6 +46,7 @@ OUTSTANDING=100
 OUT=""
 KEEP=0
 ECHO=1
+PEERS_ONLY=0
 COMMAND="bash bench/dns_vs_nsd.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -59,6 +60,7 @@ while [ $# -gt 0 ]; do
     --out=*) OUT=${1#*=}; shift ;;
     --keep) KEEP=1; shift ;;
     --no-echo) ECHO=0; shift ;;
+    --peers-only) PEERS_ONLY=1; ECHO=0; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -84,6 +86,7 @@ if [ ${#bench_missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     "${bench_missing[@]}"
 fi
+if [ "$PEERS_ONLY" = 0 ]; then
 export CCACHE_DIR="${CCACHE_DIR:-$ROOT/.cache/ccache}"
 echo "==> building praetor and dns_echo_host (RelWithDebInfo, as the release preset) in $BUILD_DIR"
 # Warnings are not errors here: g++ 12 at -O2 reports a false stringop-overflow in
@@ -93,6 +96,7 @@ cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPR
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target praetor dns_echo_host > /dev/null
 PRAETOR="$BUILD_DIR/cmd/praetor/praetor"
 ECHO_HOST="$BUILD_DIR/bench/dns_echo_host"
+fi
 
 # ---- processes we start, and stopping them (only these, by pid)
 WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/praetor-dns-vs-nsd.XXXXXX")
@@ -120,7 +124,8 @@ for ip in "$NSD_IP" "$KNOT_IP" "$PRAETOR_IP" "$ECHO_IP"; do
   tcp_port_free "$ip" "$PORT" && udp_port_free "$ip" "$PORT" ||
     { echo "$ip:$PORT is in use (set DNS_PORT)" >&2; exit 1; }
 done
-tcp_port_free "$PRAETOR_IP" 8500 || { echo "$PRAETOR_IP:8500 is in use" >&2; exit 1; }
+[ "$PEERS_ONLY" = 1 ] || tcp_port_free "$PRAETOR_IP" 8500 ||
+  { echo "$PRAETOR_IP:8500 is in use" >&2; exit 1; }
 
 # ---- the zone: the same 100 names the agent serves
 addr_of() { echo "10.0.$(($1 / 250)).$(($1 % 250 + 1))"; }
@@ -192,16 +197,6 @@ knotc -c "$WORK/knot/knot.conf" conf-check > /dev/null
 knotd -c "$WORK/knot/knot.conf" > "$WORK/knot/stdout.log" 2>&1 &
 PIDS+=($!)
 
-# ---- praetor: a dev agent with DNS on PRAETOR_IP:PORT, and the io/ ceiling
-mkdir -p "$WORK/praetor"
-"$PRAETOR" agent -dev -node=dns-bench -bind="$PRAETOR_IP" -client="$PRAETOR_IP" \
-  -dns-port="$PORT" -serf-lan-port=8301 > "$WORK/praetor/agent.log" 2>&1 &
-PIDS+=($!)
-if [ "$ECHO" = 1 ]; then
-  "$ECHO_HOST" "$ECHO_IP" "$PORT" > "$WORK/echo.log" 2>&1 &
-  PIDS+=($!)
-fi
-
 answers() {  # ip name type: the answer section's records, one per line (empty when none)
   dig +time=1 +tries=1 +norec +noall +answer "@$1" -p "$PORT" "$2" "$3" 2> /dev/null || true
 }
@@ -212,12 +207,27 @@ wait_answer() {  # label ip: waits up to 15 s for an A answer for svc-000
   done
   return 1
 }
+
+# ---- praetor: a dev agent with DNS on PRAETOR_IP:PORT, and the io/ ceiling
+PRAETOR_DNS=0
+if [ "$PEERS_ONLY" = 0 ]; then
+mkdir -p "$WORK/praetor"
+"$PRAETOR" agent -dev -node=dns-bench -bind="$PRAETOR_IP" -client="$PRAETOR_IP" \
+  -dns-port="$PORT" -serf-lan-port=8301 > "$WORK/praetor/agent.log" 2>&1 &
+PIDS+=($!)
+if [ "$ECHO" = 1 ]; then
+  "$ECHO_HOST" "$ECHO_IP" "$PORT" > "$WORK/echo.log" 2>&1 &
+  PIDS+=($!)
+fi
+
+fi
 wait_answer NSD "$NSD_IP" || { echo "NSD did not answer; logs in $WORK" >&2; KEEP=1; exit 1; }
 wait_answer Knot "$KNOT_IP" || { echo "Knot did not answer; logs in $WORK" >&2; KEEP=1; exit 1; }
 if [ "$ECHO" = 1 ]; then
   wait_answer echo "$ECHO_IP" || { echo "dns_echo_host did not answer" >&2; KEEP=1; exit 1; }
 fi
 
+if [ "$PEERS_ONLY" = 0 ]; then
 # Register the 100 services once the agent's HTTP API answers.
 for _ in $(seq 100); do
   curl -sf --max-time 1 "http://$PRAETOR_IP:8500/v1/status/leader" | grep -q : && break
@@ -249,6 +259,8 @@ if [ "$PRAETOR_DNS" = 1 ]; then
     b=$(answers "$PRAETOR_IP" "$name" A | awk '{print $5}')
     [ "$a" = "$b" ] || { echo "praetor answers $name with '$b', NSD with '$a'" >&2; exit 1; }
   done
+fi
+
 fi
 
 # ---- the runs
@@ -320,6 +332,7 @@ name_of() {
     for target in nsd knot praetor echo; do
       [ "$target" = echo ] && { [ "$ECHO" = 1 ] && [ "$qtype" = A ] || continue; }
       if [ "$target" = praetor ] && [ "$PRAETOR_DNS" = 0 ]; then
+        [ "$PEERS_ONLY" = 1 ] && continue
         echo "| $qtype | $(name_of praetor) | no DNS answer | | | | | |"
         continue
       fi

@@ -28,10 +28,6 @@ constexpr std::size_t kSpareBufferCapacityMax = 8 * 1024;
 constexpr std::size_t kDnsReplyViaMax = 65'536;
 // Datagrams per sendmmsg() call (Linux takes up to UIO_MAXIOV, 1024).
 constexpr std::size_t kSendBatchMax = 64;
-
-socklen_t sockaddr_length(const sockaddr_storage& address) {
-  return address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-}
 constexpr std::size_t kUdpMaxPayloadBytes = 65507;
 constexpr int kListenBacklog = 511;
 // Closed inbound connections remembered, so that a late reply to one is dropped rather than sent
@@ -43,6 +39,10 @@ bool is_stream(node::Channel channel) {
 }
 
 bool is_dns(node::Channel channel) { return channel == node::Channel::kDnsStream; }
+
+socklen_t sockaddr_length(const sockaddr_storage& address) {
+  return address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
 
 // Consul's log prefixes: server RPC under "rpc", push/pull streams under "memberlist", DNS under
 // "dns".
