@@ -466,6 +466,12 @@ void UvNetwork::on_udp_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf
                        node::channel_name(u->channel), from_sockaddr(addr));
     return;
   }
+  if (u->channel == node::Channel::kDns && static_cast<std::size_t>(nread) < kDnsHeaderBytes) {
+    // Not even a header: nothing to answer (a FORMERR needs the query's ID), so not the
+    // agent's business.
+    ++net->stats_.dns_short_datagrams;
+    return;
+  }
   node::Endpoint from = from_sockaddr(addr);
   if (u->channel == node::Channel::kDns && net->dns_udp_.size() > 1) {
     if (net->dns_reply_via_.size() >= kDnsReplyViaMax) net->dns_reply_via_.clear();

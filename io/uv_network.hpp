@@ -47,7 +47,8 @@
 // the loop polls again, so nothing waits longer than the current iteration) and leave together
 // with sendmmsg(); what the kernel does not take at once goes to libuv's queue. The payload
 // vectors of sent datagrams are reused for received ones, so the steady state allocates nothing
-// per packet here. (dns_udp_batch_sends false: uv_udp_try_send per datagram instead.) kDnsStream is
+// per packet here. (dns_udp_batch_sends false: uv_udp_try_send per datagram instead.) A DNS
+// datagram shorter than a DNS header (12 bytes) is dropped and counted. kDnsStream is
 // TCP with RFC 1035's 2-byte length prefix instead of the RPC frame header (io/dns_frame.hpp): a
 // frame is one whole message, replies go back over the connection the query came in on, in the
 // order sent. DNS connections (both directions) <= dns_tcp_connections_max (an accept beyond it is
@@ -134,6 +135,7 @@ struct NetworkStats {
   std::uint64_t udp_queued_sends = 0;        // datagrams the kernel did not take at once (queued)
   std::uint64_t udp_send_failures = 0;       // datagrams dropped on a send error
   std::uint64_t udp_batches = 0;             // sendmmsg() calls for batched DNS datagrams
+  std::uint64_t dns_short_datagrams = 0;     // DNS datagrams shorter than a header, dropped
 };
 
 class UvNetwork final : public node::Network {

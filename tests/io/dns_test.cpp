@@ -234,6 +234,14 @@ TEST(DnsUdp, QueryArrivesWithItsSenderAndTheAnswerLeavesFromTheDnsPort) {
   EXPECT_EQ(got->first, dns.port);  // a resolver drops answers from another port
   EXPECT_EQ(got->second, message("answer-1"));
   EXPECT_EQ(server.net().stats().udp_send_failures, 0u);
+
+  // Shorter than a DNS header (an empty datagram included): dropped at the host.
+  client.send_to(dns, "");
+  client.send_to(dns, "eleven-byte");
+  client.send_to(dns, message("query-2"));
+  ASSERT_TRUE(loop.run_until([&] { return server.frames.size() == 2; }));
+  EXPECT_EQ(server.frames[1].payload, message("query-2"));
+  EXPECT_EQ(server.net().stats().dns_short_datagrams, 2u);
 }
 
 // Many datagrams at once (several recvmmsg batches): all arrive, in order, and each answer
