@@ -13,7 +13,9 @@
 # _svc-NNN._tcp.service.consul. (SRV 1 1 8080 node-NNN.node.dc1.consul., whose A record is in
 # the zone too, so NSD and Knot add it as Additional like the agent does). TTL 0, as the agent
 # answers by default. NSD runs with minimal-responses (no NS records in Authority), as the agent
-# and Knot answer. In praetor each name is a catalog registration (PUT /v1/catalog/register) of
+# and Knot answer, and with response rate limiting off (Debian's NSD limits each source network to
+# 200 answers a second by default, and dnsperf is one source: with it on, this measures the
+# limiter; Knot has no rate limiting unless its rrl module is configured). In praetor each name is a catalog registration (PUT /v1/catalog/register) of
 # node node-NNN (address 10.0.0.N+1) with service svc-NNN on port 8080 and no checks.
 #
 # Load: dnsperf (Debian's 2.10) with -c CLIENTS (default 4) -q OUTSTANDING (default 100) -T 1,
@@ -161,6 +163,8 @@ server:
   xfrdir: "$WORK/nsd"
   logfile: "$WORK/nsd/nsd.log"
   minimal-responses: yes
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
 remote-control:
   control-enable: no
 zone:
