@@ -202,7 +202,9 @@ knotd -c "$WORK/knot/knot.conf" > "$WORK/knot/stdout.log" 2>&1 &
 PIDS+=($!)
 
 answers() {  # ip name type: the answer section's records, one per line (empty when none)
-  dig +time=1 +tries=1 +norec +noall +answer "@$1" -p "$PORT" "$2" "$3" 2> /dev/null || true
+  # (dig prints its errors, "connection refused" and the like, as ;; lines on stdout.)
+  { dig +time=1 +tries=1 +norec +noall +answer "@$1" -p "$PORT" "$2" "$3" 2> /dev/null || true; } |
+    awk '!/^;/ && NF >= 5'
 }
 wait_answer() {  # label ip: waits up to 15 s for an A answer for svc-000
   for _ in $(seq 75); do
