@@ -145,7 +145,8 @@ class Exec {
   virtual void run(CheckRunId id, ExecSpec spec) = 0;
 };
 
-// Answers to client requests (HTTP now; CLI and DNS-over-TCP ride on it later).
+// Answers to client requests (HTTP; the CLI speaks HTTP). DNS answers are frames on kDns and
+// kDnsStream, not responses.
 class Responder {
  public:
   virtual ~Responder() = default;
