@@ -1,10 +1,14 @@
 #include "io/uv_network.hpp"
 
 #include <fmt/format.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <memory>
 
+#include "io/dns_frame.hpp"
 #include "io/sockaddr.hpp"
 
 namespace praetor::io {
@@ -12,8 +16,18 @@ namespace {
 
 constexpr std::size_t kReadBufferBytes = 64 * 1024;
 // With UV_UDP_RECVMMSG, libuv fills a buffer of several 64 KiB slots with one recvmmsg() call, so
-// a burst of DNS queries or gossip packets costs one wake-up.
-constexpr std::size_t kUdpBatchBytes = 8 * 64 * 1024;
+// a burst of DNS queries or gossip packets costs one wake-up. libuv 1.44 uses at most 20 slots
+// per call (UV__MMSG_MAXWIDTH).
+constexpr std::size_t kUdpBatchSlots = 20;
+constexpr std::size_t kUdpBatchBytes = kUdpBatchSlots * 64 * 1024;
+// Sent datagrams' vectors kept for received ones, and the largest kept: enough for a burst of
+// DNS answers, without holding large gossip buffers.
+constexpr std::size_t kSpareBuffersMax = 256;
+constexpr std::size_t kSpareBufferCapacityMax = 8 * 1024;
+// With several DNS sockets: peers remembered for choosing the socket to answer from.
+constexpr std::size_t kDnsReplyViaMax = 65'536;
+// Datagrams per sendmmsg() call (Linux takes up to UIO_MAXIOV, 1024).
+constexpr std::size_t kSendBatchMax = 64;
 constexpr std::size_t kUdpMaxPayloadBytes = 65507;
 constexpr int kListenBacklog = 511;
 // Closed inbound connections remembered, so that a late reply to one is dropped rather than sent
@@ -24,17 +38,35 @@ bool is_stream(node::Channel channel) {
   return channel == node::Channel::kGossipLanStream || channel == node::Channel::kGossipWanStream;
 }
 
-// Consul's log prefixes: server RPC under "rpc", push/pull streams under "memberlist".
+bool is_dns(node::Channel channel) { return channel == node::Channel::kDnsStream; }
+
+socklen_t sockaddr_length(const sockaddr_storage& address) {
+  return address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
+// Consul's log prefixes: server RPC under "rpc", push/pull streams under "memberlist", DNS under
+// "dns".
 std::string_view topic(node::Channel channel) {
-  return channel == node::Channel::kRpc ? "rpc" : "memberlist";
+  if (channel == node::Channel::kRpc) return "rpc";
+  return is_dns(channel) ? "dns" : "memberlist";
+}
+
+std::size_t frame_header_bytes(node::Channel channel) {
+  return is_dns(channel) ? kDnsTcpPrefixBytes : kRpcFrameHeaderBytes;
 }
 
 }  // namespace
 
 struct UvNetwork::Udp {
+  struct Pending {
+    sockaddr_storage to{};
+    Bytes data;
+  };
   uv_udp_t handle{};
   UvNetwork* net = nullptr;
   node::Channel channel = node::Channel::kGossipLan;
+  bool batch = false;            // a bound DNS socket batching its sends
+  std::vector<Pending> pending;  // batched datagrams, sent by flush_udp()
 };
 
 struct UvNetwork::TcpListener {
@@ -59,12 +91,14 @@ struct UvNetwork::Connection {
   // The last whole frame sent or received, for the idle timeout: a peer trickling bytes of a
   // frame does not keep a stream connection (and its frame buffer) open.
   Instant last_active;
-  RpcFrameDecoder decoder;
+  RpcFrameDecoder decoder;       // kRpc and the gossip streams
+  DnsTcpDecoder dns_decoder;     // kDnsStream
   std::deque<Bytes> queued;      // payloads sent before the connection was established
   std::size_t queued_bytes = 0;  // their bytes, frame headers included
 
   Key key() const { return Key{channel, peer}; }
   std::size_t queued_bytes_max() const {
+    if (is_dns(channel)) return net->options_.dns_tcp_queued_bytes_max;
     return is_stream(channel) ? net->options_.stream_queued_bytes_max
                               : net->options_.rpc_queued_bytes_max;
   }
@@ -92,6 +126,9 @@ UvNetwork::UvNetwork(uv_loop_t* loop, Logger& logger, FrameHandler handler, Netw
       stream_refusals_(
           loop, [this] { return now(); }, logger_, "memberlist", "refused", "connections",
           Duration::milliseconds(limits::kRefusalLogIntervalMs)),
+      dns_refusals_(
+          loop, [this] { return now(); }, logger_, "dns", "refused", "connections",
+          Duration::milliseconds(limits::kRefusalLogIntervalMs)),
       read_buffer_(kReadBufferBytes),
       udp_buffer_(kUdpBatchBytes) {
   // A queue must hold at least one frame of the largest size, or such frames could never be sent.
@@ -106,6 +143,8 @@ UvNetwork::UvNetwork(uv_loop_t* loop, Logger& logger, FrameHandler handler, Netw
   PRAETOR_ASSERT(options_.rpc_first_frame_timeout <= options_.rpc_idle_timeout);
   PRAETOR_ASSERT(options_.rpc_inbound_per_client_max > 0);
   PRAETOR_ASSERT(options_.stream_inbound_per_client_max > 0);
+  PRAETOR_ASSERT(options_.dns_tcp_idle_timeout > Duration::zero());
+  PRAETOR_ASSERT(options_.dns_tcp_queued_bytes_max >= limits::kDnsTcpMaxBytes + kDnsTcpPrefixBytes);
 }
 
 UvNetwork::~UvNetwork() { PRAETOR_ASSERT_MSG(closed(), "UvNetwork destroyed with handles open"); }
@@ -116,6 +155,7 @@ Result<node::Endpoint> UvNetwork::listen(node::Channel channel, const node::Endp
     case node::Channel::kRpc:
     case node::Channel::kGossipLanStream:
     case node::Channel::kGossipWanStream:
+    case node::Channel::kDnsStream:
       return listen_tcp(channel, at);
     case node::Channel::kGossipLan:
     case node::Channel::kGossipWan:
@@ -128,7 +168,8 @@ Result<node::Endpoint> UvNetwork::listen(node::Channel channel, const node::Endp
 }
 
 Result<node::Endpoint> UvNetwork::listen_udp(node::Channel channel, const node::Endpoint& at) {
-  if (udp_.count(channel) != 0) {
+  // DNS may answer on several client addresses; every other UDP channel has one socket.
+  if (channel != node::Channel::kDns && udp_.count(channel) != 0) {
     return make_error(ErrorCode::kAlreadyExists,
                       fmt::format("a {} socket is already open", node::channel_name(channel)));
   }
@@ -140,6 +181,7 @@ Result<node::Endpoint> UvNetwork::listen_udp(node::Channel channel, const node::
   uv_udp_init_ex(loop_, &u->handle, AF_UNSPEC | UV_UDP_RECVMMSG);
   u->handle.data = u;
   int rc = uv_udp_bind(&u->handle, reinterpret_cast<const sockaddr*>(&*address), 0);
+  if (rc == 0 && channel == node::Channel::kDns) tune_dns_socket(*u);
   if (rc == 0) rc = uv_udp_recv_start(&u->handle, on_udp_alloc, on_udp_recv);
   if (rc != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(&u->handle),
@@ -148,9 +190,43 @@ Result<node::Endpoint> UvNetwork::listen_udp(node::Channel channel, const node::
                       fmt::format("cannot bind {} on {}: {}", node::channel_name(channel),
                                   at.to_string(), uv_message(rc)));
   }
-  udp_[channel] = u;
+  udp_open_.insert(u);
+  if (channel == node::Channel::kDns) {
+    dns_udp_.push_back(u);
+    u->batch = options_.dns_udp_batch_sends;
+  }
+  udp_.emplace(channel, u);  // the first socket of a channel is the one it sends from
   auto bound = udp_local_endpoint(&u->handle);
   return bound ? *bound : at;
+}
+
+// A large receive buffer lets a burst of queries wait in the kernel while the loop answers the
+// previous batch; SO_RCVBUF is capped by net.core.rmem_max, which SO_RCVBUFFORCE may exceed when
+// the process is privileged. Failures only cost headroom, so they are logged, not returned.
+void UvNetwork::tune_dns_socket(Udp& u) {
+  if (options_.dns_udp_buffer_bytes == 0) return;
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&u.handle), &fd) != 0) return;
+  const int want = static_cast<int>(std::min<std::size_t>(options_.dns_udp_buffer_bytes, 1 << 30));
+  for (auto [option, force] : {std::pair{SO_RCVBUF, SO_RCVBUFFORCE}, {SO_SNDBUF, SO_SNDBUFFORCE}}) {
+    int size = want;
+    ::setsockopt(fd, SOL_SOCKET, option, &size, sizeof size);
+    int granted = 0;
+    socklen_t length = sizeof granted;
+    ::getsockopt(fd, SOL_SOCKET, option, &granted, &length);
+    // Linux reports twice what was set (the bookkeeping overhead); below want it was capped.
+    if (granted < want) ::setsockopt(fd, SOL_SOCKET, force, &size, sizeof size);
+  }
+  int granted = 0;
+  socklen_t length = sizeof granted;
+  ::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &granted, &length);
+  if (dns_udp_.empty()) dns_udp_recv_buffer_ = static_cast<std::size_t>(granted);
+  if (static_cast<std::size_t>(granted) < options_.dns_udp_buffer_bytes) {
+    logger_.debug("dns",
+                  "the DNS socket's receive buffer is {} bytes ({} asked; raise "
+                  "net.core.rmem_max for more)",
+                  granted, options_.dns_udp_buffer_bytes);
+  }
 }
 
 Result<node::Endpoint> UvNetwork::listen_tcp(node::Channel channel, const node::Endpoint& at) {
@@ -190,6 +266,14 @@ void UvNetwork::send(const node::Endpoint& to, node::Channel channel, Bytes payl
     case node::Channel::kGossipWanStream:
       send_tcp(to, channel, std::move(payload));
       return;
+    case node::Channel::kDnsStream:
+      if (payload.size() > limits::kDnsTcpMaxBytes) {
+        logger_.warn("dns", "dropping a {} byte DNS message to {}: over the {} byte TCP limit",
+                     payload.size(), to, limits::kDnsTcpMaxBytes);
+        return;
+      }
+      send_tcp(to, channel, std::move(payload));
+      return;
     case node::Channel::kGossipLan:
     case node::Channel::kGossipWan:
     case node::Channel::kDns:
@@ -214,7 +298,31 @@ UvNetwork::Udp* UvNetwork::udp_for(node::Channel channel) {
   uv_udp_init(loop_, &u->handle);
   u->handle.data = u;
   udp_[channel] = u;
+  udp_open_.insert(u);
   return u;
+}
+
+UvNetwork::Udp* UvNetwork::dns_udp_for(const node::Endpoint& to) {
+  if (dns_udp_.size() > 1) {
+    auto it = dns_reply_via_.find(to);
+    if (it != dns_reply_via_.end()) return it->second;
+  }
+  return udp_for(node::Channel::kDns);
+}
+
+Bytes UvNetwork::take_buffer() {
+  if (spare_buffers_.empty()) return Bytes();
+  Bytes out = std::move(spare_buffers_.back());
+  spare_buffers_.pop_back();
+  return out;
+}
+
+void UvNetwork::recycle(Bytes&& buffer) {
+  if (spare_buffers_.size() >= kSpareBuffersMax || buffer.capacity() > kSpareBufferCapacityMax) {
+    return;
+  }
+  buffer.clear();
+  spare_buffers_.push_back(std::move(buffer));
 }
 
 void UvNetwork::send_udp(const node::Endpoint& to, node::Channel channel, Bytes payload) {
@@ -229,23 +337,109 @@ void UvNetwork::send_udp(const node::Endpoint& to, node::Channel channel, Bytes 
                  address.error().message);
     return;
   }
-  Udp* u = udp_for(channel);
+  Udp* u = channel == node::Channel::kDns ? dns_udp_for(to) : udp_for(channel);
+  if (u->batch) {
+    // Sent by flush_udp() before the loop polls again, with the rest of this iteration's.
+    if (u->pending.empty()) udp_to_flush_.push_back(u);
+    u->pending.push_back(Udp::Pending{*address, std::move(payload)});
+    if (!flush_open_) {
+      uv_prepare_init(loop_, &flush_prepare_);
+      flush_prepare_.data = this;
+      uv_unref(reinterpret_cast<uv_handle_t*>(&flush_prepare_));
+      flush_open_ = true;
+    }
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&flush_prepare_))) {
+      uv_prepare_start(&flush_prepare_, on_flush);
+    }
+    return;
+  }
+  const auto* target = reinterpret_cast<const sockaddr*>(&*address);
+  uv_buf_t buf =
+      uv_buf_init(reinterpret_cast<char*>(payload.data()), static_cast<unsigned>(payload.size()));
+  // Straight into the kernel when it takes it (no request, no completion callback); queued only
+  // when earlier datagrams are still queued or the socket buffer is full.
+  int rc = uv_udp_try_send(&u->handle, &buf, 1, target);
+  if (rc >= 0) {
+    recycle(std::move(payload));
+  } else if (rc == UV_EAGAIN) {
+    queue_udp_send(*u, target, std::move(payload));
+  } else {
+    ++stats_.udp_send_failures;
+    logger_.debug("network", "{} send to {} failed: {}", node::channel_name(channel), to,
+                  uv_message(rc));
+    return;
+  }
+  // Sending bound an ephemeral socket; start reading replies on it.
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&u->handle))) {
+    uv_udp_recv_start(&u->handle, on_udp_alloc, on_udp_recv);
+  }
+}
+
+void UvNetwork::queue_udp_send(Udp& u, const sockaddr* to, Bytes payload) {
+  ++stats_.udp_queued_sends;
   auto* s = new UdpSend;
   s->data = std::move(payload);
   s->req.data = s;
   uv_buf_t buf =
       uv_buf_init(reinterpret_cast<char*>(s->data.data()), static_cast<unsigned>(s->data.size()));
-  int rc = uv_udp_send(&s->req, &u->handle, &buf, 1, reinterpret_cast<const sockaddr*>(&*address),
+  int rc = uv_udp_send(&s->req, &u.handle, &buf, 1, to,
                        [](uv_udp_send_t* req, int) { delete static_cast<UdpSend*>(req->data); });
   if (rc != 0) {
     delete s;
-    logger_.debug("network", "{} send to {} failed: {}", node::channel_name(channel), to,
-                  uv_message(rc));
-    return;
+    ++stats_.udp_send_failures;
+    logger_.debug("network", "{} send failed: {}", node::channel_name(u.channel), uv_message(rc));
   }
-  // uv_udp_send bound the ephemeral socket; start reading replies on it.
-  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&u->handle))) {
-    uv_udp_recv_start(&u->handle, on_udp_alloc, on_udp_recv);
+}
+
+void UvNetwork::on_flush(uv_prepare_t* prepare) {
+  static_cast<UvNetwork*>(prepare->data)->flush_udp();
+}
+
+void UvNetwork::flush_udp() {
+  uv_prepare_stop(&flush_prepare_);
+  std::vector<Udp*> sockets;
+  sockets.swap(udp_to_flush_);
+  for (Udp* u : sockets) {
+    std::vector<Udp::Pending>& pending = u->pending;
+    std::size_t done = 0;
+    uv_os_fd_t fd = -1;
+    // Behind datagrams libuv still holds, so as not to overtake them.
+    bool direct = uv_udp_get_send_queue_count(&u->handle) == 0 &&
+                  uv_fileno(reinterpret_cast<uv_handle_t*>(&u->handle), &fd) == 0;
+    while (direct && done < pending.size()) {
+      std::array<mmsghdr, kSendBatchMax> messages{};
+      std::array<iovec, kSendBatchMax> parts{};
+      const std::size_t n = std::min(pending.size() - done, kSendBatchMax);
+      for (std::size_t i = 0; i < n; ++i) {
+        Udp::Pending& p = pending[done + i];
+        parts[i] = iovec{p.data.data(), p.data.size()};
+        messages[i].msg_hdr.msg_name = &p.to;
+        messages[i].msg_hdr.msg_namelen = sockaddr_length(p.to);
+        messages[i].msg_hdr.msg_iov = &parts[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+      }
+      int sent = ::sendmmsg(fd, messages.data(), static_cast<unsigned>(n), MSG_DONTWAIT);
+      ++stats_.udp_batches;
+      if (sent > 0) {
+        done += static_cast<std::size_t>(sent);
+      } else if (sent < 0 && errno == EINTR) {
+        continue;
+      } else if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        break;  // the socket buffer is full: the rest waits in libuv's queue
+      } else {
+        // The first datagram failed (an unreachable address, say): drop it, send the rest.
+        ++stats_.udp_send_failures;
+        logger_.debug("network", "{} send failed: {}", node::channel_name(u->channel),
+                      uv_message(sent < 0 ? -errno : UV_EIO));
+        ++done;
+      }
+    }
+    for (std::size_t i = done; i < pending.size(); ++i) {
+      queue_udp_send(*u, reinterpret_cast<const sockaddr*>(&pending[i].to),
+                     std::move(pending[i].data));
+    }
+    for (std::size_t i = 0; i < done; ++i) recycle(std::move(pending[i].data));
+    pending.clear();
   }
 }
 
@@ -268,16 +462,28 @@ void UvNetwork::on_udp_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf
   // buffer needs no freeing).
   if (addr == nullptr || net->closing_ || (flags & UV_UDP_MMSG_FREE) != 0) return;
   if ((flags & UV_UDP_PARTIAL) != 0) {
-    net->logger_.warn("network", "dropping truncated {} datagram from {}",
-                      node::channel_name(u->channel), from_sockaddr(addr));
+    net->logger_.debug("network", "dropping truncated {} datagram from {}",
+                       node::channel_name(u->channel), from_sockaddr(addr));
     return;
   }
+  if (u->channel == node::Channel::kDns && static_cast<std::size_t>(nread) < kDnsHeaderBytes) {
+    // Not even a header: nothing to answer (a FORMERR needs the query's ID), so not the
+    // agent's business.
+    ++net->stats_.dns_short_datagrams;
+    return;
+  }
+  node::Endpoint from = from_sockaddr(addr);
+  if (u->channel == node::Channel::kDns && net->dns_udp_.size() > 1) {
+    if (net->dns_reply_via_.size() >= kDnsReplyViaMax) net->dns_reply_via_.clear();
+    net->dns_reply_via_[from] = u;
+  }
   const auto* data = reinterpret_cast<const std::uint8_t*>(buf->base);
-  net->handler_(from_sockaddr(addr), u->channel,
-                Bytes(data, data + static_cast<std::size_t>(nread)));
+  Bytes payload = net->take_buffer();
+  payload.assign(data, data + static_cast<std::size_t>(nread));
+  net->handler_(from, u->channel, std::move(payload));
 }
 
-// --- TCP: RPC and gossip streams ------------------------------------------------------------
+// --- TCP: RPC, gossip and DNS streams --------------------------------------------------------
 
 Instant UvNetwork::now() const {
   if (options_.clock) return options_.clock();
@@ -303,12 +509,23 @@ UvNetwork::Connection* UvNetwork::new_connection(node::Channel channel, const no
   c->connect_req.data = c;
   connections_.insert(c);
   if (is_stream(channel)) ++stream_connections_;
+  if (is_dns(channel)) ++dns_connections_;
   arm_sweep();
   return c;
 }
 
 bool UvNetwork::stream_cap_reached() const {
   return stream_connections_ >= options_.stream_connections_max;
+}
+
+bool UvNetwork::dns_cap_reached() const {
+  return dns_connections_ >= options_.dns_tcp_connections_max;
+}
+
+void UvNetwork::log_over_dns_cap(const node::Endpoint& peer, const char* what) {
+  ++stats_.dns_tcp_over_cap;
+  dns_refusals_.refused(fmt::format("refusing to {} {}: {} DNS TCP connections are open, the limit",
+                                    what, peer, dns_connections_));
 }
 
 void UvNetwork::log_over_stream_cap(const node::Endpoint& peer, const char* what) {
@@ -345,6 +562,10 @@ UvNetwork::Connection* UvNetwork::open_connection(node::Channel channel, const n
     log_over_stream_cap(to, "connect to");
     return nullptr;
   }
+  if (is_dns(channel) && dns_cap_reached()) {
+    log_over_dns_cap(to, "connect to");
+    return nullptr;
+  }
   auto address = to_sockaddr(to);
   if (!address) {
     logger_.warn(topic(channel), "dropping {} frame: {}", node::channel_name(channel),
@@ -372,7 +593,7 @@ void UvNetwork::send_tcp(const node::Endpoint& to, node::Channel channel, Bytes 
     write_frame(*c, payload);
     return;
   }
-  std::size_t cost = kRpcFrameHeaderBytes + payload.size();
+  std::size_t cost = frame_header_bytes(channel) + payload.size();
   if (c->queued_bytes + cost > c->queued_bytes_max()) {
     ++stats_.dropped_queue_full;
     logger_.warn(topic(channel), "dropping {} frame to {}: {} bytes already queued",
@@ -385,15 +606,17 @@ void UvNetwork::send_tcp(const node::Endpoint& to, node::Channel channel, Bytes 
 
 void UvNetwork::write_frame(Connection& c, const Bytes& payload) {
   auto* stream = reinterpret_cast<uv_stream_t*>(&c.tcp);
-  if (uv_stream_get_write_queue_size(stream) + kRpcFrameHeaderBytes + payload.size() >
+  if (uv_stream_get_write_queue_size(stream) + frame_header_bytes(c.channel) + payload.size() >
       c.queued_bytes_max()) {
     ++stats_.dropped_queue_full;
-    logger_.warn(topic(c.channel), "dropping {} frame to {}: the connection is backed up",
-                 node::channel_name(c.channel), c.peer);
+    // A DNS client that pipelines queries and never reads its answers is its own problem.
+    logger_.log(is_dns(c.channel) ? LogLevel::kDebug : LogLevel::kWarn, topic(c.channel),
+                fmt::format("dropping {} frame to {}: the connection is backed up",
+                            node::channel_name(c.channel), c.peer));
     return;
   }
   auto* w = new TcpWrite;
-  w->frame = encode_rpc_frame(payload);
+  w->frame = is_dns(c.channel) ? encode_dns_tcp_frame(payload) : encode_rpc_frame(payload);
   w->req.data = w;
   uv_buf_t buf =
       uv_buf_init(reinterpret_cast<char*>(w->frame.data()), static_cast<unsigned>(w->frame.size()));
@@ -480,6 +703,7 @@ void UvNetwork::on_tcp_accept(uv_stream_t* stream, int status) {
   // Decided before the new connection counts itself. Beyond the cap the connection is still
   // accepted, so that it leaves the backlog, and closed at once.
   bool over_cap = is_stream(l->channel) && net->stream_cap_reached();
+  bool over_dns_cap = is_dns(l->channel) && net->dns_cap_reached();
   Connection* c = net->new_connection(l->channel, node::Endpoint{}, true);
   int rc = uv_accept(stream, reinterpret_cast<uv_stream_t*>(&c->tcp));
   auto peer = rc == 0 ? tcp_peer_endpoint(&c->tcp) : Result<node::Endpoint>(node::Endpoint{});
@@ -493,10 +717,19 @@ void UvNetwork::on_tcp_accept(uv_stream_t* stream, int status) {
     net->close_connection(*c, "over the stream connection limit", false);
     return;
   }
-  if (std::string refusal = net->admit_inbound(*c); !refusal.empty()) {
-    (is_stream(c->channel) ? net->stream_refusals_ : net->rpc_refusals_).refused(refusal);
-    net->close_connection(*c, "over a connection limit", false);
+  if (over_dns_cap) {
+    net->log_over_dns_cap(c->peer, "accept a connection from");
+    net->close_connection(*c, "over the DNS connection limit", false);
     return;
+  }
+  // DNS clients are not counted per source IP: a resolver in front of the agents (dnsmasq, a
+  // company BIND) is one IP speaking for many.
+  if (!is_dns(c->channel)) {
+    if (std::string refusal = net->admit_inbound(*c); !refusal.empty()) {
+      (is_stream(c->channel) ? net->stream_refusals_ : net->rpc_refusals_).refused(refusal);
+      net->close_connection(*c, "over a connection limit", false);
+      return;
+    }
   }
   c->connected = true;
   uv_tcp_nodelay(&c->tcp, 1);
@@ -521,14 +754,22 @@ void UvNetwork::on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* 
     net->close_connection(*c, eof ? "closed by peer" : "read failed", !eof);
     return;
   }
-  c->decoder.feed(
-      ByteView(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
+  const ByteView data(reinterpret_cast<const std::uint8_t*>(buf->base),
+                      static_cast<std::size_t>(nread));
+  const bool dns = is_dns(c->channel);
+  if (dns) {
+    c->dns_decoder.feed(data);
+  } else {
+    c->decoder.feed(data);
+  }
   while (!c->closing && !net->closing_) {
-    auto frame = c->decoder.next();
+    auto frame = dns ? c->dns_decoder.next() : c->decoder.next();
     if (!frame) {
-      ++net->stats_.bad_frames;
-      net->logger_.warn(topic(c->channel), "bad {} frame from {}: {}; closing the connection",
-                        node::channel_name(c->channel), c->peer, frame.error().message);
+      ++(dns ? net->stats_.dns_bad_frames : net->stats_.bad_frames);
+      // Anyone may connect to the DNS port: its garbage is not worth a warning.
+      net->logger_.log(dns ? LogLevel::kDebug : LogLevel::kWarn, topic(c->channel),
+                       fmt::format("bad {} frame from {}: {}; closing the connection",
+                                   node::channel_name(c->channel), c->peer, frame.error().message));
       net->close_connection(*c, "bad frame", true);
       return;
     }
@@ -548,6 +789,7 @@ void UvNetwork::close_connection(Connection& c, const char* why, bool failed) {
   auto it = by_key_.find(c.key());
   if (it != by_key_.end() && it->second == &c) by_key_.erase(it);
   if (c.inbound && c.connected) remember_closed_inbound(c.key());
+  if (is_dns(c.channel)) --dns_connections_;
   if (is_stream(c.channel)) {
     --stream_connections_;
     if (stream_connections_ <= options_.stream_connections_max / 2) stream_cap_warned_ = false;
@@ -617,7 +859,8 @@ void UvNetwork::arm_sweep() {
   }
   if (uv_is_active(handle)) return;
   Duration shortest = std::min({options_.stream_idle_timeout, options_.connect_timeout,
-                                options_.rpc_first_frame_timeout, options_.rpc_idle_timeout});
+                                options_.rpc_first_frame_timeout, options_.rpc_idle_timeout,
+                                options_.dns_tcp_idle_timeout});
   auto period = static_cast<std::uint64_t>(std::max<std::int64_t>(1, shortest.count_ms() / 4));
   uv_timer_start(&sweep_timer_, on_sweep, period, period);
 }
@@ -641,6 +884,11 @@ void UvNetwork::sweep() {
                t - c->last_active >= options_.stream_idle_timeout) {
       ++stats_.closed_idle;
       close_connection(*c, "idle", false);
+    } else if (c->connected && is_dns(c->channel) &&
+               t - c->last_active >= options_.dns_tcp_idle_timeout) {
+      // Also a client trickling a message: last_active moves only on whole messages.
+      ++stats_.closed_idle;
+      close_connection(*c, "idle", false);
     } else if (c->connected && c->inbound && c->channel == node::Channel::kRpc) {
       // A connection that never sent a frame is not a server or agent of ours; one that did is
       // closed only after a silence far longer than Raft's heartbeats or a blocking query.
@@ -658,10 +906,14 @@ void UvNetwork::sweep() {
 void UvNetwork::close() {
   if (closing_) return;
   closing_ = true;
-  for (auto& [channel, u] : udp_) {
+  udp_to_flush_.clear();  // batched datagrams are dropped, like frames on a closing connection
+  udp_.clear();
+  dns_udp_.clear();
+  dns_reply_via_.clear();
+  for (Udp* u : udp_open_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&u->handle), [](uv_handle_t* h) {
       auto* udp = static_cast<Udp*>(h->data);
-      udp->net->udp_.erase(udp->channel);
+      udp->net->udp_open_.erase(udp);
       delete udp;
     });
   }
@@ -676,6 +928,11 @@ void UvNetwork::close() {
   for (Connection* c : open) close_connection(*c, "shutting down", false);
   rpc_refusals_.close();
   stream_refusals_.close();
+  dns_refusals_.close();
+  if (flush_open_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&flush_prepare_),
+             [](uv_handle_t* h) { static_cast<UvNetwork*>(h->data)->flush_open_ = false; });
+  }
   if (sweep_open_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_),
              [](uv_handle_t* h) { static_cast<UvNetwork*>(h->data)->sweep_open_ = false; });

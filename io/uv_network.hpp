@@ -37,6 +37,26 @@
 // Outbound connections are ours and are never closed for idleness.
 // Delivery is best effort: frames are dropped when a connection fails or a queue is full, and a
 // bad frame closes the connection that carried it.
+//
+// DNS (issue 13). kDns is UDP: the socket bound for it receives queries (and recursors' answers)
+// and sends every kDns datagram, so an answer leaves from the address and port the client asked;
+// with several DNS sockets (several client addresses) a datagram to a peer leaves from the socket
+// that peer's latest datagram arrived on. The DNS socket asks the kernel for a receive buffer of
+// dns_udp_buffer_bytes and reads up to 20 datagrams per recvmmsg() call. Datagrams sent on a
+// bound DNS socket wait for the end of the loop iteration (a uv_prepare handle, which runs before
+// the loop polls again, so nothing waits longer than the current iteration) and leave together
+// with sendmmsg(); what the kernel does not take at once goes to libuv's queue. The payload
+// vectors of sent datagrams are reused for received ones, so the steady state allocates nothing
+// per packet here. (dns_udp_batch_sends false: uv_udp_try_send per datagram instead.) A DNS
+// datagram shorter than a DNS header (12 bytes) is dropped and counted. kDnsStream is
+// TCP with RFC 1035's 2-byte length prefix instead of the RPC frame header (io/dns_frame.hpp): a
+// frame is one whole message, replies go back over the connection the query came in on, in the
+// order sent. DNS connections (both directions) <= dns_tcp_connections_max (an accept beyond it is
+// closed at once, refusals logged at most once a second); one with no whole message in either
+// direction for dns_tcp_idle_timeout is closed; a length prefix below a DNS header's 12 bytes
+// closes the connection; replies beyond dns_tcp_queued_bytes_max waiting on one connection (a
+// client that pipelines and never reads) are dropped. DNS is a public-facing port: its refusals and
+// bad frames are debug lines and counters, never warnings per packet.
 #pragma once
 
 #include <uv.h>
@@ -82,6 +102,16 @@ struct NetworkOptions {
   Duration reconnect_backoff_max = Duration::seconds(5);
   // Peers remembered in backoff; beyond it the entries whose delay has passed are forgotten first.
   std::size_t backoff_peers_max = 4096;
+  // DNS over TCP: open connections, the silence after which one is closed, and the replies'
+  // bytes (prefixes included) that may wait on one connection.
+  std::size_t dns_tcp_connections_max = limits::kDnsTcpMaxConnections;
+  Duration dns_tcp_idle_timeout = Duration::milliseconds(limits::kDnsTcpIdleTimeoutMs);
+  std::size_t dns_tcp_queued_bytes_max = 4 * (limits::kDnsTcpMaxBytes + 2);
+  // SO_RCVBUF and SO_SNDBUF asked for the DNS UDP socket (the kernel may grant less; 0 leaves
+  // the system default), so a burst of queries waits in the kernel rather than being dropped.
+  std::size_t dns_udp_buffer_bytes = 8 * 1024 * 1024;
+  // Send the DNS socket's datagrams of one loop iteration with one sendmmsg() call.
+  bool dns_udp_batch_sends = true;
   std::uint64_t seed = 1;          // the backoff jitter's Rng
   std::function<Instant()> clock;  // empty: libuv's monotonic clock (tests pass a manual one)
 };
@@ -100,6 +130,12 @@ struct NetworkStats {
   std::uint64_t bad_frames = 0;          // connections closed for a bad frame
   std::uint64_t dropped_closed_inbound = 0;  // replies to an inbound connection that had closed
   std::uint64_t sweeps = 0;                  // idle/connect-timeout sweeps run
+  std::uint64_t dns_tcp_over_cap = 0;        // DNS TCP accepts closed and sends dropped at the cap
+  std::uint64_t dns_bad_frames = 0;          // DNS TCP connections closed for a bad length prefix
+  std::uint64_t udp_queued_sends = 0;        // datagrams the kernel did not take at once (queued)
+  std::uint64_t udp_send_failures = 0;       // datagrams dropped on a send error
+  std::uint64_t udp_batches = 0;             // sendmmsg() calls for batched DNS datagrams
+  std::uint64_t dns_short_datagrams = 0;     // DNS datagrams shorter than a header, dropped
 };
 
 class UvNetwork final : public node::Network {
@@ -112,16 +148,18 @@ class UvNetwork final : public node::Network {
   UvNetwork(const UvNetwork&) = delete;
   UvNetwork& operator=(const UvNetwork&) = delete;
 
-  // UDP for kGossipLan, kGossipWan and kDns; a TCP listener for kRpc, kGossipLanStream and
-  // kGossipWanStream (a stream listener may share its port number with the gossip UDP socket).
-  // Returns the bound address.
+  // UDP for kGossipLan, kGossipWan and kDns; a TCP listener for kRpc, kGossipLanStream,
+  // kGossipWanStream and kDnsStream (a stream listener may share its port number with the UDP
+  // socket of its protocol). kDns may be bound on several addresses, the others once. Returns the
+  // bound address; an address in use is an error naming the channel and the address.
   Result<node::Endpoint> listen(node::Channel channel, const node::Endpoint& at);
   void send(const node::Endpoint& to, node::Channel channel, Bytes payload) override;
 
   void close();
   bool closed() const {
-    return udp_.empty() && listeners_.empty() && connections_.empty() && !sweep_open_ &&
-           rpc_refusals_.closed() && stream_refusals_.closed();
+    return udp_open_.empty() && listeners_.empty() && connections_.empty() && !sweep_open_ &&
+           !flush_open_ && rpc_refusals_.closed() && stream_refusals_.closed() &&
+           dns_refusals_.closed();
   }
   // Open TCP connections (inbound and outbound, connecting included) on a channel; for tests.
   std::size_t connection_count(node::Channel channel) const;
@@ -130,6 +168,10 @@ class UvNetwork final : public node::Network {
   // Inbound connections refused at a cap and logged (rate-limited), per listener kind.
   const RefusalLog& rpc_refusals() const { return rpc_refusals_.log(); }
   const RefusalLog& stream_refusals() const { return stream_refusals_.log(); }
+  const RefusalLog& dns_refusals() const { return dns_refusals_.log(); }
+  // The DNS UDP sockets' buffer sizes as the kernel granted them (the first socket's); 0 when
+  // none is bound.
+  std::size_t dns_udp_recv_buffer_bytes() const { return dns_udp_recv_buffer_; }
 
  private:
   struct Udp;
@@ -150,6 +192,14 @@ class UvNetwork final : public node::Network {
   void send_udp(const node::Endpoint& to, node::Channel channel, Bytes payload);
   void send_tcp(const node::Endpoint& to, node::Channel channel, Bytes payload);
   Udp* udp_for(node::Channel channel);
+  Udp* dns_udp_for(const node::Endpoint& to);
+  // Queues a datagram on libuv's send queue (sent when the socket is writable).
+  void queue_udp_send(Udp& u, const sockaddr* to, Bytes payload);
+  void flush_udp();
+  static void on_flush(uv_prepare_t* prepare);
+  void tune_dns_socket(Udp& u);
+  Bytes take_buffer();
+  void recycle(Bytes&& buffer);
   Connection* new_connection(node::Channel channel, const node::Endpoint& peer, bool inbound);
   Connection* open_connection(node::Channel channel, const node::Endpoint& to);
   void write_frame(Connection& c, const Bytes& payload);
@@ -159,6 +209,8 @@ class UvNetwork final : public node::Network {
   // Starts or lengthens the backoff of a (channel, peer) whose connection failed.
   Backoff& note_failure(const Key& key);
   bool stream_cap_reached() const;
+  bool dns_cap_reached() const;
+  void log_over_dns_cap(const node::Endpoint& peer, const char* what);
   void log_over_stream_cap(const node::Endpoint& peer, const char* what);
   void remember_closed_inbound(const Key& key);
   // Counts an accepted connection against the inbound caps; returns why it is refused, or "".
@@ -182,7 +234,13 @@ class UvNetwork final : public node::Network {
   NetworkOptions options_;
   Rng rng_;
   NetworkStats stats_;
-  std::map<node::Channel, Udp*> udp_;
+  std::map<node::Channel, Udp*> udp_;  // the socket each UDP channel sends from
+  std::vector<Udp*> dns_udp_;          // every kDns socket (udp_[kDns] is the first)
+  std::set<Udp*> udp_open_;            // every UDP handle not yet closed
+  // With several kDns sockets: the socket each peer's latest datagram arrived on (bounded).
+  std::map<node::Endpoint, Udp*> dns_reply_via_;
+  std::vector<Bytes> spare_buffers_;  // sent datagrams' vectors, reused for received ones
+  std::size_t dns_udp_recv_buffer_ = 0;
   std::set<TcpListener*> listeners_;
   std::set<Connection*> connections_;     // every open connection
   std::map<Key, Connection*> by_key_;     // the one used to send to a (channel, peer)
@@ -190,14 +248,19 @@ class UvNetwork final : public node::Network {
   std::set<Key> closed_inbound_;          // recently closed inbound connections, bounded
   std::deque<Key> closed_inbound_order_;  // ... oldest first
   std::size_t stream_connections_ = 0;    // open stream connections (not yet closing)
+  std::size_t dns_connections_ = 0;       // open DNS TCP connections (not yet closing)
   bool stream_cap_warned_ = false;
   std::size_t rpc_inbound_ = 0;                           // admitted inbound RPC connections
   std::map<std::string, std::size_t> rpc_per_client_;     // source IP -> admitted inbound RPC
   std::map<std::string, std::size_t> stream_per_client_;  // source IP -> admitted inbound streams
   TimedRefusalLog rpc_refusals_;  // inbound connections refused at a cap, rate-limited
   TimedRefusalLog stream_refusals_;
+  TimedRefusalLog dns_refusals_;
   uv_timer_t sweep_timer_{};
   bool sweep_open_ = false;
+  uv_prepare_t flush_prepare_{};  // sends the batched DNS datagrams before the next poll
+  bool flush_open_ = false;
+  std::vector<Udp*> udp_to_flush_;  // sockets with batched datagrams
   std::vector<char> read_buffer_;  // TCP reads
   std::vector<char> udp_buffer_;   // UDP reads, several datagrams at once
   bool closing_ = false;

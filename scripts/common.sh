@@ -7,11 +7,15 @@ PRAETOR_PACKAGES=(
   libuv1-dev libcereal-dev libfmt-dev nlohmann-json3-dev libhttp-parser-dev libcli11-dev
   libssl-dev libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
 )
-# What only the test suite needs (scripts/test.sh): the real clients (tests/clients) and the
-# Patroni end-to-end test (tests/e2e/patroni). A user starting an agent with scripts/dev.sh does
-# not get PostgreSQL installed.
+# What only the test suite needs (scripts/test.sh): the real clients (tests/clients), the
+# Patroni end-to-end test (tests/e2e/patroni), and for DNS (issue 13) dig and dnsmasq (the
+# company-DNS forwarding test, tests/process/dns_integration.sh). dnsmasq-base, not dnsmasq: it
+# ships the same /usr/sbin/dnsmasq without the system service, so nothing starts listening on
+# port 53 behind the tests' back. A user starting an agent with scripts/dev.sh does not get
+# PostgreSQL installed.
 PRAETOR_TEST_PACKAGES=(
   python3 python3-consul patroni postgresql-15 postgresql-client-15 util-linux
+  bind9-dnsutils dnsmasq-base
 )
 
 praetor_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }

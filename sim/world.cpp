@@ -18,6 +18,7 @@ std::map<node::Channel, std::uint16_t> default_ports() {
           {node::Channel::kGossipLanStream, 8301},
           {node::Channel::kGossipWanStream, 8302},
           {node::Channel::kDns, 8600},
+          {node::Channel::kDnsStream, 8600},
           {node::Channel::kHttp, 8500}};
 }
 

@@ -33,6 +33,21 @@ std::vector<std::string> http_addresses(const node::AgentConfig& config) {
   return out;
 }
 
+// Consul binds DNS on addresses.dns when set, else on every client address.
+std::vector<std::string> dns_addresses(const node::AgentConfig& config) {
+  if (!config.addresses_dns.empty()) return split_spaces(config.addresses_dns);
+  std::vector<std::string> out;
+  for (const auto& entry : config.client_addr) {
+    for (auto& a : split_spaces(entry)) out.push_back(std::move(a));
+  }
+  return out;
+}
+
+bool is_tcp(node::Channel channel) {
+  return channel == node::Channel::kRpc || channel == node::Channel::kGossipLanStream ||
+         channel == node::Channel::kGossipWanStream || channel == node::Channel::kDnsStream;
+}
+
 std::string cluster_address(const node::AgentConfig& config) {
   if (!config.advertise_addr.empty()) return config.advertise_addr;
   return config.bind_addr;
@@ -108,6 +123,15 @@ std::vector<io::Listener> agent_listeners(const node::AgentConfig& config) {
   }
   if (config.server && config.ports.serf_wan > 0) {
     gossip(node::Channel::kGossipWan, node::Channel::kGossipWanStream, config.ports.serf_wan);
+  }
+  // DNS, UDP and TCP on the same port, on every DNS address; only once the agent answers it
+  // (node::served_dns_port is -1 until then, and for ports.dns -1 or 0).
+  if (const int port = node::served_dns_port(config); port > 0) {
+    for (const auto& host : dns_addresses(config)) {
+      const node::Endpoint at{host, static_cast<std::uint16_t>(port)};
+      out.push_back(io::Listener{node::Channel::kDns, at});
+      out.push_back(io::Listener{node::Channel::kDnsStream, at});
+    }
   }
   return out;
 }
@@ -207,12 +231,13 @@ int run_agent(const node::AgentConfig& config,
       for (const auto& l : *bound) {
         if (l.channel == node::Channel::kHttp) {
           sink.info("agent", "Started HTTP server on {} (tcp)", l.endpoint);
+        } else if (l.channel == node::Channel::kDns || l.channel == node::Channel::kDnsStream) {
+          // Consul's words, which operators grep for.
+          sink.info("agent", "Started DNS server {} ({})", l.endpoint,
+                    is_tcp(l.channel) ? "tcp" : "udp");
         } else {
           sink.info("agent", "Started {} listener on {} ({})", node::channel_name(l.channel),
-                    l.endpoint, l.channel == node::Channel::kRpc || l.channel == node::Channel::kGossipLanStream ||
-                            l.channel == node::Channel::kGossipWanStream
-                        ? "tcp"
-                        : "udp");
+                    l.endpoint, is_tcp(l.channel) ? "tcp" : "udp");
         }
       }
       code = host.run();

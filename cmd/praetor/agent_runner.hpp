@@ -15,8 +15,9 @@
 namespace praetor::cmd {
 
 // The sockets the agent needs for this configuration: HTTP on every client address at
-// ports.http (unless -1), and on servers RPC at bind_addr:ports.server (unless -1). Gossip and
-// DNS listeners join the list as the node grows those features.
+// ports.http (unless -1); on servers RPC at bind_addr:ports.server (unless -1); gossip (UDP and
+// TCP) at bind_addr on serf_lan, and serf_wan on servers; DNS UDP and TCP on every DNS address
+// (addresses.dns, else client_addr) at node::served_dns_port (none while it is -1).
 std::vector<io::Listener> agent_listeners(const node::AgentConfig& config);
 
 // The host's options for this configuration: storage, listeners, and the connection caps of

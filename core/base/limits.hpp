@@ -96,6 +96,12 @@ inline constexpr std::size_t kStreamMaxConnsPerClient = 16;
 static_assert(kStreamMaxConnsPerClient < kStreamMaxConnections,
               "one peer must not be able to take every stream slot");
 
+// DNS over TCP at the host (io/): open connections (inbound and outbound together), and the
+// silence (no whole message either way) after which one is closed. miekg/dns, under Consul,
+// closes an idle connection after 8 s; NSD allows 100 connections by default.
+inline constexpr std::size_t kDnsTcpMaxConnections = 256;
+inline constexpr std::int64_t kDnsTcpIdleTimeoutMs = 8'000;
+
 // Frames (RPC, gossip, DNS) received but not yet handed to the process: the host's task queue
 // drops frames beyond these (UvHost::post_frame); storage completions and timers are never
 // dropped.

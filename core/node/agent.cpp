@@ -186,6 +186,7 @@ void Agent::on_frame(const Endpoint& from, Channel channel, Bytes payload) {
       }
       return;
     case Channel::kDns:
+    case Channel::kDnsStream:
     case Channel::kHttp:
       break;
   }

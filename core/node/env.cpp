@@ -18,6 +18,8 @@ std::string_view channel_name(Channel c) {
     case Channel::kHttp: return "http";
     case Channel::kGossipLanStream: return "gossip-lan-stream";
     case Channel::kGossipWanStream: return "gossip-wan-stream";
+    case Channel::kDnsStream:
+      return "dns-stream";
   }
   return "unknown";
 }

@@ -48,6 +48,10 @@ enum class Channel : std::uint8_t {
   // A frame sent to the `from` of a received stream frame goes back over the same connection.
   kGossipLanStream = 5,  // TCP 8301
   kGossipWanStream = 6,  // TCP 8302
+  // DNS over TCP (RFC 1035 §4.2.2, RFC 7766), port 8600: the host strips and adds the 2-byte
+  // length prefix, so a frame is one whole DNS message; a frame sent to the `from` of a received
+  // one goes back over the same connection, in the order sent (pipelined queries work).
+  kDnsStream = 7,
 };
 std::string_view channel_name(Channel c);
 
@@ -141,7 +145,8 @@ class Exec {
   virtual void run(CheckRunId id, ExecSpec spec) = 0;
 };
 
-// Answers to client requests (HTTP now; CLI and DNS-over-TCP ride on it later).
+// Answers to client requests (HTTP; the CLI speaks HTTP). DNS answers are frames on kDns and
+// kDnsStream, not responses.
 class Responder {
  public:
   virtual ~Responder() = default;

@@ -10,6 +10,7 @@ TEST(AgentRunner, ListensForHttpOnEveryClientAddress) {
   config.client_addr = {"127.0.0.1 127.0.0.2", "::1"};
   config.ports.http = 8500;
   config.ports.serf_lan = -1;  // HTTP only, for this test
+  config.ports.dns = -1;
   auto listeners = agent_listeners(config);
   ASSERT_EQ(listeners.size(), 3u);
   EXPECT_EQ(listeners[0].channel, node::Channel::kHttp);
@@ -25,6 +26,7 @@ TEST(AgentRunner, ServersListenForRpcOnTheBindAddress) {
   config.server = true;
   config.bind_addr = "127.0.0.5";
   config.ports.server = 8305;
+  config.ports.dns = -1;  // DNS listeners: DnsListensWhereServedOnEveryDnsAddress
   auto listeners = agent_listeners(config);
   ASSERT_EQ(listeners.size(), 6u);
   EXPECT_EQ(listeners[0].channel, node::Channel::kHttp);
@@ -40,6 +42,32 @@ TEST(AgentRunner, ServersListenForRpcOnTheBindAddress) {
   ASSERT_EQ(listeners.size(), 3u);
   EXPECT_EQ(listeners[1].channel, node::Channel::kGossipLan);
   EXPECT_EQ(listeners[2].channel, node::Channel::kGossipLanStream);
+}
+
+// UDP and TCP on every DNS address (addresses.dns, else client_addr) at the served DNS port; none
+// while the agent does not serve DNS (node::kDnsServed), and none for ports.dns -1.
+TEST(AgentRunner, DnsListensWhereServedOnEveryDnsAddress) {
+  node::AgentConfig config;
+  config.client_addr = {"127.0.0.5 127.0.0.6"};
+  config.ports.http = -1;
+  config.ports.serf_lan = -1;
+  config.ports.dns = 8600;
+  auto listeners = agent_listeners(config);
+  if (node::served_dns_port(config) > 0) {
+    ASSERT_EQ(listeners.size(), 4u);
+    EXPECT_EQ(listeners[0], (io::Listener{node::Channel::kDns, {"127.0.0.5", 8600}}));
+    EXPECT_EQ(listeners[1], (io::Listener{node::Channel::kDnsStream, {"127.0.0.5", 8600}}));
+    EXPECT_EQ(listeners[2], (io::Listener{node::Channel::kDns, {"127.0.0.6", 8600}}));
+    EXPECT_EQ(listeners[3], (io::Listener{node::Channel::kDnsStream, {"127.0.0.6", 8600}}));
+    config.addresses_dns = "127.0.0.9";
+    listeners = agent_listeners(config);
+    ASSERT_EQ(listeners.size(), 2u);
+    EXPECT_EQ(listeners[0], (io::Listener{node::Channel::kDns, {"127.0.0.9", 8600}}));
+  } else {
+    EXPECT_TRUE(listeners.empty());
+  }
+  config.ports.dns = -1;
+  EXPECT_TRUE(agent_listeners(config).empty());
 }
 
 TEST(AgentRunner, LimitsBlockReachesTheHost) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <functional>
 #include <memory>
 
 #include "sim/model_kv.hpp"
@@ -84,6 +85,71 @@ TEST(WorldTest, ClientRequestsAreAnsweredAfterClientLatency) {
   ASSERT_EQ(r->status, ClientReply::Status::kAnswered);
   EXPECT_EQ(r->response.body, "ok /hello");
   EXPECT_EQ(r->answered, at_ms(4));
+}
+
+// A DNS client or server as the simulator sees it: sends `queries` at start (to `server`, on kDns
+// and kDnsStream), answers every frame it gets on the same channel to its sender, and records
+// what it got.
+class DnsPeer final : public node::Process {
+ public:
+  explicit DnsPeer(std::string server = "") : server_(std::move(server)) {}
+  void start(node::Env& env) override {
+    env_ = &env;
+    if (server_.empty()) return;
+    env.network.send(node::Endpoint{server_, 8600}, node::Channel::kDns, to_bytes("udp-query"));
+    env.network.send(node::Endpoint{server_, 8600}, node::Channel::kDnsStream,
+                     to_bytes("tcp-query"));
+  }
+  void on_frame(const node::Endpoint& from, node::Channel channel, Bytes payload) override {
+    std::string text = to_string(payload);
+    got.push_back(fmt::format("{} {} {}", node::channel_name(channel), from, text));
+    if (text.ends_with("-query")) {
+      env_->network.send(from, channel, to_bytes(text.substr(0, 3) + "-answer"));
+    }
+  }
+  void on_written(Ticket, Result<void>) override {}
+  void on_wake(Instant) override {}
+  void on_check_result(CheckRunId, node::ExecResult) override {}
+  void on_client_request(RequestId, node::HttpRequest) override {}
+  void stop(node::StopReason) override { env_->control.shutdown(0); }
+
+  std::vector<std::string> got;
+
+ private:
+  std::string server_;
+  node::Env* env_ = nullptr;
+};
+
+// DNS frames ride the simulated network like every other channel: from the sender's address and
+// DNS port, answered back to it, and subject to partitions and loss.
+TEST(WorldTest, DnsFramesAreCarriedAndFaultedLikeOtherChannels) {
+  auto run = [](const std::function<void(World&)>& fault) {
+    World world(5);
+    world.add_process(node_at("agent", "10.0.0.1"), [] { return std::make_unique<DnsPeer>(); });
+    world.add_process(node_at("client", "10.0.0.9"),
+                      [] { return std::make_unique<DnsPeer>("10.0.0.1"); });
+    fault(world);  // before anything runs: the processes start at time zero
+    world.run_until(at_ms(50));
+    return std::pair{world.process_as<DnsPeer>("agent")->got,
+                     world.process_as<DnsPeer>("client")->got};
+  };
+  auto [agent, client] = run([](World&) {});
+  EXPECT_EQ(agent, (std::vector<std::string>{"dns 10.0.0.9:8600 udp-query",
+                                             "dns-stream 10.0.0.9:8600 tcp-query"}));
+  EXPECT_EQ(client, (std::vector<std::string>{"dns 10.0.0.1:8600 udp-answer",
+                                              "dns-stream 10.0.0.1:8600 tcp-answer"}));
+
+  auto partitioned = run([](World& w) { w.network().partition({"agent"}, {"client"}); });
+  EXPECT_TRUE(partitioned.first.empty());
+  EXPECT_TRUE(partitioned.second.empty());
+
+  auto lossy = run([](World& w) {
+    LinkConfig link;
+    link.loss = 1.0;
+    w.network().set_default_link(link);
+  });
+  EXPECT_TRUE(lossy.first.empty());
+  EXPECT_TRUE(lossy.second.empty());
 }
 
 TEST(WorldTest, CrashRestartRebuildsProcessOverSurvivingStorage) {
