@@ -163,8 +163,7 @@ std::string startup_banner(const node::AgentConfig& config, std::string_view nod
        fmt::format("'{}' (Segment: '{}')", config.datacenter, config.server ? "<all>" : ""));
   line("Server", fmt::format("{} (Bootstrap: {})", config.server,
                              config.bootstrap || config.bootstrap_expect == 1 || config.dev));
-  // HTTPS and DNS show what is served, not what is configured: there is no HTTPS listener, and
-  // DNS is -1 until node::kDnsServed says there is a DNS server.
+  // HTTPS shows what is served, not what is configured: there is no HTTPS listener.
   line("Client Addr", fmt::format("[{}] (HTTP: {}, HTTPS: {}, DNS: {})", clients, config.ports.http,
                                   -1, node::served_dns_port(config)));
   line("Cluster Addr", fmt::format("{} (LAN: {}, WAN: {})", cluster_address(config),

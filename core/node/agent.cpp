@@ -59,6 +59,7 @@ void Agent::start(Env& env) {
   // Every agent gossips; a client learns the servers it forwards to from the LAN pool.
   start_gossip(*files);
   start_local(*files);
+  configure_dns();
   if (stopping_) return;
   local_wake(env.clock.now());
   arm_timer();
@@ -129,6 +130,7 @@ void Agent::arm_timer() {
     earliest = std::min(earliest, local_.next_deadline());
     earliest = std::min(earliest, next_full_sync_);
     earliest = std::min(earliest, internal_deadline());
+    earliest = std::min(earliest, recursion_deadline());
   }
   if (earliest != armed_) {
     armed_ = earliest;
@@ -187,6 +189,8 @@ void Agent::on_frame(const Endpoint& from, Channel channel, Bytes payload) {
       return;
     case Channel::kDns:
     case Channel::kDnsStream:
+      on_dns_frame(from, channel, std::move(payload));
+      return;
     case Channel::kHttp:
       break;
   }
@@ -230,6 +234,7 @@ void Agent::on_wake(Instant now) {
   expire_forwards(now);
   expire_sessions(now);
   local_wake(now);
+  expire_recursions(now);
   wake_parked(now, true);
   if (config_.check_invariants_each_input) check_invariants();
 }
@@ -317,6 +322,7 @@ Result<void> Agent::reload(AgentConfig config) {
   }
   const bool node_changed = config.node_meta != config_.node_meta;
   config_ = std::move(config);
+  configure_dns();  // dns_config and recursors take effect at once, as in Consul
   if (node_changed) local_.node_changed();
   local_changed();
   answer_reload_waiters(Result<void>{});

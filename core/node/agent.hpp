@@ -21,6 +21,7 @@
 #include "core/base/rng.hpp"
 #include "core/catalog/fsm.hpp"
 #include "core/catalog/session_timers.hpp"
+#include "core/dns/resolver.hpp"
 #include "core/gossip/serf.hpp"
 #include "core/node/config.hpp"
 #include "core/node/forwarder.hpp"
@@ -345,6 +346,32 @@ class Agent final : public Process {
     InternalDone done;
     Instant deadline;
   };
+  // ---- DNS (dns.cpp) ---------------------------------------------------------------------------
+  struct Recursion {
+    Endpoint client;
+    Channel channel = Channel::kDns;
+    std::uint16_t client_id = 0;
+    Bytes query;  // with our id
+    dns::Parsed parsed;
+    std::size_t next_recursor = 0;  // how many have been asked
+    Endpoint asked;                 // the one whose answer is awaited
+    Instant deadline;
+  };
+  // Recursions in flight at once; beyond it a query gets SERVFAIL at once.
+  static constexpr std::size_t kMaxDnsRecursions = 1024;
+  dns::ResolverConfig resolver_config() const;
+  void configure_dns();
+  void on_dns_frame(const Endpoint& from, Channel channel, Bytes payload);
+  bool answers_locally(const std::string& datacenter) const;
+  void start_recursion(const Endpoint& client, Channel channel, Bytes query, dns::Parsed parsed);
+  void ask_recursor(Recursion& r);
+  void on_recursor_answer(const Endpoint& from, const dns::Header& header, Bytes answer);
+  void expire_recursions(Instant now);
+  Instant recursion_deadline() const;
+  dns::ResolverConfig resolver_;
+  std::vector<Endpoint> recursors_;
+  std::map<std::uint16_t, Recursion> recursions_;  // by the id the recursors see
+
   std::map<RequestId, Internal> internal_;
   // Servers that left an internal request unanswered, until when they are passed over.
   std::map<std::string, Instant> suspect_servers_;

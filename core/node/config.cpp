@@ -104,11 +104,8 @@ void refuse_tls(Reader& r, const Json& v, const std::string& p, T&) {
 // --- ports, addresses, dns_config, acl, performance, ui ----------------------------------------
 
 constexpr Field<Ports> kPortFields[] = {
-    {"dns",
-     [](Reader& r, const Json& v, const std::string& p, Ports& t) {
-       set_port<&Ports::dns>(r, v, p, t);
-       if (r.ok() && t.dns > 0 && !kDnsServed) r.warn(p, "DNS is not served yet; no DNS listener");
-     }},
+    {"dns", [](Reader& r, const Json& v, const std::string& p,
+               Ports& t) { set_port<&Ports::dns>(r, v, p, t); }},
     {"http", set_port<&Ports::http>},
     {"https",
      [](Reader& r, const Json& v, const std::string& p, Ports& t) {
@@ -727,7 +724,7 @@ Result<void> check_whole(AgentConfig& c, LoadState& s, const LoadOptions& option
 
 }  // namespace
 
-int served_dns_port(const AgentConfig& config) { return kDnsServed ? config.ports.dns : -1; }
+int served_dns_port(const AgentConfig& config) { return config.ports.dns; }
 
 std::vector<std::string> http_listen_addresses(const AgentConfig& config) {
   if (config.ports.http <= 0) return {};

@@ -205,12 +205,7 @@ struct LoadOptions {
 Result<AgentConfig> load_config(const std::vector<ConfigSource>& sources,
                                 const LoadOptions& options);
 
-// Whether this build answers DNS queries on ports.dns. There is no DNS server yet: the banner and
-// the warnings report DNS as off (-1) whatever the configuration says. The change that adds the
-// DNS listener flips this one constant.
-inline constexpr bool kDnsServed = false;
-
-// The DNS port actually served: ports.dns when there is a DNS server, -1 until then.
+// The DNS port served: ports.dns (-1 and 0 disable the DNS listeners).
 int served_dns_port(const AgentConfig& config);
 
 // The addresses the HTTP API listens on (addresses.http, else client_addr); empty when

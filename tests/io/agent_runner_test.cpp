@@ -44,8 +44,8 @@ TEST(AgentRunner, ServersListenForRpcOnTheBindAddress) {
   EXPECT_EQ(listeners[2].channel, node::Channel::kGossipLanStream);
 }
 
-// UDP and TCP on every DNS address (addresses.dns, else client_addr) at the served DNS port; none
-// while the agent does not serve DNS (node::kDnsServed), and none for ports.dns -1.
+// UDP and TCP on every DNS address (addresses.dns, else client_addr) at the DNS port; none for
+// ports.dns -1.
 TEST(AgentRunner, DnsListensWhereServedOnEveryDnsAddress) {
   node::AgentConfig config;
   config.client_addr = {"127.0.0.5 127.0.0.6"};
@@ -53,7 +53,7 @@ TEST(AgentRunner, DnsListensWhereServedOnEveryDnsAddress) {
   config.ports.serf_lan = -1;
   config.ports.dns = 8600;
   auto listeners = agent_listeners(config);
-  if (node::served_dns_port(config) > 0) {
+  {
     ASSERT_EQ(listeners.size(), 4u);
     EXPECT_EQ(listeners[0], (io::Listener{node::Channel::kDns, {"127.0.0.5", 8600}}));
     EXPECT_EQ(listeners[1], (io::Listener{node::Channel::kDnsStream, {"127.0.0.5", 8600}}));
@@ -63,8 +63,6 @@ TEST(AgentRunner, DnsListensWhereServedOnEveryDnsAddress) {
     listeners = agent_listeners(config);
     ASSERT_EQ(listeners.size(), 2u);
     EXPECT_EQ(listeners[0], (io::Listener{node::Channel::kDns, {"127.0.0.9", 8600}}));
-  } else {
-    EXPECT_TRUE(listeners.empty());
   }
   config.ports.dns = -1;
   EXPECT_TRUE(agent_listeners(config).empty());

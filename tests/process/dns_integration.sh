@@ -18,9 +18,6 @@
 # Exit 0 when every check passes; 1 with the failing check and the logs' tails otherwise. Every
 # process it starts is stopped by pid on exit.
 #
-# TODO(issue 13, lead): register with ctest (tests/process/CMakeLists.txt, label `process`) once
-# the agent answers DNS (node::kDnsServed); until then `--upstream praetor` fails at "praetor
-# answers directly".
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

@@ -558,15 +558,15 @@ TEST(ConfigTest, LoopbackAddresses) {
   }
 }
 
-// Nothing answers DNS yet: the served port is -1 whatever is configured, and setting one says so.
-TEST(ConfigTest, DnsIsReportedOffUntilItIsServed) {
-  static_assert(!kDnsServed, "DNS is served now: update this test and the banner's docs");
-  const auto c = load_ok(R"({"ports": {"dns": 8600}})");
-  EXPECT_EQ(c.ports.dns, 8600);
-  EXPECT_EQ(served_dns_port(c), -1);
-  ASSERT_EQ(c.warnings.size(), 1u);
-  EXPECT_EQ(c.warnings[0], "t.json: ports.dns: DNS is not served yet; no DNS listener");
-  EXPECT_TRUE(load_ok(R"({"ports": {"dns": -1}})").warnings.empty());
+// The DNS port is served as configured; -1 (and 0) turn the listeners off, silently.
+TEST(ConfigTest, DnsIsServedOnTheConfiguredPort) {
+  const auto c = load_ok(R"({"ports": {"dns": 8653}})");
+  EXPECT_EQ(c.ports.dns, 8653);
+  EXPECT_EQ(served_dns_port(c), 8653);
+  EXPECT_TRUE(c.warnings.empty());
+  const auto off = load_ok(R"({"ports": {"dns": -1}})");
+  EXPECT_LE(served_dns_port(off), 0);
+  EXPECT_TRUE(off.warnings.empty());
 }
 
 TEST(ConfigTest, DevModeRejectsBootstrapExpect) {
