@@ -29,7 +29,13 @@ class RecordingEnv : public Clock,
     return now_;
   }
   WallTime wall() const override { return WallTime{1'700'000'000'000'000'000}; }
-  void send(const Endpoint&, Channel, Bytes) override { ++sent; }
+  void send(const Endpoint& to, Channel channel, Bytes payload) override {
+    ++sent;
+    // DNS frames are kept for the tests to read (gossip and RPC only counted: they are many).
+    if (channel == Channel::kDns || channel == Channel::kDnsStream) {
+      dns_frames.push_back(Frame{to, channel, std::move(payload)});
+    }
+  }
   void write(WriteBatch batch, Ticket ticket) override {
     writes.push_back(batch);
     unsynced.emplace_back(ticket, std::move(batch));
@@ -63,6 +69,12 @@ class RecordingEnv : public Clock,
   std::vector<std::pair<CheckRunId, ExecSpec>> runs;  // check runs started and not finished
   std::optional<int> exit_code;
   int sent = 0;
+  struct Frame {
+    Endpoint to;
+    Channel channel;
+    Bytes payload;
+  };
+  std::vector<Frame> dns_frames;
   int reloads = 0;
   bool throw_from_now = false;
   NullLogger logger;
