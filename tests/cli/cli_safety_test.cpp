@@ -148,8 +148,9 @@ TEST(CliSafetyTest, DataDirIsCreatedWithItsParentsBeforeThePidFileAndKeptPrivate
   EXPECT_EQ(info.exit_code, 0) << info.err;
   EXPECT_EQ(info.out.find("security_warning"), std::string::npos) << info.out;
   EXPECT_NE(info.out.find("\tacl = disabled\n"), std::string::npos) << info.out;
-  // Nothing serves DNS yet: the banner says -1, not the configured 8600.
-  EXPECT_NE(log.find("(HTTP: " + std::to_string(http) + ", HTTPS: -1, DNS: -1)"), std::string::npos)
+  // The banner names the DNS port served (no HTTPS listener: -1).
+  EXPECT_NE(log.find("(HTTP: " + std::to_string(http) + ", HTTPS: -1, DNS: 8600)"),
+            std::string::npos)
       << log;
 }
 

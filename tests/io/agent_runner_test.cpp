@@ -95,9 +95,9 @@ TEST(AgentRunner, BannerNamesTheKeySettings) {
   EXPECT_NE(banner.find("Node name: 'n1'"), std::string::npos);
   EXPECT_NE(banner.find("Datacenter: 'dc1'"), std::string::npos);
   EXPECT_NE(banner.find("Server: true (Bootstrap: true)"), std::string::npos);
-  // DNS is configured (8600 by default) but not served: the banner says what is served.
+  // DNS on its default port; no HTTPS listener: the banner says what is served.
   ASSERT_EQ(config.ports.dns, 8600);
-  EXPECT_NE(banner.find("Client Addr: [127.0.0.1] (HTTP: 8500, HTTPS: -1, DNS: -1)"),
+  EXPECT_NE(banner.find("Client Addr: [127.0.0.1] (HTTP: 8500, HTTPS: -1, DNS: 8600)"),
             std::string::npos);
   EXPECT_NE(banner.find("Cluster Addr: 127.0.0.1 (LAN: 8301, WAN: 8302)"), std::string::npos);
   EXPECT_NE(banner.find("Gossip Encryption: false"), std::string::npos);
