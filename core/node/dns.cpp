@@ -268,10 +268,16 @@ void Agent::on_dns_frame(const Endpoint& from, Channel channel, Bytes payload) {
 }
 
 bool Agent::answers_locally(const std::string& datacenter) const {
-  // A server holds its datacenter's catalog; with allow_stale (the default) any server answers
-  // from it, as Consul's DNS does. Otherwise the leader is asked through the route table.
-  return config_.server && raft_ && lower(config_.datacenter) == datacenter &&
-         (config_.dns_config.allow_stale || is_leader());
+  // A server holds its datacenter's catalog. The leader answers from it; with allow_stale (the
+  // default) so does a follower that heard from its leader within max_stale, as Consul's DNS
+  // does. Otherwise the query goes through the route table to the leader (and SERVFAILs when
+  // there is none).
+  if (!config_.server || !raft_ || lower(config_.datacenter) != datacenter) return false;
+  if (is_leader()) return true;
+  if (!config_.dns_config.allow_stale) return false;
+  const Instant contact = raft_->leader_contact();
+  return contact != Instant::never() &&
+         env_->clock.now() - contact <= config_.dns_config.max_stale;
 }
 
 void Agent::start_recursion(const Endpoint& client, Channel channel, Bytes query,

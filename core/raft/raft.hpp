@@ -133,6 +133,8 @@ class Raft {
   Role role() const { return role_; }
   Term term() const { return term_; }
   NodeId leader() const { return leader_; }
+  // When a follower last heard from its leader (never: not since it started or the term began).
+  Instant leader_contact() const { return leader_contact_; }
   const RaftLog& log() const { return log_; }
 
   void check_invariants() const;

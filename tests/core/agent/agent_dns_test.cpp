@@ -193,5 +193,30 @@ TEST_F(ClientAgentDnsTest, AClientAsksTheServersAndSaysServfailWhenNoneIsKnown) 
   EXPECT_EQ(decoded(out[0]).header.rcode, dns::rcode::kServFail);
 }
 
+AgentConfig server_without_leader() {
+  AgentConfig c = checked(dev_defaults());
+  c.dev = false;
+  c.bootstrap = false;
+  c.bootstrap_expect = 3;
+  c.data_dir = "/unused";
+  return c;
+}
+
+class LeaderlessServerDnsTest : public AgentDnsTest {
+ protected:
+  LeaderlessServerDnsTest() : AgentDnsTest(server_without_leader()) {}
+};
+
+TEST_F(LeaderlessServerDnsTest, AServerThatNeverHeardFromALeaderDoesNotAnswerFromItsCatalog) {
+  // allow_stale lets a follower answer only within max_stale of its leader's last contact; one
+  // that has never had a leader asks for one, and with none there is SERVFAIL rather than an
+  // answer from a catalog nobody vouches for.
+  auto out = exchange(kClient, Channel::kDns, query("web.service.consul.", dns::type::kA, 0x7070));
+  ASSERT_EQ(out.size(), 1U);
+  dns::Message m = decoded(out[0]);
+  EXPECT_EQ(m.header.id, 0x7070);
+  EXPECT_EQ(m.header.rcode, dns::rcode::kServFail);
+}
+
 }  // namespace
 }  // namespace praetor::node
