@@ -196,12 +196,11 @@ void Agent::configure_dns() {
 
 void Agent::on_dns_frame(const Endpoint& from, Channel channel, Bytes payload) {
   if (stopping_ || served_dns_port(config_) <= 0) return;
-  // An answer (QR set) from a recursor we asked over UDP: relay it.
-  if (channel == Channel::kDns) {
-    if (auto header = dns::peek_header(payload); header && header->qr) {
-      on_recursor_answer(from, *header, std::move(payload));
-      return;
-    }
+  // An answer (QR set) from a recursor we asked: relay it. Over TCP too: a TCP client's query goes
+  // to the recursors over TCP, as in Consul, so that an answer too big for UDP arrives whole.
+  if (auto header = dns::peek_header(payload); header && header->qr) {
+    on_recursor_answer(from, *header, std::move(payload));
+    return;
   }
   const dns::Transport transport =
       channel == Channel::kDnsStream ? dns::Transport::kTcp : dns::Transport::kUdp;
@@ -302,7 +301,8 @@ void Agent::ask_recursor(Recursion& r) {
   r.asked = to;
   ++r.next_recursor;
   r.deadline = env_->clock.now() + config_.dns_config.recursor_timeout;
-  env_->network.send(to, Channel::kDns, r.query);
+  // Over the client's transport, as Consul (handleRecurse: "Switch to TCP if the client is").
+  env_->network.send(to, r.channel, r.query);
   arm_timer();
 }
 

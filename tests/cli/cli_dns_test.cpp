@@ -119,22 +119,28 @@ int http(const std::string& method, const std::string& url, const std::string& b
   return std::atoi(code.c_str());
 }
 
-// A `praetor agent -dev` on its own address with a config dir (DNS on <address>:8600, HTTP on
-// :8500). The destructor kills it by pid (BackgroundProcess).
+// A `praetor agent` (-dev unless told otherwise) on its own address with a config dir (DNS on
+// <address>:8600, HTTP on :8500). The destructor kills it by pid (BackgroundProcess).
 class Agent {
  public:
-  Agent(std::string address, const TempDir& dir, std::string node)
-      : address_(std::move(address)), dir_(dir.path()), node_(std::move(node)) {
+  // `mode`: {"-dev"} (the default), or a server's/client's flags with a data_dir of their own.
+  Agent(std::string address, const TempDir& dir, std::string node,
+        std::vector<std::string> mode = {"-dev"})
+      : address_(std::move(address)),
+        dir_(dir.path()),
+        node_(std::move(node)),
+        mode_(std::move(mode)) {
     std::filesystem::create_directories(config_dir());
   }
   void write_config(const std::string& name, const std::string& text) const {
     std::ofstream(config_dir() + "/" + name) << text;
   }
   void start() {
-    process_ = std::make_unique<BackgroundProcess>(
-        std::vector<std::string>{"agent", "-dev", "-node=" + node_, "-bind=" + address_,
-                                 "-client=" + address_, "-config-dir=" + config_dir()},
-        dir_ + "/agent-" + node_ + ".out", dir_ + "/agent-" + node_ + ".log");
+    std::vector<std::string> args = {"agent", "-node=" + node_, "-bind=" + address_,
+                                     "-client=" + address_, "-config-dir=" + config_dir()};
+    args.insert(args.end(), mode_.begin(), mode_.end());
+    process_ = std::make_unique<BackgroundProcess>(args, dir_ + "/agent-" + node_ + ".out",
+                                                   dir_ + "/agent-" + node_ + ".log");
   }
   // Ready: the agent's own node answers over DNS (so the DNS listener is up and the catalog
   // has synced). Our process must still be running: another agent on the address would answer.
@@ -156,15 +162,17 @@ class Agent {
  private:
   std::string config_dir() const { return dir_ + "/config"; }
   std::string address_, dir_, node_;
+  std::vector<std::string> mode_;
   std::unique_ptr<BackgroundProcess> process_;
 };
 
-// dnsmasq on <address>:<port> answering the names of `answers` ("/example.test/192.0.2.7")
-// and nothing else: no upstream, no /etc/hosts, so any other name is REFUSED. Killed by pid in
-// the destructor.
+// dnsmasq on <address>:<port> answering what `records` give ("--address=/example.test/192.0.2.7",
+// "--host-record=...") and nothing else: no upstream, no /etc/hosts, so any other name is
+// REFUSED. Killed by pid in the destructor.
 class Dnsmasq {
  public:
-  Dnsmasq(const std::string& address, int port, const std::string& answers, const TempDir& dir)
+  Dnsmasq(const std::string& address, int port, const std::vector<std::string>& records,
+          const TempDir& dir)
       : log_(dir.path() + "/dnsmasq-" + std::to_string(port) + ".log") {
     const std::string base = dir.path() + "/dnsmasq-" + std::to_string(port);
     std::vector<std::string> args = {"/usr/sbin/dnsmasq",
@@ -175,10 +183,10 @@ class Dnsmasq {
                                      "--bind-interfaces",
                                      "--listen-address=" + address,
                                      "--port=" + std::to_string(port),
-                                     "--address=" + answers,
                                      "--pid-file=" + base + ".pid",
                                      "--log-facility=" + log_,
                                      "--log-queries"};
+    args.insert(args.end(), records.begin(), records.end());
     if (::geteuid() == 0) args.insert(args.end(), {"--user=root", "--group=root"});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -268,6 +276,71 @@ TEST(DnsDigTest, SeedQueryIsAuthoritativeOneARecordTtlZero) {
   EXPECT_TRUE(missing.answer.empty()) << missing.text;
   ASSERT_EQ(missing.authority.size(), 1u) << missing.text;
   EXPECT_EQ(missing.authority[0].type, "SOA") << missing.text;
+}
+
+// The seed's topology: the application asks its local client agent, which has the catalog only
+// through the servers. The master flip of the seed (a flag file its check reads) moves the name.
+TEST(DnsDigTest, SeedClientAgentAnswersFromTheServerAndFollowsTheMasterFlip) {
+  TempDir tmp_server, tmp_client;
+  Agent server("127.0.0.93", tmp_server, "seed-server",
+               {"-server", "-bootstrap-expect=1", "-data-dir=" + tmp_server.path() + "/data"});
+  Agent client(
+      "127.0.0.94", tmp_client, "seed-client",
+      {"-data-dir=" + tmp_client.path() + "/data", "-retry-join=127.0.0.93", "-retry-interval=1s"});
+  const std::string flag = tmp_client.write("role", "master\n");
+  auto seed_file = [&](const std::string& name, const std::string& tag, const std::string& role) {
+    Json doc = Json::parse(read_file(testdata("w-3333-mysql-test.json")));
+    doc["services"][0]["name"] = name;
+    doc["services"][0]["tags"] = {tag};
+    doc["services"][0]["checks"][0]["script"] =
+        "test \"$(cat '" + flag + "')\" = " + role + " || exit 2";
+    doc["services"][0]["checks"][0]["interval"] = "1s";
+    return doc.dump(2);
+  };
+  client.write_config("00-scripts.json", R"({"enable_local_script_checks": true})");
+  client.write_config("w.json", seed_file(kSeedName, "master-test-3333", "master"));
+  client.write_config("r.json", seed_file("r-3333-mysql-test", "slave-test-3333", "replica"));
+  server.start();
+  client.start();
+  ASSERT_TRUE(server.wait_ready()) << server.log();
+  ASSERT_TRUE(client.wait_ready()) << client.log() << server.log();
+
+  const std::string query = kSeedName + ".service.consul";
+  ASSERT_TRUE(
+      eventually([&] { return dig(client.address(), query).data_of("A").size() == 1; }, 10s))
+      << dig(client.address(), query).text << client.log();
+  const DigAnswer d = dig(client.address(), query);
+  EXPECT_EQ(d.status, "NOERROR") << d.text;
+  EXPECT_TRUE(d.flags.contains("aa")) << d.text;
+  ASSERT_EQ(d.answer.size(), 1u) << d.text;
+  EXPECT_EQ(d.answer[0].ttl, 0) << d.text;
+  EXPECT_EQ(d.answer[0].data, kSeedAddress) << d.text;
+  EXPECT_TRUE(d.has("recursion requested but not available")) << d.text;
+  // The replica's check fails (exit 2): no healthy instance is NXDOMAIN with the SOA (Consul).
+  const DigAnswer r = dig(client.address(), "r-3333-mysql-test.service.consul");
+  EXPECT_EQ(r.status, "NXDOMAIN") << r.text;
+  EXPECT_EQ(r.authority.size(), 1u) << r.text;
+  // By tag, and the server itself as `consul`.
+  EXPECT_EQ(dig(client.address(), "master-test-3333." + query).data_of("A"),
+            std::vector<std::string>{kSeedAddress});
+  EXPECT_EQ(dig(client.address(), "consul.service.consul").data_of("A"),
+            std::vector<std::string>{"127.0.0.93"});
+
+  // The switchover: the names follow within an interval and a sync.
+  std::ofstream(flag) << "replica\n";
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(eventually(
+      [&] {
+        return dig(client.address(), query).status == "NXDOMAIN" &&
+               dig(client.address(), "r-3333-mysql-test.service.consul").data_of("A") ==
+                   std::vector<std::string>{kSeedAddress};
+      },
+      5s))
+      << dig(client.address(), query).text << client.log();
+  std::printf("the flip reached the client's DNS after %lld ms\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - start)
+                                         .count()));
 }
 
 // ---- 2. SRV ------------------------------------------------------------------------------------
@@ -387,13 +460,36 @@ TEST(DnsDigTest, FiftyInstancesTruncateOverUdpAndArriveWholeOverTcp) {
   EXPECT_TRUE(std::includes(targets.begin(), targets.end(), glue.begin(), glue.end())) << srv.text;
   // ... and all 50 over TCP.
   EXPECT_EQ(dig(agent.address(), "+tcp web.service.consul SRV").answer.size(), 50u);
+
+  // Without enable_truncate (Consul's default) the UDP answer is trimmed silently: no TC, so a
+  // client does not retry over TCP. dns_config follows `praetor reload`, and so does the limit.
+  agent.write_config("dns.json", R"({"dns_config": {"udp_answer_limit": 5}})");
+  const ProcessResult reload = run_praetor({"reload", "-http-addr=" + agent.address() + ":8500"});
+  ASSERT_EQ(reload.exit_code, 0) << reload.out << reload.err;
+  ASSERT_TRUE(eventually(
+      [&] {
+        return dig(agent.address(), "+noedns +ignore web.service.consul A").answer.size() == 5;
+      },
+      5s))
+      << dig(agent.address(), "+noedns +ignore web.service.consul A").text << agent.log();
+  const DigAnswer quiet = dig(agent.address(), "+noedns web.service.consul A");
+  EXPECT_FALSE(quiet.flags.contains("tc")) << quiet.text;
+  EXPECT_FALSE(quiet.has("Truncated")) << quiet.text;
+  EXPECT_EQ(quiet.answer.size(), 5u) << quiet.text;
 }
 
 // ---- 4. Recursors ------------------------------------------------------------------------------
 
 TEST(DnsDigTest, RecursorsAreTriedInTurnAndNoneAliveIsServfail) {
   TempDir tmp;
-  Dnsmasq dnsmasq("127.0.0.95", 5353, "/example.test/192.0.2.7", tmp);
+  // example.test, and big.test with 120 A records: an answer too big for any UDP answer.
+  std::vector<std::string> records = {"--address=/example.test/192.0.2.7"};
+  std::set<std::string> big;
+  for (int i = 1; i <= 120; ++i) {
+    big.insert("10.9.0." + std::to_string(i));
+    records.push_back("--host-record=big.test,10.9.0." + std::to_string(i));
+  }
+  Dnsmasq dnsmasq("127.0.0.95", 5353, records, tmp);
   ASSERT_TRUE(eventually(
       [&] { return dig("127.0.0.95", "example.test A", 5353).data_of("A").size() == 1; }, 10s))
       << dig("127.0.0.95", "example.test A", 5353).text << dnsmasq.log();
@@ -430,6 +526,25 @@ TEST(DnsDigTest, RecursorsAreTriedInTurnAndNoneAliveIsServfail) {
   EXPECT_TRUE(own.flags.contains("ra")) << own.text;
   EXPECT_TRUE(dnsmasq.log().find("example.test") != std::string::npos) << dnsmasq.log();
 
+  // An answer too big for UDP: over TCP the agent asks the recursor over TCP (as Consul) and all
+  // 120 records arrive; plain dig without EDNS gets TC over UDP and retries over TCP.
+  auto as_set = [](const std::vector<std::string>& v) {
+    return std::set<std::string>(v.begin(), v.end());
+  };
+  const DigAnswer whole = dig(agent.address(), "+tcp big.test A", 8600, "+time=5 +tries=1");
+  EXPECT_EQ(whole.status, "NOERROR") << whole.text;
+  EXPECT_FALSE(whole.flags.contains("tc")) << whole.text;
+  EXPECT_EQ(whole.answer.size(), 120u) << whole.text;
+  EXPECT_EQ(as_set(whole.data_of("A")), big) << whole.text;
+  const DigAnswer retried = dig(agent.address(), "+noedns big.test A", 8600, "+time=5 +tries=1");
+  EXPECT_TRUE(retried.has("Truncated, retrying in TCP mode")) << retried.text;
+  EXPECT_FALSE(retried.flags.contains("tc")) << retried.text;
+  EXPECT_EQ(as_set(retried.data_of("A")), big) << retried.text;
+  const DigAnswer udp =
+      dig(agent.address(), "+noedns +ignore big.test A", 8600, "+time=5 +tries=1");
+  EXPECT_TRUE(udp.flags.contains("tc")) << udp.text;
+  EXPECT_LT(udp.answer.size(), 120u) << udp.text;
+
   // Only the dead recursor: SERVFAIL after its timeout, RA still set.
   TempDir tmp_dead;
   Agent dead("127.0.0.97", tmp_dead, "deadrec-dns");
@@ -460,9 +575,9 @@ TEST(DnsDigTest, RecursorsAreTriedInTurnAndNoneAliveIsServfail) {
 // and without upstreams answers REFUSED.
 TEST(DnsDigTest, ARecursorThatRefusesIsPassedOverAsConsulDoes) {
   TempDir tmp;
-  Dnsmasq live("127.0.0.95", 5353, "/example.test/192.0.2.7", tmp);
+  Dnsmasq live("127.0.0.95", 5353, {"--address=/example.test/192.0.2.7"}, tmp);
   // `--address=/nx.test/` (no address): NXDOMAIN for nx.test; REFUSED for everything else.
-  Dnsmasq refusing("127.0.0.95", 5354, "/nx.test/", tmp);
+  Dnsmasq refusing("127.0.0.95", 5354, {"--address=/nx.test/"}, tmp);
   ASSERT_TRUE(eventually(
       [&] {
         return dig("127.0.0.95", "example.test A", 5353).data_of("A").size() == 1 &&
