@@ -1,15 +1,16 @@
 // Issue 13's DNS interface from the outside: `dig` (bind9-dnsutils) against real `praetor agent`
 // processes on 127.0.0.92-99, asserting on dig's own output. The seed's query (NOERROR, `aa`,
-// one A record, TTL 0), SRV with the target's address in ADDITIONAL, truncation with 50 instances
-// and dig's fallback to TCP, recursors (a dnsmasq started by the test behind a dead one; SERVFAIL
-// with none alive; REFUSED without recursors) and a script check flip that takes an address out
-// of the next answer and puts it back. Each test starts its own processes and kills only those,
-// by pid.
+// one A record, TTL 0) on a -dev agent and on a client agent joined to a server, SRV with the
+// target's address in ADDITIONAL, truncation with 50 instances and dig's fallback to TCP,
+// recursors (a dnsmasq started by the test behind a dead one; SERVFAIL with none alive; REFUSED
+// without recursors; a refusing recursor passed over) and script check flips that take an
+// address out of the next answer and put it back. Each test starts its own processes and kills
+// only those, by pid; tests run one after another, so an address is reused by later tests.
 //
-// Addresses: .92 the seed's A and SRV queries (one test after the other), .93 truncation, .94 the
-// agent with a dead and a live recursor, .95 dnsmasq, .96 the dead recursor (nothing listens),
-// .97 an agent whose only recursor is the dead one, .98 an agent without recursors, .99 the check
-// flip.
+// Addresses: .92 the -dev seed and SRV tests; .93 the seed's server, then the truncation agent;
+// .94 the seed's client, then the agents with recursors; .95 dnsmasq (ports 5353 and 5354);
+// .96 the dead recursor (nothing listens on it); .97 an agent whose only recursor is dead or
+// refusing; .98 an agent without recursors; .99 the check flip.
 #include <spawn.h>
 
 #include <algorithm>
