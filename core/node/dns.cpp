@@ -8,8 +8,9 @@
 //     agent's own route table (GET /v1/health/service/<name> or /v1/catalog/node/<node>), which
 //     forwards to a server like any HTTP request, and the answer is built from its JSON;
 //   - names outside the DNS domains go to the recursors, one after another, each given
-//     dns_config.recursor_timeout; the first answer is relayed with the client's id, and
-//     SERVFAIL goes back when none answers.
+//     dns_config.recursor_timeout; the first NOERROR or NXDOMAIN answer is relayed with the
+//     client's id (any other rcode counts as no answer, as in Consul), and SERVFAIL goes back
+//     when none answers.
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -195,12 +196,11 @@ void Agent::configure_dns() {
 
 void Agent::on_dns_frame(const Endpoint& from, Channel channel, Bytes payload) {
   if (stopping_ || served_dns_port(config_) <= 0) return;
-  // An answer (QR set) from a recursor we asked over UDP: relay it.
-  if (channel == Channel::kDns) {
-    if (auto header = dns::peek_header(payload); header && header->qr) {
-      on_recursor_answer(from, *header, std::move(payload));
-      return;
-    }
+  // An answer (QR set) from a recursor we asked: relay it. Over TCP too: a TCP client's query goes
+  // to the recursors over TCP, as in Consul, so that an answer too big for UDP arrives whole.
+  if (auto header = dns::peek_header(payload); header && header->qr) {
+    on_recursor_answer(from, *header, std::move(payload));
+    return;
   }
   const dns::Transport transport =
       channel == Channel::kDnsStream ? dns::Transport::kTcp : dns::Transport::kUdp;
@@ -307,7 +307,8 @@ void Agent::ask_recursor(Recursion& r) {
   r.asked = to;
   ++r.next_recursor;
   r.deadline = env_->clock.now() + config_.dns_config.recursor_timeout;
-  env_->network.send(to, Channel::kDns, r.query);
+  // Over the client's transport, as Consul (handleRecurse: "Switch to TCP if the client is").
+  env_->network.send(to, r.channel, r.query);
   arm_timer();
 }
 
@@ -315,6 +316,26 @@ void Agent::on_recursor_answer(const Endpoint& from, const dns::Header& header, 
   auto it = recursions_.find(header.id);
   // Only the recursor asked may answer (a spoofed answer from elsewhere is dropped).
   if (it == recursions_.end() || it->second.asked != from) return;
+  // As Consul (handleRecurse): an answer that is neither NOERROR nor NXDOMAIN (SERVFAIL,
+  // REFUSED, ...) counts as none; the next recursor is asked, and SERVFAIL goes back when none
+  // is left.
+  if (header.rcode != dns::rcode::kNoError && header.rcode != dns::rcode::kNxDomain) {
+    Recursion& failed = it->second;
+    if (failed.next_recursor < recursors_.size()) {
+      env_->logger.debug("agent", "dns: recursor {} answered rcode {}; trying the next", from,
+                         header.rcode);
+      ask_recursor(failed);
+      return;
+    }
+    env_->logger.warn("agent", "dns: no recursor answered for {} (the last: rcode {}); SERVFAIL",
+                      failed.parsed.query.questions.empty()
+                          ? std::string("(no question)")
+                          : dns::to_text(failed.parsed.query.questions.front().name),
+                      header.rcode);
+    env_->network.send(failed.client, failed.channel, dns::servfail(failed.parsed));
+    recursions_.erase(it);
+    return;
+  }
   Recursion r = std::move(it->second);
   recursions_.erase(it);
   env_->network.send(r.client, r.channel, dns::with_id(answer, r.client_id));
