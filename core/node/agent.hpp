@@ -363,6 +363,7 @@ class Agent final : public Process {
   void configure_dns();
   void on_dns_frame(const Endpoint& from, Channel channel, Bytes payload);
   bool answers_locally(const std::string& datacenter) const;
+  bool may_ask_stale(const std::string& datacenter) const;
   void start_recursion(const Endpoint& client, Channel channel, Bytes query, dns::Parsed parsed);
   void ask_recursor(Recursion& r);
   void on_recursor_answer(const Endpoint& from, const dns::Header& header, Bytes answer);

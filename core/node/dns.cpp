@@ -221,7 +221,7 @@ void Agent::on_dns_frame(const Endpoint& from, Channel channel, Bytes payload) {
     }
     std::map<std::string, std::string> query{{"dc", l.datacenter}};
     if (!l.tag.empty()) query["tag"] = l.tag;
-    if (config_.dns_config.allow_stale) query["stale"] = "";
+    if (may_ask_stale(l.datacenter)) query["stale"] = "";
     auto shared = std::make_shared<dns::Parsed>(std::move(parsed));
     send_internal(dns_request("/v1/health/service/", l.service, std::move(query)),
                   [this, from, channel, shared, l](const HttpResponse& r) {
@@ -248,7 +248,7 @@ void Agent::on_dns_frame(const Endpoint& from, Channel channel, Bytes payload) {
       return;
     }
     std::map<std::string, std::string> query{{"dc", l.datacenter}};
-    if (config_.dns_config.allow_stale) query["stale"] = "";
+    if (may_ask_stale(l.datacenter)) query["stale"] = "";
     auto shared = std::make_shared<dns::Parsed>(std::move(parsed));
     send_internal(dns_request("/v1/catalog/node/", l.node, std::move(query)),
                   [this, from, channel, shared, l](const HttpResponse& r) {
@@ -278,6 +278,14 @@ bool Agent::answers_locally(const std::string& datacenter) const {
   const Instant contact = raft_->leader_contact();
   return contact != Instant::never() &&
          env_->clock.now() - contact <= config_.dns_config.max_stale;
+}
+
+bool Agent::may_ask_stale(const std::string& datacenter) const {
+  // A server of this datacenter that did not answer locally is too stale (or has allow_stale
+  // off): it must ask the leader, and ?stale would have it answer itself again. A client (or a
+  // server asking another datacenter) may take any server's copy.
+  if (!config_.dns_config.allow_stale) return false;
+  return !(config_.server && lower(config_.datacenter) == datacenter);
 }
 
 void Agent::start_recursion(const Endpoint& client, Channel channel, Bytes query,
