@@ -175,9 +175,11 @@ TEST(CliSafetyTest, ALooseExistingDataDirIsWarnedAboutNotChanged) {
 // on stderr before the banner, in its log, and `praetor info` shows it.
 TEST(CliSafetyTest, ClientAddrBeyondLoopbackWarnsAtStartAndInInfo) {
   TempDir tmp;
-  const int http = free_port();  // 0.0.0.0 binds every address: an ephemeral port, not 8500
+  // 0.0.0.0 binds every address: an ephemeral port, not 8500, and no DNS (8600 on every address
+  // would collide with the agents other tests run on 127.0.0.x).
+  const int http = free_port();
   BackgroundAgent agent({"-dev", "-node=safety-open", "-bind=127.0.0.32", "-client=0.0.0.0",
-                         "-http-port=" + std::to_string(http)},
+                         "-http-port=" + std::to_string(http), "-dns-port=-1"},
                         tmp.path() + "/agent.log");
   ASSERT_TRUE(agent.wait_started());
   const std::string log = agent.log();

@@ -234,9 +234,9 @@ TEST_F(AgentTest, AgentSelfHasConsulsSixKeys) {
   EXPECT_EQ(j["Stats"]["consul"]["leader_addr"], "127.0.0.1:8300");
   EXPECT_EQ(j["Stats"]["consul"]["acl"], "disabled");
   EXPECT_FALSE(j["Stats"]["agent"].contains("security_warning"));  // loopback only
-  // What is served, as the banner says: no DNS listener yet, whatever ports.dns holds.
+  // What is served, as the banner says: DNS on its default port.
   EXPECT_EQ(j["DebugConfig"]["DNSPort"], served_dns_port(agent_->config()));
-  EXPECT_EQ(j["DebugConfig"]["DNSPort"], -1);
+  EXPECT_EQ(j["DebugConfig"]["DNSPort"], 8600);
   auto members = nlohmann::json::parse(call("GET", "/v1/agent/members").body);
   ASSERT_EQ(members.size(), 1u);
   EXPECT_EQ(members[0], j["Member"]);
