@@ -368,6 +368,8 @@ class Agent final : public Process {
   void ask_recursor(Recursion& r);
   void on_recursor_answer(const Endpoint& from, const dns::Header& header, Bytes answer);
   void expire_recursions(Instant now);
+  // The recursor asked gave no usable answer: ask the next one, or answer SERVFAIL.
+  void next_recursor_or_servfail(std::uint16_t id, std::string_view why);
   Instant recursion_deadline() const;
   dns::ResolverConfig resolver_;
   std::vector<Endpoint> recursors_;

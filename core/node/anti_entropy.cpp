@@ -18,11 +18,15 @@
 
 #include "core/base/assert.hpp"
 #include "core/node/agent.hpp"
+#include "core/node/json_read.hpp"
 
 namespace praetor::node {
 namespace {
 
 using json = nlohmann::json;
+using json_read::string_at;
+using json_read::string_map_at;
+using json_read::uint_at;
 
 constexpr std::string_view kLocalStateFile = "local_state.json";
 // Consul's anti-entropy interval for clusters up to 128 nodes; larger clusters scale it up so
@@ -67,26 +71,6 @@ json service_fields(const catalog::ServiceDef& s) {
               {"Meta", s.meta.empty() ? json::object() : json(s.meta)},
               {"Weights", {{"Passing", s.weight_passing}, {"Warning", s.weight_warning}}},
               {"EnableTagOverride", s.enable_tag_override}};
-}
-
-std::string string_at(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::map<std::string, std::string> string_map_at(const json& j, const char* key) {
-  std::map<std::string, std::string> out;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_object()) return out;
-  for (const auto& [k, v] : it->items()) {
-    if (v.is_string()) out[k] = v.get<std::string>();
-  }
-  return out;
-}
-
-std::uint32_t uint_at(const json& j, const char* key, std::uint32_t fallback) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_number_unsigned() ? it->get<std::uint32_t>() : fallback;
 }
 
 // /v1/catalog/node/<node> and /v1/health/node/<node> as anti-entropy compares them.

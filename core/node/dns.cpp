@@ -18,11 +18,15 @@
 #include "core/base/assert.hpp"
 #include "core/dns/resolver.hpp"
 #include "core/node/agent.hpp"
+#include "core/node/json_read.hpp"
 
 namespace praetor::node {
 namespace {
 
 using json = nlohmann::json;
+using json_read::string_at;
+using json_read::string_map_at;
+using json_read::uint_at;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -42,26 +46,11 @@ std::uint32_t seconds_of(Duration d) {
   return static_cast<std::uint32_t>(std::clamp<std::int64_t>(s, 0, 0x7fffffff));
 }
 
-std::string string_field(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::map<std::string, std::string> string_map(const json& j, const char* key) {
-  std::map<std::string, std::string> out;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_object()) return out;
-  for (const auto& [k, v] : it->items()) {
-    if (v.is_string()) out[k] = v.get<std::string>();
-  }
-  return out;
-}
-
 catalog::HealthStatus worst_status(const json& checks) {
   catalog::HealthStatus worst = catalog::HealthStatus::kPassing;
   if (!checks.is_array()) return worst;
   for (const json& c : checks) {
-    const std::string status = c.is_object() ? string_field(c, "Status") : std::string();
+    const std::string status = c.is_object() ? string_at(c, "Status") : std::string();
     if (status == "critical") return catalog::HealthStatus::kCritical;
     if (status == "warning") worst = catalog::HealthStatus::kWarning;
   }
@@ -84,13 +73,13 @@ std::optional<std::vector<dns::Instance>> instances_from_json(const std::string&
       return std::nullopt;
     }
     dns::Instance i;
-    i.node = string_field(*node, "Node");
-    i.node_address = string_field(*node, "Address");
-    i.datacenter = string_field(*node, "Datacenter");
-    i.node_tagged_addresses = string_map(*node, "TaggedAddresses");
-    i.node_meta = string_map(*node, "Meta");
-    i.service_id = string_field(*service, "ID");
-    i.service_address = string_field(*service, "Address");
+    i.node = string_at(*node, "Node");
+    i.node_address = string_at(*node, "Address");
+    i.datacenter = string_at(*node, "Datacenter");
+    i.node_tagged_addresses = string_map_at(*node, "TaggedAddresses");
+    i.node_meta = string_map_at(*node, "Meta");
+    i.service_id = string_at(*service, "ID");
+    i.service_address = string_at(*service, "Address");
     if (auto port = service->find("Port"); port != service->end() && port->is_number_unsigned()) {
       i.port = static_cast<std::uint16_t>(std::min<std::uint64_t>(port->get<std::uint64_t>(), 65535));
     }
@@ -100,12 +89,8 @@ std::optional<std::vector<dns::Instance>> instances_from_json(const std::string&
       }
     }
     if (auto w = service->find("Weights"); w != service->end() && w->is_object()) {
-      if (auto p = w->find("Passing"); p != w->end() && p->is_number_unsigned()) {
-        i.weight_passing = static_cast<std::uint32_t>(p->get<std::uint64_t>());
-      }
-      if (auto p = w->find("Warning"); p != w->end() && p->is_number_unsigned()) {
-        i.weight_warning = static_cast<std::uint32_t>(p->get<std::uint64_t>());
-      }
+      i.weight_passing = uint_at(*w, "Passing", 1);
+      i.weight_warning = uint_at(*w, "Warning", 1);
     }
     i.health = worst_status(entry.value("Checks", json::array()));
     out.push_back(std::move(i));
@@ -121,11 +106,11 @@ std::optional<std::optional<dns::NodeInfo>> node_from_json(const std::string& bo
   auto node = doc.find("Node");
   if (node == doc.end() || !node->is_object()) return std::nullopt;
   dns::NodeInfo info;
-  info.node = string_field(*node, "Node");
-  info.address = string_field(*node, "Address");
-  info.datacenter = string_field(*node, "Datacenter");
-  info.tagged_addresses = string_map(*node, "TaggedAddresses");
-  info.meta = string_map(*node, "Meta");
+  info.node = string_at(*node, "Node");
+  info.address = string_at(*node, "Address");
+  info.datacenter = string_at(*node, "Datacenter");
+  info.tagged_addresses = string_map_at(*node, "TaggedAddresses");
+  info.meta = string_map_at(*node, "Meta");
   return std::optional<dns::NodeInfo>(std::move(info));
 }
 
@@ -328,20 +313,7 @@ void Agent::on_recursor_answer(const Endpoint& from, const dns::Header& header, 
   // REFUSED, ...) counts as none; the next recursor is asked, and SERVFAIL goes back when none
   // is left.
   if (header.rcode != dns::rcode::kNoError && header.rcode != dns::rcode::kNxDomain) {
-    Recursion& failed = it->second;
-    if (failed.next_recursor < recursors_.size()) {
-      env_->logger.debug("agent", "dns: recursor {} answered rcode {}; trying the next", from,
-                         header.rcode);
-      ask_recursor(failed);
-      return;
-    }
-    env_->logger.warn("agent", "dns: no recursor answered for {} (the last: rcode {}); SERVFAIL",
-                      failed.parsed.query.questions.empty()
-                          ? std::string("(no question)")
-                          : dns::to_text(failed.parsed.query.questions.front().name),
-                      header.rcode);
-    env_->network.send(failed.client, failed.channel, dns::servfail(failed.parsed));
-    recursions_.erase(it);
+    next_recursor_or_servfail(header.id, fmt::format("answered rcode {}", header.rcode));
     return;
   }
   Recursion r = std::move(it->second);
@@ -354,21 +326,23 @@ void Agent::expire_recursions(Instant now) {
   for (const auto& [id, r] : recursions_) {
     if (r.deadline <= now) expired.push_back(id);
   }
-  for (std::uint16_t id : expired) {
-    Recursion& r = recursions_.at(id);
-    if (r.next_recursor < recursors_.size()) {
-      env_->logger.debug("agent", "dns: recursor {} did not answer in time; trying the next",
-                         r.asked);
-      ask_recursor(r);
-      continue;
-    }
-    env_->logger.warn("agent", "dns: no recursor answered for {}; SERVFAIL",
-                      r.parsed.query.questions.empty()
-                          ? std::string("(no question)")
-                          : dns::to_text(r.parsed.query.questions.front().name));
-    env_->network.send(r.client, r.channel, dns::servfail(r.parsed));
-    recursions_.erase(id);
+  for (std::uint16_t id : expired) next_recursor_or_servfail(id, "did not answer in time");
+}
+
+void Agent::next_recursor_or_servfail(std::uint16_t id, std::string_view why) {
+  Recursion& r = recursions_.at(id);
+  if (r.next_recursor < recursors_.size()) {
+    env_->logger.debug("agent", "dns: recursor {} {}; trying the next", r.asked, why);
+    ask_recursor(r);
+    return;
   }
+  env_->logger.warn("agent", "dns: no recursor answered for {} (the last {}); SERVFAIL",
+                    r.parsed.query.questions.empty()
+                        ? std::string("(no question)")
+                        : dns::to_text(r.parsed.query.questions.front().name),
+                    why);
+  env_->network.send(r.client, r.channel, dns::servfail(r.parsed));
+  recursions_.erase(id);
 }
 
 Instant Agent::recursion_deadline() const {
