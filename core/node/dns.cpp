@@ -28,14 +28,6 @@ using json_read::string_at;
 using json_read::string_map_at;
 using json_read::uint_at;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 std::string with_dot(std::string s) {
   if (s.empty() || s.back() != '.') s.push_back('.');
   return s;
@@ -144,14 +136,16 @@ HttpRequest dns_request(std::string_view prefix, const std::string& name,
 
 dns::ResolverConfig Agent::resolver_config() const {
   dns::ResolverConfig c;
-  c.domain = lower(with_dot(config_.domain));
-  c.alt_domain = config_.alt_domain.empty() ? std::string() : lower(with_dot(config_.alt_domain));
-  c.datacenter = lower(config_.datacenter);
+  c.domain = dns::lowercase(with_dot(config_.domain));
+  c.alt_domain =
+      config_.alt_domain.empty() ? std::string() : dns::lowercase(with_dot(config_.alt_domain));
+  c.datacenter = dns::lowercase(config_.datacenter);
   c.node_name = config_.node_name;
   c.node_address = advertise_address();
   const DnsConfig& d = config_.dns_config;
   c.node_ttl = seconds_of(d.node_ttl);
-  for (const auto& [name, ttl] : d.service_ttl) c.service_ttl[lower(name)] = seconds_of(ttl);
+  for (const auto& [name, ttl] : d.service_ttl)
+    c.service_ttl[dns::lowercase(name)] = seconds_of(ttl);
   c.only_passing = d.only_passing;
   c.enable_truncate = d.enable_truncate;
   c.disable_compression = d.disable_compression;
@@ -257,7 +251,7 @@ bool Agent::answers_locally(const std::string& datacenter) const {
   // default) so does a follower that heard from its leader within max_stale, as Consul's DNS
   // does. Otherwise the query goes through the route table to the leader (and SERVFAILs when
   // there is none).
-  if (!config_.server || !raft_ || lower(config_.datacenter) != datacenter) return false;
+  if (!config_.server || !raft_ || resolver_.datacenter != datacenter) return false;
   if (is_leader()) return true;
   if (!config_.dns_config.allow_stale) return false;
   const Instant contact = raft_->leader_contact();
@@ -270,7 +264,7 @@ bool Agent::may_ask_stale(const std::string& datacenter) const {
   // off): it must ask the leader, and ?stale would have it answer itself again. A client (or a
   // server asking another datacenter) may take any server's copy.
   if (!config_.dns_config.allow_stale) return false;
-  return !(config_.server && lower(config_.datacenter) == datacenter);
+  return !(config_.server && resolver_.datacenter == datacenter);
 }
 
 void Agent::start_recursion(const Endpoint& client, Channel channel, Bytes query,
