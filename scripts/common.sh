@@ -13,9 +13,17 @@ PRAETOR_PACKAGES=(
 # ships the same /usr/sbin/dnsmasq without the system service, so nothing starts listening on
 # port 53 behind the tests' back. A user starting an agent with scripts/dev.sh does not get
 # PostgreSQL installed.
+# mariadb-server, mariadb-client, redis-server and redis-tools: the seed's MySQL and Redis
+# switchovers found by DNS (tests/e2e/mariadb, tests/e2e/redis), which start their own mysqld and
+# redis-server on 127.0.0.100-101:3333 and 127.0.0.110-111:6379 with temp data dirs. On a host
+# with systemd, Debian starts the packages' services at install (mariadb on 127.0.0.1:3306,
+# redis-server on 127.0.0.1:6379) and enables them at boot. The tests neither use nor stop them,
+# and do not collide with them: different addresses (and, for MariaDB, port). Disable them with
+# `systemctl disable --now mariadb redis-server` if you do not want them.
 PRAETOR_TEST_PACKAGES=(
   python3 python3-consul patroni postgresql-15 postgresql-client-15 util-linux
   bind9-dnsutils dnsmasq-base
+  mariadb-server mariadb-client redis-server redis-tools
 )
 
 praetor_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
