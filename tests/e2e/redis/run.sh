@@ -237,8 +237,23 @@ dns_pair() {
     [[ $name == "$W.service.consul." ]] && ws+=("$addr")
     [[ $name == "$R.service.consul." ]] && rs+=("$addr")
   done <<<"$out"
-  w=$(printf '%s\n' "${ws[@]}" | sort | paste -sd' ')
-  r=$(printf '%s\n' "${rs[@]}" | sort | paste -sd' ')
+  sorted_join w "${ws[@]}"
+  sorted_join r "${rs[@]}"
+}
+# sorted_join <var> <words...>: sets <var> to the words sorted, space-separated (no fork: the
+# poll above runs back to back).
+sorted_join() {
+  local -n out=$1
+  shift
+  local -a a=("$@")
+  local i j t
+  for ((i = 1; i < ${#a[@]}; i++)); do
+    for ((j = i; j > 0; j--)); do
+      [[ ${a[j - 1]} > ${a[j]} ]] || break
+      t=${a[j]} a[j]=${a[j - 1]} a[j - 1]=$t
+    done
+  done
+  out="${a[*]}"
 }
 dns_is() { [[ $(dns_a "$1" "$2") == "$3" ]]; }
 roles_are() { dns_is "$1" "$W" "$2" && dns_is "$1" "$R" "$3"; }
@@ -274,19 +289,19 @@ log "redis switched in $(secs $((t2 - t0))) s"
 
 watch_at=${RD_ADDR[rd1]}
 deadline=$((t0 + (CHECK_INTERVAL + SLACK + 15) * 1000000))
-t_w="" t_r=""
+t_w="" t_r="" t_poll=$t0
 while :; do
+  t_prev_poll=$t_poll t_poll=$(now_us)
   dns_pair "$watch_at" || { w="no answer" r="no answer"; }
   state="DNS $W=[$w] $R=[$r]"
   [[ $state != "${prev_state:-}" ]] && log "  +$(secs $(($(now_us) - t0))) s: $state"
   prev_state=$state
   [[ -z $t_w && $w == "${RD_ADDR[rd2]}" ]] && t_w=$(now_us)
   [[ -z $t_r && $r == "${RD_ADDR[rd1]}" ]] && t_r=$(now_us)
-  [[ -n $t_w && -n $t_r && $w == "${RD_ADDR[rd2]}" && $r == "${RD_ADDR[rd1]}" ]] && break
+  if [[ $w == "${RD_ADDR[rd2]}" && $r == "${RD_ADDR[rd1]}" ]]; then t_done=$(now_us); break; fi
   (($(now_us) < deadline)) || fail "DNS at $watch_at still says $W='$w' $R='$r' $(secs $(($(now_us) - t0))) s after the switchover"
   sleep 0.05
 done
-t_done=$((t_w > t_r ? t_w : t_r))
 SWITCH_S=$(secs $((t_done - t0)))
 log "SWITCHOVER: DNS at $watch_at answers $W=${RD_ADDR[rd2]} alone after $(secs $((t_w - t0))) s, $R=${RD_ADDR[rd1]} alone after $(secs $((t_r - t0))) s"
 # When the four checks first gave their new results (each run logs its end time): the rest of
@@ -301,7 +316,7 @@ for spec in "rd2 master 0" "rd2 slave 2" "rd1 master 2" "rd1 slave 0"; do
 done
 CHECKS_S=$(secs $((t_checks - t0)))
 PROPAGATION_S=$(secs $((t_done - t_checks)))
-log "  the last of the four checks gave its new result at +$CHECKS_S s; from there to DNS: $PROPAGATION_S s"
+log "  the last of the four checks gave its new result at +$CHECKS_S s; from there to DNS: $PROPAGATION_S s (the dig before, sent at +$(secs $((t_prev_poll - t0))) s, still had an old answer)"
 (((t_done - t0) <= (CHECK_INTERVAL + SLACK) * 1000000)) \
   || fail "switchover took $SWITCH_S s to reach DNS, more than interval ${CHECK_INTERVAL} s + ${SLACK} s"
 for a in "${AGENTS[@]}"; do
