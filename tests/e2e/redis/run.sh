@@ -151,9 +151,11 @@ start_redis() {
   mkdir -p "$dir"
   [[ ${#AS_USER[@]} -gt 0 ]] && chown redis: "$dir"
   # setpriv execs (no fork), so $! is redis-server's own pid. No persistence: a replica's full
-  # sync goes over the socket (repl-diskless-sync, Redis 7's default).
+  # sync goes over the socket (repl-diskless-sync, Redis 7's default), at once (the default
+  # waits 5 s for more replicas to share the transfer).
   "${AS_USER[@]}" redis-server --bind "${RD_ADDR[$rd]}" --port $PORT --dir "$dir" \
-    --logfile "$dir/redis.log" --daemonize no --save '' --appendonly no "$@" >"$dir/stdout.log" 2>&1 &
+    --logfile "$dir/redis.log" --daemonize no --save '' --appendonly no \
+    --repl-diskless-sync-delay 0 "$@" >"$dir/stdout.log" 2>&1 &
   RD_PID[$rd]=$!
   log "started redis-server $rd (pid ${RD_PID[$rd]}) on ${RD_ADDR[$rd]}:$PORT $*"
 }
