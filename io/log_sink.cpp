@@ -56,10 +56,10 @@ void LogSink::log(LogLevel level, std::string_view subsystem, std::string_view m
 }
 
 void LogSink::emit(const std::string& line) {
-  if (to_stderr_) {
-    std::fwrite(line.data(), 1, line.size(), stderr);
-    std::fputc('\n', stderr);
-    std::fflush(stderr);
+  if (to_stdout_) {
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
   }
   if (file_ != nullptr) {
     std::fwrite(line.data(), 1, line.size(), file_);

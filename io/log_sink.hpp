@@ -24,7 +24,8 @@ std::string format_log_line(const std::tm& local_time, LogLevel level, std::stri
 
 class LogSink final : public Logger {
  public:
-  // Writes to stderr.
+  // Writes to stdout, as Consul's agent does (the seed runs `nohup consul agent ... > consul.log`:
+  // the log is what stdout carries).
   explicit LogSink(LogLevel min_level);
   ~LogSink() override;
   LogSink(const LogSink&) = delete;
@@ -35,8 +36,8 @@ class LogSink final : public Logger {
   // Also keeps a copy of each emitted line in memory (tests).
   void capture(bool on) { capture_ = on; }
   const std::vector<std::string>& captured() const { return captured_; }
-  // Turns stderr output off (tests, or when only a file is wanted).
-  void set_stderr(bool on) { to_stderr_ = on; }
+  // Turns stdout output off (tests, or when only a file is wanted).
+  void set_stdout(bool on) { to_stdout_ = on; }
 
   void set_level(LogLevel level) { min_level_ = level; }
   void hold();
@@ -49,7 +50,7 @@ class LogSink final : public Logger {
   void emit(const std::string& line);
 
   LogLevel min_level_;
-  bool to_stderr_ = true;
+  bool to_stdout_ = true;
   bool capture_ = false;
   bool held_ = false;
   std::FILE* file_ = nullptr;

@@ -462,12 +462,14 @@ Parsed plan(ByteView packet, Transport transport, const ResolverConfig& config) 
   return p;
 }
 
+bool answered(const Instance& i, const ResolverConfig& c) {
+  return i.health != catalog::HealthStatus::kCritical &&
+         (!c.only_passing || i.health == catalog::HealthStatus::kPassing);
+}
+
 Bytes answer_service(const Parsed& p, const ServiceLookup& l, std::vector<Instance> instances,
                      const ResolverConfig& c, Rng& rng) {
-  std::erase_if(instances, [&](const Instance& i) {
-    return i.health == catalog::HealthStatus::kCritical ||
-           (c.only_passing && i.health != catalog::HealthStatus::kPassing);
-  });
+  std::erase_if(instances, [&](const Instance& i) { return !answered(i, c); });
   // Consul answers NXDOMAIN for a service without a healthy instance, not NODATA.
   if (instances.empty()) return negative(p, c, rcode::kNxDomain);
   rng.shuffle(instances);

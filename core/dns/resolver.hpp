@@ -121,6 +121,8 @@ struct NodeInfo {
 
 // The reply to a ServiceLookup. Drops critical instances (and warning ones with only_passing),
 // shuffles with `rng`, applies a_record_limit, udp_answer_limit and the size limit.
+// Whether answer_service answers with `i`: not critical, and passing when only_passing is set.
+bool answered(const Instance& i, const ResolverConfig& config);
 Bytes answer_service(const Parsed& p, const ServiceLookup& l, std::vector<Instance> instances,
                      const ResolverConfig& c, Rng& rng);
 // The reply to a NodeLookup; nullopt: no such node (NXDOMAIN).

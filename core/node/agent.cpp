@@ -357,6 +357,7 @@ void Agent::check_invariants() const {
   PRAETOR_ASSERT(parked_deadlines_.size() == parked_.size());
   session_timers_.check_invariants();
   local_.check_invariants();
+  dns_cache_.check_invariants();
   PRAETOR_ASSERT(is_leader() || session_timers_.size() == 0);
 }
 

@@ -24,9 +24,11 @@
 #include "core/dns/resolver.hpp"
 #include "core/gossip/serf.hpp"
 #include "core/node/config.hpp"
+#include "core/node/dns_cache.hpp"
 #include "core/node/forwarder.hpp"
 #include "core/node/local_state.hpp"
 #include "core/node/process.hpp"
+#include "core/node/raft_log_names.hpp"
 #include "core/node/raft_storage.hpp"
 #include "core/node/render_cache.hpp"
 #include "core/node/rpc.hpp"
@@ -90,6 +92,7 @@ class Agent final : public Process {
 
   const AgentConfig& config() const { return config_; }
   const catalog::Fsm& fsm() const { return fsm_; }
+  const DnsAnswerCache& dns_cache() const { return dns_cache_; }
   const std::string& node_id() const { return node_id_; }
   std::optional<std::string> leader_address() const;
   std::size_t parked_requests() const { return parked_.size(); }
@@ -228,7 +231,11 @@ class Agent final : public Process {
   void load_servers(const StoredFiles& files);
   void forward_to_leader(RequestId id, HttpRequest request);
   void forward_to_server(RequestId id, HttpRequest request);
-  void forward(RequestId id, HttpRequest request, const std::string& to, bool from_client);
+  // A request naming another datacenter (`?dc=`), on a server: to an alive server of that
+  // datacenter from the WAN pool, or 500 "No path to datacenter".
+  void forward_to_datacenter(RequestId id, const std::string& datacenter, HttpRequest request);
+  void forward(RequestId id, HttpRequest request, const std::string& to, bool from_client,
+               std::string datacenter = {});
   void fail_forwards(std::string_view why);
   void expire_forwards(Instant now);
   void start_consistent_read(RequestId id, HttpRequest request);
@@ -372,11 +379,14 @@ class Agent final : public Process {
   void next_recursor_or_servfail(std::uint16_t id, std::string_view why);
   Instant recursion_deadline() const;
   dns::ResolverConfig resolver_;
+  DnsAnswerCache dns_cache_;  // D63
   std::vector<Endpoint> recursors_;
   std::map<std::uint16_t, Recursion> recursions_;  // by the id the recursors see
 
   std::map<RequestId, Internal> internal_;
-  // Servers that left an internal request unanswered, until when they are passed over.
+  // Servers that left a request unanswered (an internal one, or a forward that timed out), until
+  // when they are passed over by forward_to_server and forward_to_datacenter.
+  static constexpr Duration kSuspectServerFor = Duration::seconds(30);
   std::map<std::string, Instant> suspect_servers_;
   void expire_internal(Instant now);
   Instant internal_deadline() const;
@@ -394,6 +404,7 @@ class Agent final : public Process {
   Rng rng_;
   catalog::Fsm fsm_;
   std::string node_id_;
+  std::optional<RaftLogNames> raft_log_;  // outlives raft_, which logs through it
   std::optional<raft::Raft> raft_;
   std::optional<RaftStorage> raft_storage_;
   NodeId raft_id_;

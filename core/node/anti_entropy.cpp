@@ -39,7 +39,6 @@ constexpr std::uint64_t kInternalBit = std::uint64_t{1} << 62;
 // Much shorter than the forwarder's own timeout, so a crashed server delays a check's status by
 // seconds, not by the forwarder's 20.
 constexpr Duration kInternalTimeout = Duration::seconds(3);
-constexpr Duration kSuspectFor = Duration::seconds(30);
 
 std::string status_text(catalog::HealthStatus s) {
   return std::string(catalog::health_status_name(s));
@@ -263,9 +262,9 @@ void Agent::expire_internal(Instant now) {
   }
   for (RequestId id : expired) {
     if (const std::string to = forwarder_.target_of(id); !to.empty()) {
-      suspect_servers_[to] = now + kSuspectFor;
+      suspect_servers_[to] = now + kSuspectServerFor;
     }
-    HttpResponse timeout = HttpResponse::text(504, "anti-entropy: no answer in time");
+    HttpResponse timeout = HttpResponse::text(504, "internal request: no answer in time");
     take_internal_response(id, timeout);
   }
   std::erase_if(suspect_servers_, [&](const auto& s) { return s.second <= now; });
@@ -278,6 +277,19 @@ Instant Agent::internal_deadline() const {
 }
 
 void Agent::sync_local(Instant now) {
+  // Every change to local state comes through here: say which checks changed status, as
+  // Consul's agent does (critical and warning as warnings; passing at info, where Consul logs
+  // it at debug: an operator following a master flip wants both ends of it).
+  for (const auto& change : local_.take_status_changes()) {
+    if (change.status == catalog::HealthStatus::kPassing) {
+      env_->logger.info("agent", "Check {:?} is now passing", change.check_id);
+    } else {
+      // Not the output, and the id escaped ({:?}): a script's text or an API-given id must not
+      // forge log lines. The output is in the API.
+      env_->logger.warn("agent", "Check {:?} is now {}", change.check_id,
+                        catalog::health_status_name(change.status));
+    }
+  }
   if (stopping_) return;
   const catalog::NodeDef node = local_node_def();
   for (const SyncOp& op : local_.pending_sync(now)) {

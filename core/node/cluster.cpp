@@ -8,6 +8,7 @@
 
 #include "core/base/duration.hpp"
 #include "core/base/limits.hpp"
+#include "core/dns/message.hpp"
 #include "core/node/agent.hpp"
 #include "core/raft/codec.hpp"
 
@@ -15,6 +16,7 @@ namespace praetor::node {
 namespace {
 
 constexpr std::string_view kServersFile = "raft/peers";
+constexpr Duration kNoLeaderFirstLog = Duration::seconds(5);
 constexpr Duration kNoLeaderLogInterval = Duration::seconds(30);
 // How long a follower waits for the leader's answer beyond the request's own blocking wait.
 // An answer that does not come (the leader crashed, the connection broke) is reported as a 500
@@ -44,7 +46,8 @@ void Agent::log_no_leader(Instant now) {
     return;
   }
   if (next_no_leader_log_ == Instant::never()) {
-    next_no_leader_log_ = now + kNoLeaderLogInterval;
+    // Consul says it at its first anti-entropy sync, seconds after start; then we repeat it.
+    next_no_leader_log_ = now + kNoLeaderFirstLog;
     return;
   }
   if (now < next_no_leader_log_) return;
@@ -223,8 +226,37 @@ void Agent::forward_to_server(RequestId id, HttpRequest request) {
   forward(id, std::move(request), target->address, true);
 }
 
-void Agent::forward(RequestId id, HttpRequest request, const std::string& to, bool from_client) {
-  send_rpc(to, forwarder_.send(id, std::move(request), from_client, env_->clock.now(), to));
+void Agent::forward_to_datacenter(RequestId id, const std::string& datacenter,
+                                  HttpRequest request) {
+  // Consul's servers forward to a server of the named datacenter found in the WAN pool. A
+  // request that came over the WAN never crosses it again: two datacenters that disagree on
+  // a name cannot bounce a request between them.
+  std::vector<ServerInfo> alive;
+  std::vector<ServerInfo> trusted;  // alive and not suspected of leaving requests unanswered
+  if (wan_.serf && !forwarder_.came_from_wan(id)) {
+    const Instant now = env_->clock.now();
+    for (const auto& [name, m] : wan_.serf->members()) {
+      if (m.status != gossip::SerfStatus::kAlive) continue;
+      auto info = server_from_member(m);
+      if (!info || !dns::iequals(info->datacenter, datacenter)) continue;
+      auto suspect = suspect_servers_.find(info->address);
+      if (suspect == suspect_servers_.end() || suspect->second <= now) trusted.push_back(*info);
+      alive.push_back(std::move(*info));
+    }
+  }
+  if (!trusted.empty()) alive = std::move(trusted);
+  if (alive.empty()) {
+    respond(id, HttpResponse::text(500, "No path to datacenter"));
+    return;
+  }
+  const ServerInfo& target = alive[rng_.uniform(alive.size())];
+  forward(id, std::move(request), target.address, true, target.datacenter);
+}
+
+void Agent::forward(RequestId id, HttpRequest request, const std::string& to, bool from_client,
+                    std::string datacenter) {
+  send_rpc(to, forwarder_.send(id, std::move(request), from_client, env_->clock.now(), to,
+                               std::move(datacenter)));
   arm_timer();
 }
 
@@ -235,8 +267,16 @@ void Agent::fail_forwards(std::string_view why) {
 }
 
 void Agent::expire_forwards(Instant now) {
-  for (RequestId request : forwarder_.take_expired(now)) {
-    respond(request, HttpResponse::text(500, "rpc error: timeout waiting for the leader"));
+  for (const Forwarder::Expired& e : forwarder_.take_expired(now)) {
+    // The server that left it unanswered is passed over while another is left (a partitioned
+    // datacenter's servers stay alive in the WAN pool until gossip's longer WAN timeouts).
+    suspect_servers_[e.to] = now + kSuspectServerFor;
+    respond(e.request,
+            HttpResponse::text(500, e.datacenter.empty()
+                                        ? std::string("rpc error: timeout waiting for the leader")
+                                        : fmt::format("rpc error: timeout waiting for an answer "
+                                                      "from datacenter {}",
+                                                      e.datacenter)));
   }
 }
 

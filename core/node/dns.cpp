@@ -13,6 +13,7 @@
 //     when none answers.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "core/base/assert.hpp"
@@ -171,6 +172,7 @@ void Agent::configure_dns() {
     recursors_.push_back(*endpoint);
   }
   resolver_ = resolver_config();
+  dns_cache_.clear();  // answers built with the old settings
 }
 
 void Agent::on_dns_frame(const Endpoint& from, Channel channel, Bytes payload) {
@@ -181,8 +183,14 @@ void Agent::on_dns_frame(const Endpoint& from, Channel channel, Bytes payload) {
     on_recursor_answer(from, *header, std::move(payload));
     return;
   }
-  const dns::Transport transport =
-      channel == Channel::kDnsStream ? dns::Transport::kTcp : dns::Transport::kUdp;
+  const bool tcp = channel == Channel::kDnsStream;
+  if (dns_cache_.entries() > 0 && answers_locally(resolver_.datacenter)) {
+    if (auto kept = dns_cache_.find(payload, tcp, fsm_.catalog().max_index())) {
+      env_->network.send(from, channel, std::move(*kept));
+      return;
+    }
+  }
+  const dns::Transport transport = tcp ? dns::Transport::kTcp : dns::Transport::kUdp;
   // The SOA serial: Consul's is the current Unix time.
   resolver_.soa_serial = static_cast<std::uint32_t>(env_->clock.wall().unix_ns / 1'000'000'000);
   dns::Parsed parsed = dns::plan(payload, transport, resolver_);
@@ -194,8 +202,14 @@ void Agent::on_dns_frame(const Endpoint& from, Channel channel, Bytes payload) {
     dns::ServiceLookup l = *lookup;
     if (answers_locally(l.datacenter)) {
       auto instances = dns::instances_from(fsm_.catalog(), l);
-      env_->network.send(from, channel,
-                         dns::answer_service(parsed, l, std::move(instances), resolver_, local_rng_));
+      // One instance answered: nothing to shuffle, so the same query gets the same bytes until
+      // the catalog changes (D63).
+      const bool keep = std::count_if(instances.begin(), instances.end(), [&](const auto& i) {
+                          return dns::answered(i, resolver_);
+                        }) == 1;
+      Bytes answer = dns::answer_service(parsed, l, std::move(instances), resolver_, local_rng_);
+      if (keep) dns_cache_.store(payload, tcp, fsm_.catalog().max_index(), answer);
+      env_->network.send(from, channel, std::move(answer));
       return;
     }
     std::map<std::string, std::string> query{{"dc", l.datacenter}};

@@ -20,7 +20,7 @@ std::string Forwarder::target_of(RequestId id) const {
 }
 
 ForwardRequest Forwarder::send(RequestId id, HttpRequest request, bool from_client, Instant now,
-                               std::string to) {
+                               std::string to, std::string datacenter) {
   const std::uint64_t fid = next_id_++;
   Duration wait = Duration::zero();
   if (request.query_value("index").value_or("0") != "0") {
@@ -32,8 +32,11 @@ ForwardRequest Forwarder::send(RequestId id, HttpRequest request, bool from_clie
     wait = std::min(wait, Duration::milliseconds(limits::kBlockingWaitMaxMs));
     wait = wait + wait / 16;
   }
-  const Duration timeout = from_client ? kTimeout * 2 : kTimeout;
-  out_[fid] = Out{id, now + wait + timeout, std::move(to)};
+  // A hop across the WAN gets the plain timeout even for a client's request: the client waits
+  // twice that, so the server's answer naming the silent datacenter reaches it first.
+  const Duration timeout = from_client && datacenter.empty() ? kTimeout * 2 : kTimeout;
+  const bool from_wan = !datacenter.empty();
+  out_[fid] = Out{id, now + wait + timeout, std::move(to), std::move(datacenter)};
   ForwardRequest f;
   f.sender_nonce = nonce_;
   f.forward_id = fid;
@@ -43,6 +46,7 @@ ForwardRequest Forwarder::send(RequestId id, HttpRequest request, bool from_clie
   f.body = std::move(request.body);
   f.from_client = from_client;
   f.origin_node = std::move(request.origin_node);
+  f.from_wan = from_wan;
   return f;
 }
 
@@ -54,11 +58,12 @@ std::optional<RequestId> Forwarder::take_answered(std::uint64_t forward_id) {
   return request;
 }
 
-std::vector<RequestId> Forwarder::take_expired(Instant now) {
-  std::vector<RequestId> expired;
+std::vector<Forwarder::Expired> Forwarder::take_expired(Instant now) {
+  std::vector<Expired> expired;
   for (auto it = out_.begin(); it != out_.end();) {
     if (it->second.deadline <= now) {
-      expired.push_back(it->second.request);
+      expired.push_back(
+          Expired{it->second.request, std::move(it->second.to), std::move(it->second.datacenter)});
       it = out_.erase(it);
     } else {
       ++it;
@@ -93,7 +98,7 @@ std::optional<RequestId> Forwarder::accept(const ForwardRequest& request, std::s
   }
   seen_.emplace(key, now);
   const RequestId id(kForwardedBit | ++next_in_);
-  in_[id] = Origin{std::move(origin), request.forward_id, request.from_client};
+  in_[id] = Origin{std::move(origin), request.forward_id, request.from_client, request.from_wan};
   return id;
 }
 
@@ -109,6 +114,12 @@ bool Forwarder::may_forward(RequestId id) const {
   if (!is_forwarded(id)) return true;
   auto it = in_.find(id);
   return it != in_.end() && it->second.from_client;
+}
+
+bool Forwarder::came_from_wan(RequestId id) const {
+  if (!is_forwarded(id)) return false;
+  auto it = in_.find(id);
+  return it != in_.end() && it->second.from_wan;
 }
 
 void Forwarder::check_invariants() const {

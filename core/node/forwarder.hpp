@@ -36,13 +36,20 @@ class Forwarder {
   // Records `id` as waiting for an answer and returns the frame to send. A blocking query may
   // park at the other end for its wait (+ jitter), a client's request may take two hops: the
   // deadline allows for both.
+  // `datacenter` names the datacenter of `to` when the request crosses the WAN (`?dc=`); it
+  // goes out marked so, and its time-out says which datacenter did not answer.
   ForwardRequest send(RequestId id, HttpRequest request, bool from_client, Instant now,
-                      std::string to = {});
+                      std::string to = {}, std::string datacenter = {});
   // Where a request still waiting for its answer was sent ("" when unknown or answered).
   std::string target_of(RequestId id) const;
   // The request an answer belongs to; nullopt when it timed out or failed already.
   std::optional<RequestId> take_answered(std::uint64_t forward_id);
-  std::vector<RequestId> take_expired(Instant now);
+  struct Expired {
+    RequestId request;
+    std::string to;          // where it went
+    std::string datacenter;  // set when it crossed the WAN
+  };
+  std::vector<Expired> take_expired(Instant now);
   std::vector<RequestId> take_all();  // a leader change: outcomes unknown
   Instant next_deadline() const;
   std::size_t waiting() const { return out_.size(); }
@@ -52,6 +59,7 @@ class Forwarder {
     std::string address;  // the sender's address (answers go back over its connection)
     std::uint64_t forward_id = 0;
     bool from_client = false;  // a client agent's request: may be forwarded on to the leader
+    bool from_wan = false;     // another datacenter's server sent it
   };
   // The local id to route a forwarded request under, or nullopt for a duplicated frame (a CAS
   // run twice would answer "false" for a write that happened).
@@ -63,6 +71,8 @@ class Forwarder {
   // any more): never forward twice between servers.
   static bool is_forwarded(RequestId id) { return (id.value() & kForwardedBit) != 0; }
   bool may_forward(RequestId id) const;
+  // Whether `id` came over the WAN: it must not cross it again (no loops between datacenters).
+  bool came_from_wan(RequestId id) const;
 
   void check_invariants() const;
 
@@ -74,6 +84,7 @@ class Forwarder {
     RequestId request;
     Instant deadline;
     std::string to;
+    std::string datacenter;
   };
   std::map<std::uint64_t, Out> out_;
   std::uint64_t next_id_ = 1;

@@ -135,11 +135,18 @@ void Agent::start_pool(Pool& pool, const StoredFiles& files, Instant now) {
                         label, previous.size());
       // They join the retry list: a restarted agent keeps trying its old peers as Consul's
       // snapshot rejoin does.
-      pool.retry_join.insert(pool.retry_join.end(), previous.begin(), previous.end());
+      // An address already there (from retry_join) is not added twice.
+      for (const auto& a : previous) {
+        if (std::find(pool.retry_join.begin(), pool.retry_join.end(), a) == pool.retry_join.end()) {
+          pool.retry_join.push_back(a);
+        }
+      }
     }
   }
   std::vector<gossip::Address> all = seeds;
-  all.insert(all.end(), pool.retry_join.begin(), pool.retry_join.end());
+  for (const auto& a : pool.retry_join) {
+    if (std::find(all.begin(), all.end(), a) == all.end()) all.push_back(a);
+  }
   if (!all.empty()) {
     std::vector<std::string> shown;
     for (const auto& a : all) shown.push_back(addr_text(a));
@@ -488,15 +495,21 @@ std::string Agent::member_json() const {
 }
 
 std::vector<std::string> Agent::known_datacenters() const {
-  std::vector<std::string> dcs{config_.datacenter};
+  // Nearest first, as Consul lists them: ours, then the others by name (Consul orders the others
+  // by network coordinates, which praetor does not keep yet; docs/http-api.md).
+  std::vector<std::string> others;
   if (wan_.serf) {
     for (const auto& [name, m] : wan_.serf->members()) {
       const std::string dc = tag(m, "dc");
-      if (!dc.empty() && m.status != gossip::SerfStatus::kLeft) dcs.push_back(dc);
+      if (!dc.empty() && dc != config_.datacenter && m.status != gossip::SerfStatus::kLeft) {
+        others.push_back(dc);
+      }
     }
   }
-  std::sort(dcs.begin(), dcs.end());
-  dcs.erase(std::unique(dcs.begin(), dcs.end()), dcs.end());
+  std::sort(others.begin(), others.end());
+  others.erase(std::unique(others.begin(), others.end()), others.end());
+  std::vector<std::string> dcs{config_.datacenter};
+  dcs.insert(dcs.end(), others.begin(), others.end());
   return dcs;
 }
 

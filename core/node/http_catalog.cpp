@@ -15,6 +15,7 @@
 
 #include "core/base/limits.hpp"
 #include "core/catalog/state.hpp"
+#include "core/dns/message.hpp"
 #include "core/node/agent.hpp"
 #include "core/node/json_text.hpp"
 #include "core/node/json_writer.hpp"
@@ -391,8 +392,9 @@ void Agent::catalog_register(RequestId id, HttpRequest& request) {
   std::string datacenter;
   BodyReader r;
   r.text(*doc, "datacenter", "Datacenter", datacenter);
-  if (!datacenter.empty() && datacenter != config_.datacenter) {
-    respond(id, HttpResponse::text(500, "No path to datacenter"));
+  if (!datacenter.empty() && !dns::iequals(datacenter, config_.datacenter)) {
+    // As Consul: the body's Datacenter sends the request there, as ?dc= would.
+    forward_to_datacenter(id, datacenter, std::move(request));
     return;
   }
   // Over a cap the entry could not be decoded once committed, which would stop every server:
@@ -425,8 +427,9 @@ void Agent::catalog_deregister(RequestId id, HttpRequest& request) {
     respond(id, bad_request(*r.error));
     return;
   }
-  if (!datacenter.empty() && datacenter != config_.datacenter) {
-    respond(id, HttpResponse::text(500, "No path to datacenter"));
+  if (!datacenter.empty() && !dns::iequals(datacenter, config_.datacenter)) {
+    // As Consul: the body's Datacenter sends the request there, as ?dc= would.
+    forward_to_datacenter(id, datacenter, std::move(request));
     return;
   }
   for (const std::string* s : {&command.node, &command.service_id, &command.check_id}) {

@@ -1,7 +1,8 @@
 // The HTTP API's route table, and the one funnel every request goes through: check the strings,
 // find the route (404, 405), apply the rules every endpoint shares (?stale with ?consistent,
-// ?dc), then run the request where its route says — here, on any server, or on the leader — and
-// confirm leadership first for linearizable reads. Adding an endpoint is one row and a handler.
+// ?dc naming another datacenter: forwarded there), then run the request where its route says —
+// here, on any server, or on the leader — and confirm leadership first for linearizable reads.
+// Adding an endpoint is one row and a handler.
 #include <fmt/format.h>
 
 #include <optional>
@@ -9,6 +10,7 @@
 
 #include "core/base/assert.hpp"
 #include "core/base/utf8.hpp"
+#include "core/dns/message.hpp"
 #include "core/node/agent.hpp"
 
 namespace praetor::node {
@@ -61,6 +63,9 @@ struct Agent::Route {
   // leader that has not noticed yet never answers from old state (decision D9).
   bool read_index = false;
   void (Agent::*handler)(RequestId, HttpRequest&) = nullptr;
+  // A kAgent route that still goes to the datacenter `?dc=` names (Consul fires a user event
+  // in the datacenter asked for); the other kAgent routes ignore ?dc=, as Consul's do.
+  bool follows_dc = false;
 };
 
 std::span<const Agent::Route> Agent::routes() {
@@ -104,7 +109,7 @@ std::span<const Agent::Route> Agent::routes() {
       {"/v1/agent/health/service/id/", true, kGet, R::kAgent, false,
        &Agent::agent_health_service_id},
       {"/v1/agent/maintenance", false, kPut, R::kAgent, false, &Agent::agent_maintenance},
-      {"/v1/event/fire/", true, kPut, R::kAgent, false, &Agent::event_fire},
+      {"/v1/event/fire/", true, kPut, R::kAgent, false, &Agent::event_fire, true},
       {"/v1/event/list", false, kGet, R::kAgent, false, &Agent::event_list},
       // The catalog of nodes, services and checks: written on the leader, read like KV.
       {"/v1/catalog/register", false, kPut, R::kLeader, true, &Agent::catalog_register},
@@ -196,11 +201,19 @@ void Agent::dispatch(RequestId id, HttpRequest request) {
                     400, "Cannot specify ?stale with ?consistent, conflicting semantics."));
     return;
   }
-  if (auto dc = request.query_value("dc"); dc && !dc->empty() && *dc != config_.datacenter) {
-    respond(id, HttpResponse::text(500, "No path to datacenter"));
+  const bool stale_read = is_read(request) && request.has_query("stale");
+  if (auto dc = request.query_value("dc");
+      dc && !dc->empty() && !dns::iequals(*dc, config_.datacenter) &&
+      (route->runs_on != RunsOn::kAgent || route->follows_dc)) {
+    // Another datacenter's: a client agent hands it to a server of its own, which forwards it
+    // over the WAN to a server there (issue 14).
+    if (config_.server) {
+      forward_to_datacenter(id, *dc, std::move(request));
+    } else {
+      forward_to_server(id, std::move(request));
+    }
     return;
   }
-  const bool stale_read = is_read(request) && request.has_query("stale");
   if (route->runs_on != RunsOn::kAgent && !config_.server) {
     forward_to_server(id, std::move(request));
     return;

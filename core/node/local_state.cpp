@@ -410,6 +410,9 @@ void LocalState::set_status(LocalCheck& c, HealthStatus status, std::string outp
   if (status != c.status) {
     c.status_changed = true;
     c.critical_since = status == HealthStatus::kCritical ? now : Instant::never();
+    if (status_changes_.size() < kMaxStatusChanges) {
+      status_changes_.push_back(StatusChange{c.def.id, status});
+    }
   }
   c.status = status;
   c.output = std::move(output);
@@ -907,6 +910,7 @@ Result<void> LocalState::load_persisted(std::string_view text, Instant now, Rng&
 }
 
 void LocalState::check_invariants() const {
+  PRAETOR_ASSERT(status_changes_.size() <= kMaxStatusChanges);
   for (const auto& [id, c] : checks_) {
     PRAETOR_ASSERT(id == c.def.id);
     PRAETOR_ASSERT_MSG(c.def.service_id.empty() || services_.contains(c.def.service_id),

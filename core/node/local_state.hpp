@@ -177,6 +177,14 @@ class LocalState {
   std::vector<std::string> expire(Instant now);
   // The earliest instant something is due (a run, a TTL, a reap, a deferred sync).
   Instant next_deadline() const;
+  // Status changes of checks since the last call, oldest first, for the agent's log (Consul's
+  // `Check "x" is now critical`). At most kMaxStatusChanges are kept between calls.
+  struct StatusChange {
+    std::string check_id;
+    catalog::HealthStatus status;
+  };
+  std::vector<StatusChange> take_status_changes() { return std::move(status_changes_); }
+  static constexpr std::size_t kMaxStatusChanges = 1024;
 
   // ---- Anti-entropy -----------------------------------------------------------------------------
   // What to write now: items out of sync and not in flight (status changes at once, output-only
@@ -233,6 +241,7 @@ class LocalState {
   ExecSpec exec_spec(const LocalCheck& c) const;
 
   Options options_;
+  std::vector<StatusChange> status_changes_;
   std::map<std::string, LocalService> services_;
   std::map<std::string, LocalCheck> checks_;
   // What the catalog has and the agent does not (from the last full sync), to deregister.

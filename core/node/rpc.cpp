@@ -8,8 +8,9 @@ namespace praetor::node {
 namespace {
 
 // Version 2: Hello retired (discovery is gossip's), ForwardRequest gained from_client.
-// 3: a forwarded request carries the node it entered at. Servers of one cluster run one version.
-constexpr std::uint16_t kRpcVersion = 3;
+// 3: a forwarded request carries the node it entered at. 4: ForwardRequest gained from_wan.
+// Servers of one cluster (and of federated datacenters) run one version.
+constexpr std::uint16_t kRpcVersion = 4;
 constexpr std::size_t kMaxPairs = 256;
 
 template <typename Archive>
@@ -40,7 +41,8 @@ void body(Archive& ar, ForwardRequest& f) {
   str(ar, f.body, limits::kHttpMaxBodyBytes);
   str(ar, f.origin_node, limits::kCatalogMaxNameBytes);
   codec::BoundedBool from_client{f.from_client};
-  ar(from_client);
+  codec::BoundedBool from_wan{f.from_wan};
+  ar(from_client, from_wan);
 }
 
 template <typename Archive>

@@ -25,7 +25,8 @@ enum class RpcKind : std::uint8_t {
 
 // A client request handed to another agent, and its answer: a client agent hands requests that
 // need a server to one it learned through gossip; a follower hands requests that need the leader
-// to the leader. A request is forwarded at most twice (client -> server -> leader).
+// to the leader; a server hands requests naming another datacenter (`?dc=`) to a server there.
+// A request is forwarded at most three times (client -> server -> remote server -> its leader).
 struct ForwardRequest {
   std::uint64_t sender_nonce = 0;  // random per process: forward ids restart with the process
   std::uint64_t forward_id = 0;
@@ -35,6 +36,9 @@ struct ForwardRequest {
   std::string body;
   bool from_client = false;  // sent by a client agent: the server may forward it to the leader
   std::string origin_node;   // HttpRequest::origin_node
+  // Sent by a server of another datacenter (`?dc=`): it may go on to this datacenter's leader,
+  // never across the WAN again (a ?dc= naming neither datacenter answers "No path").
+  bool from_wan = false;
   friend bool operator==(const ForwardRequest&, const ForwardRequest&) = default;
 };
 

@@ -79,8 +79,16 @@ void Agent::start_server(const StoredFiles& files) {
 }
 
 void Agent::restore_raft(raft::PersistentState state) {
+  if (!raft_log_) {
+    raft_log_.emplace(env_->logger, [this](std::uint64_t id) -> std::optional<std::string> {
+      if (NodeId(id) == raft_id_) return config_.node_name;
+      auto it = servers_.find(NodeId(id));
+      if (it == servers_.end()) return std::nullopt;
+      return it->second.name;
+    });
+  }
   auto raft = raft::Raft::restore(raft_config(config_, raft_id_), std::move(state), rng_.fork(),
-                                  env_->logger);
+                                  *raft_log_);
   if (!raft) {
     env_->logger.error("agent", "refusing to start: {}", raft.error().message);
     stopping_ = true;

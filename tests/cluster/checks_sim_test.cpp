@@ -17,24 +17,26 @@
 // input (anti-entropy's LocalState among them).
 //
 // PRAETOR_SEED=N runs one seed; PRAETOR_SEEDS=N sets how many; PRAETOR_TRACE=1 echoes the trace.
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <fmt/ranges.h>
 #include <functional>
 #include <optional>
 #include <set>
 
-#include "core/dns/message.hpp"
 #include "core/node/agent.hpp"
 #include "sim/world.hpp"
+#include "tests/support/dns_prober.hpp"
 
 namespace praetor {
 namespace {
 
 using node::Agent;
+using testing::DnsProber;
 
 constexpr std::string_view kService = "w-3333-mysql-test";
+const std::string kDnsName = std::string(kService) + ".service.consul.";
 constexpr Duration kInterval = Duration::seconds(5);
 constexpr Duration kRunTime = Duration::milliseconds(200);
 // A status change travels: the agent's internal request (forwarded client -> server -> leader),
@@ -87,54 +89,6 @@ node::AgentConfig agent_config(const std::string& name, const std::string& addre
   return c;
 }
 
-// An application resolving the service through an agent's DNS port, every 100 ms over UDP; it
-// keeps the addresses of the latest answer (nullopt until one came, or after a SERVFAIL).
-class DnsProber final : public node::Process {
- public:
-  explicit DnsProber(node::Endpoint agent) : agent_(std::move(agent)) {}
-  void start(node::Env& env) override {
-    env_ = &env;
-    env.timer.wake_at(env.clock.now());
-  }
-  void on_wake(Instant now) override {
-    dns::Message q;
-    q.header.id = ++id_;
-    q.header.rd = true;
-    q.questions.push_back(dns::Question{
-        dns::name_from_text(std::string(kService) + ".service.consul."), dns::type::kA,
-        dns::klass::kIn});
-    env_->network.send(agent_, node::Channel::kDns, dns::encode(q));
-    env_->timer.wake_at(now + Duration::milliseconds(100));
-  }
-  void on_frame(const node::Endpoint&, node::Channel, Bytes payload) override {
-    auto m = dns::decode(payload);
-    if (!m || m->header.id != id_) return;  // malformed, or an answer to an older query
-    if (m->header.rcode != dns::rcode::kNoError && m->header.rcode != dns::rcode::kNxDomain) {
-      latest = std::nullopt;
-      return;
-    }
-    std::set<std::string> addresses;
-    for (const auto& rr : m->answers) {
-      if (const auto* a = std::get_if<dns::RdataA>(&rr.rdata)) {
-        addresses.insert(fmt::format("{}.{}.{}.{}", a->address[0], a->address[1],
-                                     a->address[2], a->address[3]));
-      }
-    }
-    latest = std::move(addresses);
-  }
-  void on_written(Ticket, Result<void>) override {}
-  void on_check_result(CheckRunId, node::ExecResult) override {}
-  void on_client_request(RequestId, node::HttpRequest) override {}
-  void stop(node::StopReason) override { env_->control.shutdown(0); }
-
-  std::optional<std::set<std::string>> latest;
-
- private:
-  node::Endpoint agent_;
-  node::Env* env_ = nullptr;
-  std::uint16_t id_ = 0;
-};
-
 class FlipRun {
  public:
   explicit FlipRun(std::uint64_t seed) : world_(seed) {
@@ -149,14 +103,14 @@ class FlipRun {
     prober.datacenter = "shenzhen";
     prober.addresses = {"127.0.0.9"};
     world_.add_process(prober, [] {
-      return std::make_unique<DnsProber>(node::Endpoint{"127.0.0.5", 8600});
+      return std::make_unique<DnsProber>(node::Endpoint{"127.0.0.5", 8600}, kDnsName);
     });
     // And one asking server s3 directly: as a follower it answers from its own catalog (stale,
     // within max_stale of its leader's last contact); as the leader, from its own too.
     prober.name = "app2";
     prober.addresses = {"127.0.0.10"};
     world_.add_process(prober, [] {
-      return std::make_unique<DnsProber>(node::Endpoint{"127.0.0.4", 8600});
+      return std::make_unique<DnsProber>(node::Endpoint{"127.0.0.4", 8600}, kDnsName);
     });
   }
 

@@ -236,7 +236,7 @@ TEST(GossipAgentSim, DatacentersFederateOverTheWanAndHealAfterAPartition) {
   EXPECT_FALSE(c.status("s1", "f1").has_value());
   auto dcs = c.call("c1", http("GET", "/v1/catalog/datacenters"));
   ASSERT_TRUE(dcs);
-  EXPECT_EQ(dcs->body, "[\"foshan\",\"shenzhen\"]");
+  EXPECT_EQ(dcs->body, "[\"shenzhen\",\"foshan\"]");  // nearest (our own) first
 
   // shenzhen | foshan: the WAN sees failures across the cut, then heals to identical lists
   // within 3 WAN push/pull intervals (60 s each) of healing.

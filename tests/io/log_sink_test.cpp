@@ -30,7 +30,7 @@ TEST(LogSink, FiltersByLevelAndWritesTheFile) {
   std::string path = dir.path() + "/agent.log";
   {
     LogSink sink(LogLevel::kInfo);
-    sink.set_stderr(false);
+    sink.set_stdout(false);
     sink.capture(true);
     ASSERT_TRUE(sink.open_file(path).has_value());
     sink.debug("agent", "hidden {}", 1);
@@ -52,7 +52,7 @@ TEST(LogSink, HeldLinesAppearOnRelease) {
   testing::TempDir dir;
   std::string path = dir.path() + "/held.log";
   LogSink sink(LogLevel::kTrace);
-  sink.set_stderr(false);
+  sink.set_stdout(false);
   ASSERT_TRUE(sink.open_file(path).has_value());
   sink.hold();
   sink.info("agent", "early");

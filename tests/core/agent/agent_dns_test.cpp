@@ -1,6 +1,7 @@
 // The agent's DNS side (core/node/dns.cpp) on a RecordingEnv: queries arrive as frames, answers
 // leave as frames to the sender on the same channel; a server answers from its catalog, a
 // client with no server SERVFAILs, and names outside the domain go to the recursors in turn.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "core/dns/message.hpp"
@@ -91,6 +92,48 @@ TEST_F(AgentDnsTest, AServerAnswersFromItsCatalogOnTheChannelTheQueryCameOn) {
   EXPECT_EQ(m.header.rcode, dns::rcode::kNxDomain);
   ASSERT_EQ(m.authority.size(), 1U);
   EXPECT_EQ(m.authority[0].rrtype, dns::type::kSoa);
+}
+
+// D63: a one-instance answer is kept and handed out again (with the new query's id) until the
+// catalog changes; several instances are shuffled per query, so never kept.
+TEST_F(AgentDnsTest, OneInstanceAnswersAreKeptUntilTheCatalogChanges) {
+  register_web("n1", "10.0.0.1");
+  auto address_of = [&](std::string_view name, std::uint16_t id) {
+    auto out = exchange(kClient, Channel::kDns, query(name, dns::type::kA, id));
+    EXPECT_EQ(out.size(), 1U);
+    if (out.empty()) return std::string();
+    dns::Message m = decoded(out[0]);
+    EXPECT_EQ(m.header.id, id);
+    EXPECT_EQ(m.questions.size(), 1U);
+    if (m.questions.size() == 1) {
+      EXPECT_EQ(dns::to_text(m.questions[0].name), name);
+    }
+    std::string addresses;
+    for (const auto& rr : m.answers) {
+      EXPECT_EQ(dns::to_text(rr.name), name);
+      if (const auto* a = std::get_if<dns::RdataA>(&rr.rdata)) {
+        addresses += fmt::format("{}{}.{}.{}.{}", addresses.empty() ? "" : ",", a->address[0],
+                                 a->address[1], a->address[2], a->address[3]);
+      }
+    }
+    return addresses;
+  };
+  EXPECT_EQ(address_of("web.service.consul.", 1), "10.0.0.1");
+  EXPECT_EQ(h_.agent().dns_cache().entries(), 1U);
+  EXPECT_EQ(address_of("web.service.consul.", 2), "10.0.0.1");  // kept, with id 2
+  EXPECT_EQ(address_of("Web.Service.Consul.", 3), "10.0.0.1");  // another entry: its case kept
+  EXPECT_EQ(h_.agent().dns_cache().entries(), 2U);
+  // Not kept: an unknown name (NXDOMAIN carries the SOA and its time-based serial).
+  address_of("nope.service.consul.", 4);
+  EXPECT_EQ(h_.agent().dns_cache().entries(), 2U);
+  // The node moves: the next answer has its new address.
+  register_web("n1", "10.0.0.9");
+  EXPECT_EQ(address_of("web.service.consul.", 5), "10.0.0.9");
+  // A second instance: answers are shuffled per query, so nothing is kept.
+  register_web("n2", "10.0.0.2");
+  std::string both = address_of("web.service.consul.", 6);
+  EXPECT_TRUE(both == "10.0.0.9,10.0.0.2" || both == "10.0.0.2,10.0.0.9") << both;
+  EXPECT_EQ(h_.agent().dns_cache().entries(), 0U);
 }
 
 TEST_F(AgentDnsTest, MalformedPacketsGetFormerrOrNothing) {

@@ -10,9 +10,10 @@ TEST(RpcCodec, RoundTripsEveryFrame) {
   ForwardRequest request{9, 12, "PUT", "/v1/kv/a b", {{"cas", "3"}, {"flags", ""}}, "value",
                          false, "c1"};
   ForwardRequest from_client{9, 13, "GET", "/v1/status/leader", {}, "", true, "n\xc3\xa9ud"};
+  ForwardRequest from_wan{9, 14, "GET", "/v1/kv/a", {{"dc", "foshan"}}, "", true, "c1", true};
   ForwardResponse response{12, 200, {{"X-Consul-Index", "5"}}, "true"};
   const std::vector<RpcFrame> frames = {RaftPayload{to_bytes("raft bytes")}, request, from_client,
-                                        response};
+                                        from_wan, response};
   for (const auto& frame : frames) {
     Bytes wire = encode_rpc(frame);
     auto back = decode_rpc(wire);
@@ -64,11 +65,14 @@ namespace {
 TEST(RpcCodec, ABooleanByteOtherThanZeroOrOneIsRejected) {
   ForwardRequest request{1, 2, "GET", "/v1/kv/a", {}, "", true, "c1"};
   Bytes wire = encode_rpc(request);
-  // The last byte is `from_client`.
-  wire.back() = 14;
-  EXPECT_FALSE(decode_rpc(wire));
-  wire.back() = 1;
-  EXPECT_TRUE(decode_rpc(wire));
+  // The last two bytes are `from_client` and `from_wan`.
+  for (std::size_t at : {wire.size() - 2, wire.size() - 1}) {
+    Bytes bad = wire;
+    bad[at] = 14;
+    EXPECT_FALSE(decode_rpc(bad));
+    bad[at] = 1;
+    EXPECT_TRUE(decode_rpc(bad));
+  }
 }
 
 }  // namespace

@@ -97,6 +97,7 @@ TEST_F(LocalStateTest, AChecksStartsCriticalAndFirstRunsWithinOneInterval) {
 
 TEST_F(LocalStateTest, ExitCodesMapToStatusesAsConsulDoes) {
   ASSERT_TRUE(state_.add_check(script_check("c"), DefinitionSource::kConfig, at(0), rng_));
+  state_.take_status_changes();  // whatever adding it reported
   Instant now = at(10);
   for (auto [code, want] : {std::pair{0, HealthStatus::kPassing}, std::pair{1, HealthStatus::kWarning},
                             std::pair{2, HealthStatus::kCritical},
@@ -107,6 +108,15 @@ TEST_F(LocalStateTest, ExitCodesMapToStatusesAsConsulDoes) {
     EXPECT_EQ(state_.check("c")->output, "hello");
     now = now + Duration::seconds(10);
   }
+  // Each change of status is reported once, for the agent's log; output-only runs are not.
+  std::vector<HealthStatus> changes;
+  for (const auto& change : state_.take_status_changes()) {
+    EXPECT_EQ(change.check_id, "c");
+    changes.push_back(change.status);
+  }
+  EXPECT_EQ(changes, (std::vector<HealthStatus>{HealthStatus::kPassing, HealthStatus::kWarning,
+                                                HealthStatus::kCritical, HealthStatus::kPassing}));
+  EXPECT_TRUE(state_.take_status_changes().empty());
   ExecResult timeout;
   timeout.timed_out = true;
   ASSERT_EQ(run_all(now, timeout), 1U);
