@@ -160,7 +160,15 @@ void Agent::decorate(HttpResponse& response, std::uint64_t index) const {
   response.set_header("X-Consul-Index", std::to_string(std::max<std::uint64_t>(index, 1)));
   response.set_header("X-Consul-KnownLeader",
                       known_leader_ != raft::kNoNode ? "true" : "false");
-  response.set_header("X-Consul-LastContact", "0");
+  // Milliseconds since this server last heard from its leader (0 on the leader, and on a server
+  // that never heard from one: KnownLeader says false then), as Consul reports it; a stale read
+  // from a follower shows how far behind it may be.
+  std::int64_t last_contact = 0;
+  if (raft_ && !is_leader() && !raft_->leader_contact().is_never()) {
+    last_contact = std::max<std::int64_t>(
+        0, (env_->clock.now() - raft_->leader_contact()).count_ms());
+  }
+  response.set_header("X-Consul-LastContact", std::to_string(last_contact));
 }
 
 void Agent::on_frame(const Endpoint& from, Channel channel, Bytes payload) {

@@ -182,6 +182,17 @@ std::string run_story(std::uint64_t seed) {
       !ok(r) || r->body != "foshan-value") {
     return "s2 ?dc=foshan&stale read: " + text(r);
   }
+  // A stale read at a shenzhen follower says how long ago it heard from its leader.
+  for (const char* s : {"s1", "s2", "s3"}) {
+    if (c.agent(s)->raft_role() == raft::Role::kLeader) continue;
+    auto r = c.call(s, req("GET", "/v1/kv/where?stale"));
+    if (!ok(r)) return std::string("stale read at ") + s + ": " + text(r);
+    const std::string contact = header(*r, "X-Consul-LastContact");
+    if (contact.empty() || contact.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoll(contact) > 1000 || header(*r, "X-Consul-KnownLeader") != "true") {
+      return std::string("a follower's stale read: X-Consul-LastContact ") + contact;
+    }
+  }
   if (auto r = c.call("c1", req("PUT", "/v1/kv/from-shenzhen?dc=foshan", "x"));
       !ok(r) || r->body != "true") {
     return "c1 ?dc=foshan write: " + text(r);
