@@ -1085,7 +1085,7 @@ FileRunResult Run::run() {
     client.datacenter = dc_of(spec.node);
     clients_.push_back(std::move(client));
     const std::size_t c = clients_.size() - 1;
-    world_.schedule(Instant::zero() + rng_.between(Duration::zero(), spec.every),
+    world_.schedule(Instant::zero() + spec.from + rng_.between(Duration::zero(), spec.every),
                     "kv start " + spec.node, [this, c](World&) { kv_tick(c); });
   }
   note(fmt::format("start: {} nodes in {}, {} DNS probers, {} KV clients, master {}",

@@ -440,8 +440,13 @@ class Parser {
         auto d = duration("timeout");
         if (!d) return;
         k.timeout = *d;
+      } else if (key == "from") {
+        auto d = duration("from");
+        if (!d) return;
+        k.from = *d;
       } else {
-        error(fmt::format("kv: unknown option '{}' (every, keys, reads, prefix, timeout)", key));
+        error(fmt::format("kv: unknown option '{}' (every, keys, reads, prefix, timeout, from)",
+                          key));
         return;
       }
     }

@@ -52,6 +52,7 @@ struct FileKvClient {
   int read_percent = 0;  // GET ?consistent instead of a PUT
   std::string prefix = "app/k";
   Duration timeout = Duration::seconds(5);  // the client gives up; the write's fate is unknown
+  Duration from = Duration::zero();         // when it starts
   int line = 0;
 };
 

@@ -7,6 +7,9 @@
 #include <string>
 
 #include "core/base/rng.hpp"
+#ifdef PRAETOR_SIM_HAVE_AGENT
+#include "sim/agent_scenario.hpp"
+#endif
 
 namespace praetor::sim {
 namespace {
@@ -68,7 +71,7 @@ TEST(ScenarioFileTest, AGoodFileGivesTheWholeModel) {
       "client1 client2\n"
       "service r-3333-mysql-test role replica port 3333 on client1 client2\n"
       "master client1\n"
-      "kv client1 every 150ms keys 4 reads 30% prefix app/ timeout 2s\n"
+      "kv client1 every 150ms keys 4 reads 30% prefix app/ timeout 2s from 3s\n"
       "dns s2 redis.service.consul every 50ms\n"
       "\n"
       "at 40s heal\n"
@@ -115,6 +118,7 @@ TEST(ScenarioFileTest, AGoodFileGivesTheWholeModel) {
   EXPECT_EQ(f.kv[0].keys, 4u);
   EXPECT_EQ(f.kv[0].read_percent, 30);
   EXPECT_EQ(f.kv[0].timeout, Duration::seconds(2));
+  EXPECT_EQ(f.kv[0].from, Duration::seconds(3));
   ASSERT_EQ(f.dns.size(), 1u);
   EXPECT_EQ(f.dns[0].every, Duration::milliseconds(50));
 
@@ -329,6 +333,63 @@ TEST(ScenarioFileTest, TheShippedScenariosParse) {
     EXPECT_EQ(p.scenario->name, name);
     EXPECT_FALSE(p.scenario->expectations.empty()) << name;
   }
+}
+#endif
+
+#ifdef PRAETOR_SIM_HAVE_AGENT
+// The runner's own checks must be able to fail: impossible bounds are reported with reasons, and
+// the same seed gives the same trace whether or not the timeline is kept.
+constexpr std::string_view kFlipStory =
+    "duration 16s\n"
+    "join lan s1 s3 client1 client2 -> s1 s3\n"
+    "service w role master port 3306 interval 2s on client1 client2\n"
+    "master client1\n"
+    "kv client2 every 200ms keys 2 reads 30%\n"
+    "at 8s flip client2\n"
+    "at 9s kill leader shenzhen for 3s\n"
+    "expect linearizable\n"
+    "expect no-lost-writes\n";
+
+FileRunResult run_text(const std::string& extra, std::uint64_t seed, bool keep) {
+  ScenarioFile f = parse_ok(std::string(kTopology) + std::string(kFlipStory) + extra);
+  ScenarioOptions o;
+  o.seed = seed;
+  return run_scenario_file(f, o, keep);
+}
+
+std::string reasons(const ScenarioResult& r) {
+  std::string out;
+  for (const auto& f : r.failures) out += f + "\n";
+  return out;
+}
+
+TEST(ScenarioFileRunTest, PassesWithRealisticBoundsAndReplaysExactly) {
+  // The flip needs a commit: shenzhen has no quorum until the killed leader is back (3 s) and
+  // an election is done, so the bound is that on top of one check interval.
+  const std::string extra =
+      "expect failover w at client1 within interval + 6s\nexpect leader shenzhen within 8s\n";
+  FileRunResult kept = run_text(extra, 3, true);
+  EXPECT_TRUE(kept.result.pass) << reasons(kept.result);
+  EXPECT_FALSE(kept.timeline.empty());
+  FileRunResult quiet = run_text(extra, 3, false);
+  EXPECT_TRUE(quiet.timeline.empty());
+  EXPECT_EQ(kept.result.trace_hash, quiet.result.trace_hash);
+  EXPECT_NE(run_text(extra, 4, false).result.trace_hash, kept.result.trace_hash);
+  ASSERT_TRUE(kept.worst.contains("failover w at client1"));
+  ASSERT_TRUE(kept.worst.contains("leaderless shenzhen"));
+  EXPECT_GE(kept.worst["leaderless shenzhen"], Duration::seconds(3));  // the restart
+}
+
+TEST(ScenarioFileRunTest, ImpossibleBoundsFailWithReasons) {
+  FileRunResult r = run_text(
+      "expect failover w at client1 within 50ms\nexpect leader shenzhen within 1s\n", 3, false);
+  EXPECT_FALSE(r.result.pass);
+  const std::string why = reasons(r.result);
+  EXPECT_NE(why.find("failover w at client1: flip client1 -> client2 at t=8.000: DNS did not "
+                     "answer 127.0.0.6 alone within 0.050s"),
+            std::string::npos)
+      << why;
+  EXPECT_NE(why.find("leader shenzhen: none from t=9.000"), std::string::npos) << why;
 }
 #endif
 
