@@ -185,6 +185,12 @@ class Run {
   void set_outcomes();
   void schedule_actions();
   void perform(const FileAction& a);
+  void partition(const FileAction& a);
+  void process_action(const FileAction& a);
+  void restart_later(const std::string& node, Duration after);
+  void clock_action(const FileAction& a);
+  void rolling_restart(const FileAction& a);
+  void service_action(const FileAction& a);
 
   // --- workload -----------------------------------------------------------------------------
   void kv_tick(std::size_t c);
@@ -377,12 +383,6 @@ void Run::schedule_actions() {
 
 void Run::perform(const FileAction& a) {
   using K = FileAction::Kind;
-  auto restart_later = [this](const std::string& node, Duration after) {
-    world_.schedule(world_.now() + after, "restart " + node, [this, node](World& w) {
-      w.restart(node);
-      note("restart " + node);
-    });
-  };
   switch (a.kind) {
     case K::kFlip:
       note(fmt::format("flip: master {} -> {}", master_, a.target));
@@ -399,28 +399,9 @@ void Run::perform(const FileAction& a) {
       note(fmt::format("database on {} {}", a.target, a.kind == K::kDbDown ? "down" : "up"));
       set_outcomes();
       break;
-    case K::kPartition: {
-      std::vector<NodeSet> sides;
-      std::vector<std::string> text;
-      for (const auto& side : a.sides) {
-        NodeSet set;
-        for (const auto& item : side) {
-          if (sf_.node(item) != nullptr) {
-            set.push_back(item);
-          } else {
-            for (const auto& n : world_.network().nodes_in(item)) set.push_back(n);
-          }
-        }
-        sides.push_back(set);
-        text.push_back(fmt::format("{}", fmt::join(side, ",")));
-      }
-      world_.network().partition(sides[0], sides[1]);
-      if (partitions_.empty() || partitions_.back().to != Instant::never()) {
-        partitions_.push_back(Window{world_.now()});
-      }
-      note(fmt::format("partition {} | {}", text[0], text[1]));
+    case K::kPartition:
+      partition(a);
       break;
-    }
     case K::kHeal:
       world_.network().heal();
       if (!partitions_.empty() && partitions_.back().to == Instant::never()) {
@@ -430,52 +411,16 @@ void Run::perform(const FileAction& a) {
       next_wan_check_ = world_.now();
       note("heal");
       break;
-    case K::kKillLeader: {
-      const std::string leader = leader_of(a.target);
-      if (leader.empty()) {
-        note(fmt::format("kill leader {}: there is no leader to kill", a.target));
-        break;
-      }
-      world_.crash(leader);
-      note(fmt::format("kill leader {}: crash {}{}", a.target, leader,
-                       a.duration ? fmt::format(" (restart in {})", secs(*a.duration)) : ""));
-      if (a.duration) restart_later(leader, *a.duration);
-      break;
-    }
+    case K::kKillLeader:
     case K::kCrash:
-      world_.crash(a.target);
-      note(fmt::format("crash {}{}", a.target,
-                       a.duration ? fmt::format(" (restart in {})", secs(*a.duration)) : ""));
-      if (a.duration) restart_later(a.target, *a.duration);
-      break;
     case K::kRestart:
-      world_.restart(a.target);
-      note("restart " + a.target);
-      break;
     case K::kStop:
-      world_.stop(a.target);
-      note("stop " + a.target + " (SIGINT)");
+      process_action(a);
       break;
-    case K::kSkew: {
-      ClockModel m = world_.clock(a.target);
-      m.wall_skew = a.amount;
-      world_.set_clock(a.target, m);
-      note(fmt::format("skew {} wall clock by {}{}", a.target,
-                       a.amount < Duration::zero() ? "-" : "+",
-                       secs(a.amount < Duration::zero() ? Duration::zero() - a.amount : a.amount)));
+    case K::kSkew:
+    case K::kDrift:
+      clock_action(a);
       break;
-    }
-    case K::kDrift: {
-      // Keep the monotonic reading continuous: move the offset so local(now) is unchanged.
-      ClockModel m = world_.clock(a.target);
-      const Instant local_now = m.local(world_.now());
-      m.drift_ppm = a.ppm;
-      m.offset = Duration::zero();
-      m.offset = local_now - m.local(world_.now());
-      world_.set_clock(a.target, m);
-      note(fmt::format("drift {} {:+}ppm", a.target, a.ppm));
-      break;
-    }
     case K::kLoss: {
       LinkConfig link = world_.network().default_link();
       link.loss = a.percent / 100.0;
@@ -483,54 +428,130 @@ void Run::perform(const FileAction& a) {
       note(fmt::format("loss {}%", a.percent));
       break;
     }
-    case K::kRollingRestart: {
-      const auto servers = sf_.servers_in(a.target);
-      note(fmt::format("rolling restart of {}: {} servers, each down {}, one every {}", a.target,
-                       servers.size(), secs(*a.duration), secs(a.every)));
-      for (std::size_t i = 0; i < servers.size(); ++i) {
-        const std::string name = servers[i]->name;
-        const Instant at = world_.now() + a.every * static_cast<std::int64_t>(i);
-        const bool crash = a.crash;
-        world_.schedule(at, "rolling restart " + name, [this, name, crash](World& w) {
-          if (crash) {
-            w.crash(name);
-          } else {
-            w.stop(name);
-          }
-          note(fmt::format("rolling restart: {} {}", crash ? "crash" : "stop", name));
-        });
-        world_.schedule(at + *a.duration, "restart " + name, [this, name](World& w) {
-          w.restart(name);
-          note("rolling restart: restart " + name);
-        });
-      }
+    case K::kRollingRestart:
+      rolling_restart(a);
       break;
-    }
-    case K::kRegister: {
-      node::HttpRequest r;
-      r.method = "PUT";
-      r.path = "/v1/agent/service/register";
-      r.body = fmt::format(R"({{"Name":"{}","Port":{}}})", a.service, a.port);
-      note(fmt::format("register {} at {}", a.service, a.target));
-      submit(a.target, r, [this, &a](const ClientReply& reply) {
-        note(fmt::format("register {} at {}: {}", a.service, a.target,
-                         reply.status == ClientReply::Status::kAnswered
-                             ? fmt::format("{}{}{}", reply.response.status,
-                                           reply.response.body.empty() ? "" : " ",
-                                           reply.response.body.substr(0, 80))
-                             : std::string("no answer")));
-      });
+    case K::kRegister:
+    case K::kDeregister:
+      service_action(a);
       break;
-    }
-    case K::kDeregister: {
-      node::HttpRequest r;
-      r.method = "PUT";
-      r.path = "/v1/agent/service/deregister/" + a.service;
-      note(fmt::format("deregister {} at {}", a.service, a.target));
-      submit(a.target, r, [](const ClientReply&) {});
-      break;
-    }
   }
+}
+
+void Run::partition(const FileAction& a) {
+  std::vector<NodeSet> sides;
+  std::vector<std::string> text;
+  for (const auto& side : a.sides) {
+    NodeSet set;
+    for (const auto& item : side) {
+      if (sf_.node(item) != nullptr) {
+        set.push_back(item);
+      } else {
+        // A datacenter: its agents and the probers standing with them.
+        for (const auto& n : world_.network().nodes_in(item)) set.push_back(n);
+      }
+    }
+    sides.push_back(set);
+    text.push_back(fmt::format("{}", fmt::join(side, ",")));
+  }
+  world_.network().partition(sides[0], sides[1]);
+  if (partitions_.empty() || partitions_.back().to != Instant::never()) {
+    partitions_.push_back(Window{world_.now()});
+  }
+  note(fmt::format("partition {} | {}", text[0], text[1]));
+}
+
+void Run::restart_later(const std::string& node, Duration after) {
+  world_.schedule(world_.now() + after, "restart " + node, [this, node](World& w) {
+    w.restart(node);
+    note("restart " + node);
+  });
+}
+
+void Run::process_action(const FileAction& a) {
+  using K = FileAction::Kind;
+  const std::string later = a.duration ? fmt::format(" (restart in {})", secs(*a.duration)) : "";
+  if (a.kind == K::kKillLeader) {
+    const std::string leader = leader_of(a.target);
+    if (leader.empty()) {
+      note(fmt::format("kill leader {}: there is no leader to kill", a.target));
+      return;
+    }
+    world_.crash(leader);
+    note(fmt::format("kill leader {}: crash {}{}", a.target, leader, later));
+    if (a.duration) restart_later(leader, *a.duration);
+  } else if (a.kind == K::kCrash) {
+    world_.crash(a.target);
+    note(fmt::format("crash {}{}", a.target, later));
+    if (a.duration) restart_later(a.target, *a.duration);
+  } else if (a.kind == K::kRestart) {
+    world_.restart(a.target);
+    note("restart " + a.target);
+  } else {
+    world_.stop(a.target);
+    note("stop " + a.target + " (SIGINT)");
+  }
+}
+
+void Run::clock_action(const FileAction& a) {
+  ClockModel m = world_.clock(a.target);
+  if (a.kind == FileAction::Kind::kSkew) {
+    m.wall_skew = a.amount;
+    const bool behind = a.amount < Duration::zero();
+    note(fmt::format("skew {} wall clock by {}{}", a.target, behind ? "-" : "+",
+                     secs(behind ? Duration::zero() - a.amount : a.amount)));
+  } else {
+    // Keep the monotonic reading continuous: move the offset so local(now) is unchanged.
+    const Instant local_now = m.local(world_.now());
+    m.drift_ppm = a.ppm;
+    m.offset = Duration::zero();
+    m.offset = local_now - m.local(world_.now());
+    note(fmt::format("drift {} {:+}ppm", a.target, a.ppm));
+  }
+  world_.set_clock(a.target, m);
+}
+
+void Run::rolling_restart(const FileAction& a) {
+  const auto servers = sf_.servers_in(a.target);
+  note(fmt::format("rolling restart of {}: {} servers, each down {}, one every {}", a.target,
+                   servers.size(), secs(*a.duration), secs(a.every)));
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    const std::string name = servers[i]->name;
+    const Instant at = world_.now() + a.every * static_cast<std::int64_t>(i);
+    const bool crash = a.crash;
+    world_.schedule(at, "rolling restart " + name, [this, name, crash](World& w) {
+      if (crash) {
+        w.crash(name);
+      } else {
+        w.stop(name);
+      }
+      note(fmt::format("rolling restart: {} {}", crash ? "crash" : "stop", name));
+    });
+    world_.schedule(at + *a.duration, "restart " + name, [this, name](World& w) {
+      w.restart(name);
+      note("rolling restart: restart " + name);
+    });
+  }
+}
+
+// Service registration through the agent's own HTTP API, as `praetor services register` does.
+void Run::service_action(const FileAction& a) {
+  const bool add = a.kind == FileAction::Kind::kRegister;
+  node::HttpRequest r;
+  r.method = "PUT";
+  r.path = add ? "/v1/agent/service/register" : "/v1/agent/service/deregister/" + a.service;
+  if (add) r.body = fmt::format(R"({{"Name":"{}","Port":{}}})", a.service, a.port);
+  const std::string what =
+      fmt::format("{} {} at {}", add ? "register" : "deregister", a.service, a.target);
+  note(what);
+  submit(a.target, r, [this, what](const ClientReply& reply) {
+    note(fmt::format(
+        "{}: {}", what,
+        reply.status == ClientReply::Status::kAnswered
+            ? fmt::format("{}{}{}", reply.response.status, reply.response.body.empty() ? "" : " ",
+                          reply.response.body.substr(0, 80))
+            : std::string("no answer")));
+  });
 }
 
 // --- workload -------------------------------------------------------------------------------
