@@ -247,7 +247,11 @@ class Run {
   std::vector<KvOp> history_;
   std::vector<OpMeta> meta_;
   std::map<RequestId, std::function<void(const ClientReply&)>> waiting_;
-  std::map<std::string, std::optional<std::string>> final_values_;  // "dc/key" -> value read
+  struct FinalRead {
+    std::optional<std::string> value;
+    Instant call;  // writes acknowledged before this must be visible
+  };
+  std::map<std::string, FinalRead> final_values_;  // "dc/key" -> what the end read
 
   std::vector<Window> partitions_;
   std::map<std::string, std::string> leader_;           // dc -> current leader ("" none)
@@ -661,6 +665,20 @@ void Run::final_reads() {
   std::set<std::pair<std::string, std::string>> keys;  // (dc, key)
   for (const auto& m : meta_) keys.emplace(m.datacenter, m.key);
   if (keys.empty()) return;
+  // Let the clients' last requests finish (or time out), so the reads below come after them.
+  Instant drain = world_.now();
+  for (const auto& k : clients_) drain = std::max(drain, k.deadline);
+  world_.run_until(
+      [this] {
+        observe();
+        return std::none_of(clients_.begin(), clients_.end(),
+                            [](const KvClient& k) { return k.outstanding.has_value(); });
+      },
+      drain);
+  for (auto& k : clients_) {
+    if (k.outstanding) waiting_.erase(*k.outstanding);  // unknown from here on
+    k.outstanding.reset();
+  }
   const Instant deadline = world_.now() + kFinalReadWindow;
   for (const auto& [dc, key] : keys) {
     const auto servers = sf_.servers_in(dc);
@@ -690,7 +708,7 @@ void Run::final_reads() {
       if (op.outcome != KvOp::Outcome::kOk) continue;
       history_.push_back(op);
       meta_.push_back(OpMeta{node, dc, key, true});
-      final_values_[op.key] = op.read;
+      final_values_[op.key] = FinalRead{op.read, op.call};
       done = true;
     }
     if (!done) {
@@ -867,7 +885,8 @@ void Run::expect_linearizable() {
 
 void Run::expect_no_lost_writes() {
   std::size_t acknowledged = 0;
-  for (const auto& [key, value] : final_values_) {
+  for (const auto& [key, end_read] : final_values_) {
+    const std::optional<std::string>& value = end_read.value;
     const KvOp* source = nullptr;  // the write whose value is there
     for (const auto& op : history_) {
       if (op.key == key && op.kind == KvOp::Kind::kPut && value && op.value == *value) source = &op;
@@ -882,6 +901,8 @@ void Run::expect_no_lost_writes() {
       if (op.key != key || op.kind != KvOp::Kind::kPut || op.outcome != KvOp::Outcome::kOk)
         continue;
       ++acknowledged;
+      // A write still in flight when the final read began may be ordered after it.
+      if (op.ret >= end_read.call) continue;
       // Lost: acknowledged, and either nothing is there or what is there was written strictly
       // before this write began.
       const bool lost = !value || (source_ret != Instant::never() && source_ret < op.call);
