@@ -247,10 +247,6 @@ class Run {
   std::vector<KvOp> history_;
   std::vector<OpMeta> meta_;
   std::map<RequestId, std::function<void(const ClientReply&)>> waiting_;
-  struct FinalRead {
-    std::optional<std::string> value;
-    Instant call;  // writes acknowledged before this must be visible
-  };
   std::map<std::string, FinalRead> final_values_;  // "dc/key" -> what the end read
 
   std::vector<Window> partitions_;
@@ -885,37 +881,8 @@ void Run::expect_linearizable() {
 
 void Run::expect_no_lost_writes() {
   std::size_t acknowledged = 0;
-  for (const auto& [key, end_read] : final_values_) {
-    const std::optional<std::string>& value = end_read.value;
-    const KvOp* source = nullptr;  // the write whose value is there
-    for (const auto& op : history_) {
-      if (op.key == key && op.kind == KvOp::Kind::kPut && value && op.value == *value) source = &op;
-    }
-    if (value && source == nullptr) {
-      fail(fmt::format("no-lost-writes: {} holds {:?}, which no client wrote", key, *value));
-      continue;
-    }
-    const Instant source_ret =
-        source != nullptr && source->outcome == KvOp::Outcome::kOk ? source->ret : Instant::never();
-    for (const auto& op : history_) {
-      if (op.key != key || op.kind != KvOp::Kind::kPut || op.outcome != KvOp::Outcome::kOk)
-        continue;
-      ++acknowledged;
-      // A write still in flight when the final read began may be ordered after it.
-      if (op.ret >= end_read.call) continue;
-      // Lost: acknowledged, and either nothing is there or what is there was written strictly
-      // before this write began.
-      const bool lost = !value || (source_ret != Instant::never() && source_ret < op.call);
-      if (lost) {
-        fail(
-            fmt::format("no-lost-writes: acknowledged PUT {}={} ({}..{}) is lost: the key ends "
-                        "{}",
-                        key, op.value, op.call, op.ret,
-                        value ? fmt::format("with {} (acknowledged at {})", *value, source_ret)
-                              : std::string("absent")));
-        break;
-      }
-    }
+  for (auto& reason : check_no_lost_writes(history_, final_values_, acknowledged)) {
+    fail(std::move(reason));
   }
   measure(fmt::format("no-lost-writes: {} acknowledged writes, {} keys read at the end",
                       acknowledged, final_values_.size()));
@@ -1184,6 +1151,46 @@ FileRunResult Run::run() {
 }
 
 }  // namespace
+
+std::vector<std::string> check_no_lost_writes(const std::vector<KvOp>& history,
+                                              const std::map<std::string, FinalRead>& finals,
+                                              std::size_t& acknowledged) {
+  std::vector<std::string> out;
+  for (const auto& [key, end_read] : finals) {
+    const std::optional<std::string>& value = end_read.value;
+    const KvOp* source = nullptr;  // the write whose value is there
+    for (const auto& op : history) {
+      if (op.key == key && op.kind == KvOp::Kind::kPut && value && op.value == *value) source = &op;
+    }
+    if (value && source == nullptr) {
+      out.push_back(
+          fmt::format("no-lost-writes: {} holds {:?}, which no client wrote", key, *value));
+      continue;
+    }
+    const Instant source_ret =
+        source != nullptr && source->outcome == KvOp::Outcome::kOk ? source->ret : Instant::never();
+    for (const auto& op : history) {
+      if (op.key != key || op.kind != KvOp::Kind::kPut || op.outcome != KvOp::Outcome::kOk) {
+        continue;
+      }
+      ++acknowledged;
+      // A write still in flight when the final read began may be ordered after it.
+      if (op.ret >= end_read.call) continue;
+      // Lost: acknowledged, and either nothing is there or what is there was written by a write
+      // that was acknowledged before this one began.
+      const bool lost = !value || (source_ret != Instant::never() && source_ret < op.call);
+      if (lost) {
+        out.push_back(
+            fmt::format("no-lost-writes: acknowledged PUT {}={} ({}..{}) is lost: the key ends {}",
+                        key, op.value, op.call, op.ret,
+                        value ? fmt::format("with {} (acknowledged at {})", *value, source_ret)
+                              : std::string("absent")));
+        break;
+      }
+    }
+  }
+  return out;
+}
 
 FileRunResult run_scenario_file(const ScenarioFile& scenario, const ScenarioOptions& options,
                                 bool keep_timeline) {

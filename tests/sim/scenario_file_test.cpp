@@ -363,6 +363,48 @@ std::string reasons(const ScenarioResult& r) {
   return out;
 }
 
+KvOp put(std::string key, std::string value, std::int64_t call_ms, std::int64_t ret_ms,
+         KvOp::Outcome outcome = KvOp::Outcome::kOk) {
+  KvOp op;
+  op.kind = KvOp::Kind::kPut;
+  op.key = std::move(key);
+  op.value = std::move(value);
+  op.call = Instant::zero() + Duration::milliseconds(call_ms);
+  op.ret = Instant::zero() + Duration::milliseconds(ret_ms);
+  op.outcome = outcome;
+  return op;
+}
+
+std::vector<std::string> lost(const std::vector<KvOp>& history, std::optional<std::string> value,
+                              std::int64_t read_ms = 1000) {
+  std::size_t acknowledged = 0;
+  std::map<std::string, FinalRead> finals;
+  finals["dc/k"] = FinalRead{std::move(value), Instant::zero() + Duration::milliseconds(read_ms)};
+  return check_no_lost_writes(history, finals, acknowledged);
+}
+
+TEST(ScenarioFileRunTest, NoLostWritesJudgesByRealTimeOrder) {
+  const std::vector<KvOp> h = {put("dc/k", "a", 0, 10), put("dc/k", "b", 20, 30),
+                               put("dc/k", "c", 25, 40, KvOp::Outcome::kUnknown),
+                               put("dc/k", "d", 35, 50), put("dc/k", "late", 990, 1010)};
+  EXPECT_TRUE(lost(h, "d").empty());
+  EXPECT_TRUE(lost(h, "late").empty());
+  // c's outcome is unknown: it may have been applied after d.
+  EXPECT_TRUE(lost(h, "c").empty());
+  // b was acknowledged before d began: d is lost.
+  auto r = lost(h, "b");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(
+      r[0],
+      "no-lost-writes: acknowledged PUT dc/k=d (t=0.035..t=0.050) is lost: the key ends with b "
+      "(acknowledged at t=0.030)");
+  EXPECT_EQ(lost(h, std::nullopt).size(), 1u);
+  EXPECT_EQ(lost(h, "zzz")[0], "no-lost-writes: dc/k holds \"zzz\", which no client wrote");
+  // A write acknowledged after the final read began need not be visible to it.
+  EXPECT_TRUE(lost({put("dc/k", "a", 0, 10), put("dc/k", "b", 990, 1010)}, "a").empty());
+  EXPECT_EQ(lost({put("dc/k", "a", 0, 10), put("dc/k", "b", 900, 950)}, "a").size(), 1u);
+}
+
 TEST(ScenarioFileRunTest, PassesWithRealisticBoundsAndReplaysExactly) {
   // The flip needs a commit: shenzhen has no quorum until the killed leader is back (3 s) and
   // an election is done, so the bound is that on top of one check interval.
