@@ -5,8 +5,10 @@
 #
 #   scripts/sweep.sh              everything, up to the 10,000-node gossip runs (hours)
 #   scripts/sweep.sh --quick      the same sweeps at small sizes (minutes)
-#   scripts/sweep.sh --only NAME  one sweep: kv | raft | blocking | sessions | checks | gossip-loss | gossip-scale |
-#                                 memberlist-scale | steady
+#   scripts/sweep.sh --only NAME  one sweep: kv | raft | blocking | sessions | checks | scenarios | gossip-loss |
+#                                 gossip-scale | memberlist-scale | steady
+#
+# `scenarios` sweeps every scenario file in tests/scenarios (10,000 seeds each; 200 with --quick).
 #
 # Exit status 1 if any run's verdict is fail.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -18,7 +20,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; shift ;;
     --only) only=$2; shift 2 ;;
-    *) echo "usage: scripts/sweep.sh [--quick] [--only kv|raft|blocking|sessions|checks|gossip-loss|gossip-scale|memberlist-scale|steady]" >&2; exit 2 ;;
+    *) echo "usage: scripts/sweep.sh [--quick] [--only kv|raft|blocking|sessions|checks|scenarios|gossip-loss|gossip-scale|memberlist-scale|steady]" >&2; exit 2 ;;
   esac
 done
 
@@ -37,10 +39,10 @@ sessions="$root/build/release/tests/cluster/session_sim_test"
 checks="$root/build/release/tests/cluster/checks_sim_test"
 
 if [ $quick -eq 1 ]; then
-  kv_seeds=50; raft_seeds=300; blocking_seeds=300; session_seeds=300; checks_seeds=300; loss_nodes=(50); loss_minutes=10
+  scenario_seeds=200; kv_seeds=50; raft_seeds=300; blocking_seeds=300; session_seeds=300; checks_seeds=300; loss_nodes=(50); loss_minutes=10
   scale_nodes=(100 500); memberlist_nodes=(100 1000); steady_nodes=(100 1000)
 else
-  kv_seeds=1000; raft_seeds=5000; blocking_seeds=10000; session_seeds=10000; checks_seeds=10000; loss_nodes=(50 500); loss_minutes=60
+  scenario_seeds=10000; kv_seeds=1000; raft_seeds=5000; blocking_seeds=10000; session_seeds=10000; checks_seeds=10000; loss_nodes=(50 500); loss_minutes=60
   scale_nodes=(100 1000 2000); memberlist_nodes=(1000 2000 5000 10000)
   steady_nodes=(1000 2000 5000 10000)
 fi
@@ -74,6 +76,12 @@ fi
 if want checks; then
   echo "==> checks_sim_test with PRAETOR_SEEDS=$checks_seeds"
   PRAETOR_SEEDS=$checks_seeds "$checks" --gtest_brief=1 || status=1
+fi
+if want scenarios; then
+  for file in "$root"/tests/scenarios/*.scenario; do
+    run "$sim" sweep --scenario "$(basename "$file" .scenario)" --seeds "$scenario_seeds" \
+      --scenarios-dir "$root/tests/scenarios"
+  done
 fi
 if want gossip-loss; then
   for n in "${loss_nodes[@]}"; do
