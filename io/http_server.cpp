@@ -6,6 +6,7 @@
 #include <cctype>
 #include <ctime>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "io/sockaddr.hpp"
 
@@ -61,6 +62,7 @@ struct HttpServer::Connection {
   bool keep_alive = true;
   bool head = false;
   bool http10 = false;
+  bool pretty = false;  // the request asked for ?pretty: JSON answers are indented
   bool reading = false;
   bool body_timer_armed = false;
   bool closing = false;
@@ -325,6 +327,8 @@ void HttpServer::dispatch(Connection& c) {
   c.keep_alive = parsed.keep_alive;
   c.head = parsed.head;
   c.http10 = parsed.http_major == 1 && parsed.http_minor == 0;
+  c.pretty = std::any_of(parsed.request.query.begin(), parsed.request.query.end(),
+                         [](const auto& q) { return q.first == "pretty"; });
   c.state = State::kWaiting;
   if (pending_.size() >= limits_.max_pending_requests) {
     logger_.warn("http", "rejecting request from {}: {} requests pending", c.remote,
@@ -337,6 +341,21 @@ void HttpServer::dispatch(Connection& c) {
   pending_[id] = c.id;
   parsed.request.remote = c.remote;
   handler_(id, std::move(parsed.request));
+}
+
+// ?pretty, as Consul's HTTP API does it: a JSON answer indented by four spaces with a newline at
+// the end; anything else (text, a body that does not parse) as it is. Done here, where the
+// answer leaves the agent, so an answer forwarded from a server is indented once, by the agent
+// the client asked, whatever route it took.
+std::string pretty_json(const node::HttpResponse& response) {
+  bool json = false;
+  for (const auto& [name, value] : response.headers) {
+    if (name == "Content-Type") json = value.starts_with("application/json");
+  }
+  if (!json || response.body.empty()) return response.body;
+  auto doc = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return response.body;
+  return doc.dump(4) + "\n";
 }
 
 void HttpServer::respond(RequestId id, node::HttpResponse response) {
@@ -352,6 +371,7 @@ void HttpServer::respond(RequestId id, node::HttpResponse response) {
   PRAETOR_ASSERT(c.pending == id);
   PRAETOR_ASSERT(c.state == State::kWaiting);
   c.pending.reset();
+  if (c.pretty) response.body = pretty_json(response);
   send_response(c, response, !c.keep_alive || closing_);
 }
 

@@ -43,6 +43,9 @@ namespace praetor::io {
 // HTTP/1.0 connection alive. Exposed for tests.
 std::string serialize_response(const node::HttpResponse& response, bool head, bool close,
                                bool http10_keep_alive, std::string_view date);
+// The body a ?pretty request gets: JSON indented by four spaces plus a newline; other bodies as
+// they are.
+std::string pretty_json(const node::HttpResponse& response);
 // RFC 7231 IMF-fixdate for the Date header: "Wed, 25 Nov 2026 10:00:00 GMT".
 std::string http_date(std::int64_t unix_seconds);
 

@@ -38,6 +38,8 @@ class HttpProcess : public node::Process {
       env_->timer.wake_at(env_->clock.now() + Duration::milliseconds(50));
     } else if (r.path == "/park") {
       // Never answered: a blocking query that outlives the test.
+    } else if (r.path == "/json") {
+      env_->responder.respond(id, node::HttpResponse::json(200, R"({"a":[1,2],"b":"x"})"));
     } else if (r.path == "/after-delay" && delayed_answered_ == 0) {
       after_delay_.push_back(id);
     } else {
@@ -101,6 +103,26 @@ TEST(HttpServer, KeepAliveServesTwoRequestsOnOneConnection) {
   ASSERT_TRUE(second.has_value());
   EXPECT_EQ(body_of(*second), "PUT /b body=data");
   EXPECT_FALSE(process.reentered);
+}
+
+TEST(HttpServer, PrettyIndentsJsonAnswersOnly) {
+  HttpProcess process;
+  HostThread host(process, http_options());
+  Client c(host.port());
+  ASSERT_TRUE(c.connected());
+  c.send("GET /json?pretty HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto pretty = c.read_response();
+  ASSERT_TRUE(pretty.has_value());
+  EXPECT_EQ(body_of(*pretty),
+            "{\n    \"a\": [\n        1,\n        2\n    ],\n    \"b\": \"x\"\n}\n");
+  c.send("GET /json HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto plain = c.read_response();
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(body_of(*plain), R"({"a":[1,2],"b":"x"})");
+  c.send("GET /a?pretty HTTP/1.1\r\nHost: t\r\n\r\n");  // text: as it is
+  auto text = c.read_response();
+  ASSERT_TRUE(text.has_value());
+  EXPECT_EQ(body_of(*text), "GET /a body= pretty=");
 }
 
 TEST(HttpServer, PipelinedResponsesKeepRequestOrderWhenTheFirstIsLate) {
