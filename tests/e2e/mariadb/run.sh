@@ -51,10 +51,7 @@ declare -A DB_PID=()
 PRAETOR_PIDS=()
 TMP=""
 
-ts() { date +%H:%M:%S.%3N; }
-log() { echo "[$(ts)] $*"; }
-now_us() { echo "${EPOCHREALTIME/./}"; }
-secs() { printf '%d.%03d' $(($1 / 1000000)) $((($1 % 1000000) / 1000)); } # microseconds -> s.mmm
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 # ---------------------------------------------------------------- dependencies
 need_install=()
@@ -77,8 +74,6 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 
 # ---------------------------------------------------------------- cleanup and failure
-pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
-
 dump_logs() {
   [[ -n $TMP && -d $TMP ]] || return 0
   local f
@@ -103,17 +98,6 @@ fail() {
   exit 1
 }
 
-# stop_pids <pid...>: TERM, up to 15 s for them to exit, then KILL; only the given pids.
-stop_pids() {
-  local pid deadline=$((SECONDS + 15))
-  for pid in "$@"; do pid_alive "$pid" && kill -TERM "$pid"; done
-  for pid in "$@"; do
-    while pid_alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
-    pid_alive "$pid" && kill -KILL "$pid"
-  done
-  return 0
-}
-
 cleanup() {
   local rc=$?
   set +e
@@ -129,15 +113,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# wait_for <seconds> <description> <command...>: polls every 0.2 s.
-wait_for() {
-  local secs=$1 what=$2; shift 2
-  local deadline=$(($(now_us) + secs * 1000000))
-  until "$@" >/dev/null 2>&1; do
-    (($(now_us) < deadline)) || fail "timed out after ${secs}s waiting for: $what"
-    sleep 0.2
-  done
-}
 
 TMP=$(mktemp -d /tmp/praetor-mariadb-XXXXXX)
 chmod 755 "$TMP"
